@@ -1,0 +1,70 @@
+// swift-tools-version: 6.1
+// dqss: differentiable search for per-layer quantization strategies (DQSS), on CPU (OpenBLAS) and MPI.
+//
+// Module graph (arrows point one way, downward):
+//   _CBLAS, _CPNG (C shims)
+//     -> DQSSTensor   (tensor, RNG, threads, GEMM/conv kernels with naive references)
+//     -> DQSSLayers   (layers with forward/backward side by side, losses, SGD)
+//     -> DQSSData     (safetensors, CIFAR-10, PNG, generated data)
+//     -> DQSSModels   (model zoo with PyTorch parameter names)
+//     -> DQSSQuant    (uniform quantizer and calibrators)
+//     -> DQSSCLI      (commands; the `dqss` executable is a thin main over it)
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+]
+
+let package = Package(
+    name: "dqss",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "dqss", targets: ["dqss"]),
+        .executable(name: "dqss-bench", targets: ["dqss-bench"]),
+        .library(name: "DQSS", targets: ["DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels", "DQSSQuant"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: - C shims
+        .systemLibrary(name: "_CBLAS", path: "Sources/_CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "_CPNG", path: "Sources/_CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+
+        // MARK: - Engine
+        .target(name: "DQSSTensor", dependencies: ["_CBLAS"], swiftSettings: swiftSettings),
+        .target(name: "DQSSLayers", dependencies: ["DQSSTensor"], swiftSettings: swiftSettings),
+        .target(name: "DQSSData", dependencies: ["DQSSTensor", "_CPNG"], swiftSettings: swiftSettings),
+        .target(name: "DQSSModels", dependencies: ["DQSSTensor", "DQSSLayers", "DQSSData"],
+                swiftSettings: swiftSettings),
+        .target(name: "DQSSQuant", dependencies: ["DQSSTensor", "DQSSLayers", "DQSSModels", "DQSSData"],
+                swiftSettings: swiftSettings),
+
+        // MARK: - Command line
+        .target(name: "DQSSCLI",
+                dependencies: ["DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels", "DQSSQuant",
+                               .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                swiftSettings: swiftSettings),
+        .executableTarget(name: "dqss", dependencies: ["DQSSCLI"], swiftSettings: swiftSettings),
+        .executableTarget(name: "dqss-bench",
+                          dependencies: ["DQSSTensor", "DQSSLayers", "DQSSModels",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: swiftSettings),
+
+        // MARK: - Tests
+        .target(name: "_TestSupport", dependencies: ["DQSSTensor", "DQSSLayers"], path: "Tests/_TestSupport",
+                swiftSettings: swiftSettings),
+        .testTarget(name: "DQSSTensorTests", dependencies: ["DQSSTensor", "_TestSupport"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "DQSSLayersTests", dependencies: ["DQSSLayers", "_TestSupport"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "DQSSDataTests", dependencies: ["DQSSData", "_TestSupport"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "DQSSModelsTests", dependencies: ["DQSSModels", "DQSSData", "_TestSupport"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "DQSSQuantTests", dependencies: ["DQSSQuant", "_TestSupport"],
+                    swiftSettings: swiftSettings),
+    ]
+)

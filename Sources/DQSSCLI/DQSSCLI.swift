@@ -1,0 +1,1 @@
+// DQSSCLI: the dqss commands.

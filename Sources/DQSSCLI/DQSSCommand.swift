@@ -1,0 +1,12 @@
+// The `dqss` command: subcommands are registered here; each lives in its own file.
+
+import ArgumentParser
+
+public struct DQSSCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "dqss",
+        abstract: "Differentiable search for per-layer quantization strategies (DQSS).",
+        subcommands: []
+    )
+    public init() {}
+}

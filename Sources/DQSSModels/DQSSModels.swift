@@ -1,0 +1,1 @@
+// DQSSModels: the model zoo, with PyTorch parameter names.

@@ -1,0 +1,1 @@
+// DQSSQuant: the uniform quantizer and its calibrators (ALGORITHMS.md §1–3).

@@ -1,0 +1,1 @@
+print("dqss-bench: not yet")

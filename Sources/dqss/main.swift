@@ -1,0 +1,2 @@
+import DQSSCLI
+DQSSCommand.main()
