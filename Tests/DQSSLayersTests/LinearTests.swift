@@ -25,3 +25,34 @@ struct LinearTests {
         #expect(r.maxError < 1e-2, "\(r)")
     }
 }
+
+/// Doubles its input: y = 2x, dL/dx = 2 dL/dy.
+private final class DoubleHook: TensorHook {
+    let out = Tensor(shape: [0]), grad = Tensor(shape: [0])
+    func forward(_ x: Tensor) -> Tensor {
+        out.resize(to: x.shape); for i in 0..<x.count { out[i] = 2 * x[i] }; return out
+    }
+    func backward(_ g: Tensor) -> Tensor {
+        grad.resize(to: g.shape); for i in 0..<g.count { grad[i] = 2 * g[i] }; return grad
+    }
+}
+
+@Suite("Linear hooks")
+struct LinearHookTests {
+    @Test("input and weight hooks change the forward and are differentiated through")
+    func hooksGradientCheck() {
+        var rng = RNG(seed: 3)
+        let l = Linear(6, 4, rng: &rng)
+        let plain = l.forward(Tensor(shape: [2, 6], repeating: 1)).copy()
+        l.inputHook = DoubleHook()
+        l.weightHook = DoubleHook()
+        let hooked = l.forward(Tensor(shape: [2, 6], repeating: 1))
+        let b = l.bias!.value
+        for i in 0..<2 { for o in 0..<4 {
+            // (2x)(2W) = 4 (xW): the bias is not hooked.
+            #expect(abs((hooked[i * 4 + o] - b[o]) - 4 * (plain[i * 4 + o] - b[o])) < 1e-4)
+        } }
+        let r = checkGradients(l, input: Tensor.uniform([3, 6], rng: &rng))
+        #expect(r.maxError < 1e-2, "\(r)")
+    }
+}
