@@ -1,0 +1,40 @@
+// ADMM calibration, ALGORITHMS.md §3.4: ALS scale search (ADMMScale.swift) on W (c = 1.25, K = 1000)
+// and on the layer input over all calibration images jointly (c = 2.5, K = 300); above 2^26 elements a
+// fixed-seed uniform subsample of 2^26 of them.
+
+import DQSSTensor
+
+public struct ADMMCalibrator: ThresholdCalibrator {
+    public var sampleLimit: Int
+    public init(sampleLimit: Int = ActivationSample.defaultLimit) { self.sampleLimit = sampleLimit }
+
+    public var method: PTQMethod { .admm }
+    public var requirements: StatisticRequirements { [.maxAbs, .sample] }
+
+    public func weightThreshold(_ w: Tensor, quantizer: UniformQuantizer) -> Float {
+        let r = ADMMScale.solve(w.array, quantizer: quantizer, initDivisor: ADMMScale.weightInit,
+                                iterations: ADMMScale.weightIterations)
+        return Float(r.threshold)
+    }
+
+    public func activationThreshold(_ s: ActivationSample, quantizer: UniformQuantizer) -> Float {
+        let r = ADMMScale.solve(sorted: s.canonicalValues(limit: sampleLimit), quantizer: quantizer,
+                                initDivisor: ADMMScale.activationInit,
+                                iterations: ADMMScale.activationIterations)
+        return Float(r.threshold)
+    }
+
+    public func thresholds(for data: LayerCalibrationData) throws -> LayerThresholds {
+        let wT = weightThreshold(data.layer.weight.value, quantizer: data.weightQuantizer)
+        if let s = data.sample {
+            return LayerThresholds(weight: wT, activation: activationThreshold(s, quantizer: data.activationQuantizer))
+        }
+        if !data.inputs.isEmpty {
+            // The stored inputs are the same values (gathered for EQ): use them without a copy per batch.
+            var s = ActivationSample()
+            for t in data.inputs { s.observe(t) }
+            return LayerThresholds(weight: wT, activation: activationThreshold(s, quantizer: data.activationQuantizer))
+        }
+        throw CalibrationError.missingStatistic(layer: data.name, method: "admm", what: "activation sample")
+    }
+}

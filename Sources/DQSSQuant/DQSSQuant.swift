@@ -1,1 +1,0 @@
-// DQSSQuant: the uniform quantizer and its calibrators (ALGORITHMS.md §1–3).

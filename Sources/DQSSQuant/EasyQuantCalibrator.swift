@@ -1,0 +1,216 @@
+// EQ (EasyQuant, Wu et al. 2020), ALGORITHMS.md §3.3: per layer, alternating 1-D grid searches over
+// (T_w, T_a) maximising the mean cosine similarity between the FP32 pre-BN layer output and the
+// quantized one over the calibration images:
+//
+//   O⁽ⁿ⁾ = W * A⁽ⁿ⁾ + b,   Ô⁽ⁿ⁾ = Q(W; T_w) * Q(A⁽ⁿ⁾; T_a) + b
+//   score(T_w, T_a) = (1/M) Σ_n cos(vec O⁽ⁿ⁾, vec Ô⁽ⁿ⁾)     (EasyQuant guard: +1e-5 on zero vectors)
+//   init T_w⁰ = max|W|, T_a⁰ = KL threshold;  grid G(T⁰) = {T⁰·(0.5 + 1.5k/99) : k = 0..99} (k = 33: T⁰)
+//   2 rounds: T_a ← argmax_{t∈G(T_a⁰)} score(T_w, t);  T_w ← argmax_{t∈G(T_w⁰)} score(t, T_a)
+//   ties → the grid point closest to T⁰, then the smaller
+//
+// Layers are independent (FP32 inputs). The convolution is the layer's own forward with fake-quant
+// hooks, so EQ scores exactly the operator that is later evaluated. Batching: every grid point is
+// evaluated over a whole stored calibration batch at once (one large GEMM per grid point), the FP32
+// reference of a batch is computed once per search, and a search is skipped when its fixed partner
+// equals the one of an earlier search (same result, exactly).
+
+import DQSSTensor
+import DQSSLayers
+
+public struct EasyQuantCalibrator: ThresholdCalibrator {
+    /// Grid points n (100), range [α T⁰, β T⁰] with α = 0.5, β = 2.
+    public var gridPoints: Int = 100
+    public var lower: Double = 0.5
+    public var upper: Double = 2.0
+    /// Alternation rounds R.
+    public var rounds: Int = 2
+    /// Use only the first M calibration images (nil: all).
+    public var maxImages: Int?
+    /// KL settings for the T_a initialisation.
+    public var kl = KLCalibrator()
+
+    public init(maxImages: Int? = nil, rounds: Int = 2) {
+        self.maxImages = maxImages
+        self.rounds = rounds
+    }
+
+    public var method: PTQMethod { .easyQuant }
+    public var requirements: StatisticRequirements { [.maxAbs, .histogram, .inputs] }
+
+    /// G(T⁰): T⁰ · (α + (β − α)·k/(n − 1)), computed in Double (k = 33 gives exactly T⁰ for the default).
+    public func grid(_ t0: Float) -> [Float] {
+        (0..<gridPoints).map { k in
+            Float(Double(t0) * (lower + (upper - lower) * Double(k) / Double(gridPoints - 1)))
+        }
+    }
+
+    /// Index of T⁰ in the grid (33 for the default grid).
+    var centre: Int { Int(((1 - lower) / (upper - lower) * Double(gridPoints - 1)).rounded()) }
+
+    /// Grid indices from most to least preferred on ties: closest to the centre, then the smaller.
+    var preference: [Int] {
+        (0..<gridPoints).sorted { a, b in
+            let da = abs(a - centre), db = abs(b - centre)
+            return da != db ? da < db : a < b
+        }
+    }
+
+    /// Index of the best score (ties → preference order).
+    func argmax(_ scores: [Double]) -> Int {
+        var best = -1
+        for k in preference where best < 0 || scores[k] > scores[best] { best = k }
+        return best
+    }
+
+    public func thresholds(for data: LayerCalibrationData) throws -> LayerThresholds {
+        let inputs = Self.limit(data.inputs, to: maxImages)
+        if inputs.isEmpty {
+            throw CalibrationError.missingStatistic(layer: data.name, method: "easyquant", what: "stored FP32 inputs")
+        }
+        let histogram: AbsHistogram
+        if let h = data.histogram {
+            histogram = h
+        } else {
+            var m = MaxAbsStatistic()
+            for t in inputs { m.observe(t) }
+            var h = AbsHistogram(range: m.maxAbs, bins: kl.bins)
+            for t in inputs { h.observe(t) }
+            histogram = h
+        }
+        let tw0 = data.layer.weight.value.maxAbs()
+        let ta0 = kl.activationThreshold(histogram, quantizer: data.activationQuantizer)
+        return search(layer: data.layer, inputs: inputs, weightQuantizer: data.weightQuantizer,
+                      activationQuantizer: data.activationQuantizer, initial: LayerThresholds(weight: tw0, activation: ta0))
+    }
+
+    /// The alternating search from given initial thresholds (exposed for tests).
+    public func search(layer: any HookableLayer, inputs: [Tensor], weightQuantizer: UniformQuantizer,
+                       activationQuantizer: UniformQuantizer, initial: LayerThresholds) -> LayerThresholds {
+        let scorer = CosineScorer(layer: layer, inputs: inputs, weightQuantizer: weightQuantizer,
+                                  activationQuantizer: activationQuantizer)
+        defer { scorer.restoreHooks() }
+        let gridA = grid(initial.activation), gridW = grid(initial.weight)
+        var tw = initial.weight, ta = initial.activation
+        var activationSearches: [Float: Float] = [:]   // fixed T_w -> chosen T_a
+        var weightSearches: [Float: Float] = [:]       // fixed T_a -> chosen T_w
+        for _ in 0..<rounds {
+            if let t = activationSearches[tw] { ta = t } else {
+                let s = scorer.scores(weights: [tw], activations: gridA)
+                ta = gridA[argmax(s)]
+                activationSearches[tw] = ta
+            }
+            if let t = weightSearches[ta] { tw = t } else {
+                let s = scorer.scores(weights: gridW, activations: [ta])
+                tw = gridW[argmax(s)]
+                weightSearches[ta] = tw
+            }
+        }
+        return LayerThresholds(weight: tw, activation: ta)
+    }
+
+    /// Mean cosine score of one (T_w, T_a) pair (tests, diagnostics).
+    public func score(layer: any HookableLayer, inputs: [Tensor], weightQuantizer: UniformQuantizer,
+                      activationQuantizer: UniformQuantizer, thresholds: LayerThresholds) -> Double {
+        let scorer = CosineScorer(layer: layer, inputs: inputs, weightQuantizer: weightQuantizer,
+                                  activationQuantizer: activationQuantizer)
+        defer { scorer.restoreHooks() }
+        return scorer.scores(weights: [thresholds.weight], activations: [thresholds.activation])[0]
+    }
+
+    /// The first `maxImages` images of the stored batches (views, no copy of whole batches).
+    static func limit(_ batches: [Tensor], to maxImages: Int?) -> [Tensor] {
+        guard let maxImages else { return batches }
+        var out: [Tensor] = [], left = maxImages
+        for b in batches where left > 0 {
+            let n = b.shape[0]
+            if n <= left { out.append(b); left -= n; continue }
+            let per = b.count / n
+            let t = Tensor(shape: [left] + b.shape.dropFirst())
+            t.data.update(from: b.data, count: left * per)
+            out.append(t)
+            left = 0
+        }
+        return out
+    }
+}
+
+/// Evaluates score(T_w, T_a) over stored calibration batches with the layer's own forward.
+final class CosineScorer {
+    let layer: any HookableLayer
+    let inputs: [Tensor]
+    let weightHook: FakeQuantHook
+    let activationHook: FakeQuantHook
+    let savedInputHook: (any TensorHook)?
+    let savedWeightHook: (any TensorHook)?
+    let reference = Tensor(shape: [0])
+
+    init(layer: any HookableLayer, inputs: [Tensor], weightQuantizer: UniformQuantizer,
+         activationQuantizer: UniformQuantizer) {
+        self.layer = layer
+        self.inputs = inputs
+        weightHook = FakeQuantHook(quantizer: weightQuantizer, threshold: 0)
+        activationHook = FakeQuantHook(quantizer: activationQuantizer, threshold: 0)
+        savedInputHook = layer.inputHook
+        savedWeightHook = layer.weightHook
+    }
+
+    func restoreHooks() {
+        layer.inputHook = savedInputHook
+        layer.weightHook = savedWeightHook
+    }
+
+    /// Mean cosine for each pair: one list must have a single element, the other is the grid.
+    func scores(weights: [Float], activations: [Float]) -> [Double] {
+        let pairs = max(weights.count, activations.count)
+        // Per-image cosines, summed in sorted order at the end so that the score is exactly independent
+        // of the order of the calibration batches.
+        var cosines = [[Double]](repeating: [], count: pairs)
+        var images = 0
+        for batch in inputs {
+            let n = batch.shape[0]
+            images += n
+            layer.inputHook = nil
+            layer.weightHook = nil
+            reference.assign(layer.forward(batch))
+            layer.inputHook = activationHook
+            layer.weightHook = weightHook
+            for p in 0..<pairs {
+                weightHook.threshold = weights.count == 1 ? weights[0] : weights[p]
+                activationHook.threshold = activations.count == 1 ? activations[0] : activations[p]
+                let y = layer.forward(batch)
+                cosines[p] += Self.cosines(reference, y, images: n)
+            }
+        }
+        return cosines.map { $0.sorted().reduce(0, +) / Double(max(images, 1)) }
+    }
+
+    /// cos(vec u⁽ⁿ⁾, vec v⁽ⁿ⁾) for each image n, each accumulated in Double.
+    static func cosines(_ u: Tensor, _ v: Tensor, images n: Int) -> [Double] {
+        let per = u.count / max(n, 1)
+        var cos = [Double](repeating: 0, count: n)
+        let up = u.data, vp = v.data
+        cos.withUnsafeMutableBufferPointer { c in
+            let cp = c.baseAddress!
+            parallelFor(n) { i in cp[i] = cosine(up + i * per, vp + i * per, count: per) }
+        }
+        return cos
+    }
+
+    /// ⟨u, v⟩ / (‖u‖‖v‖); if either norm is 0, 1e-5 is first added to every element of both.
+    static func cosine(_ u: UnsafePointer<Float>, _ v: UnsafePointer<Float>, count: Int) -> Double {
+        var uv = 0.0, uu = 0.0, vv = 0.0
+        for i in 0..<count {
+            let a = Double(u[i]), b = Double(v[i])
+            uv += a * b; uu += a * a; vv += b * b
+        }
+        if uu == 0 || vv == 0 {
+            let e = Double(Float(1e-5))
+            uv = 0; uu = 0; vv = 0
+            for i in 0..<count {
+                let a = Double(u[i]) + e, b = Double(v[i]) + e
+                uv += a * b; uu += a * a; vv += b * b
+            }
+        }
+        return uv / (uu * vv).squareRoot()
+    }
+}
