@@ -1,0 +1,128 @@
+// dqss-bench: engine speed measured in one run, as ratios to raw sgemm on the same machine.
+//
+//   dqss-bench [--threads N] [--repeat R] [--json]          conv + ResNet-20 step figures
+//   dqss-bench threads [--repeat R]                          sweep thread counts (picks the default)
+
+import ArgumentParser
+import DQSSTensor
+import Foundation
+
+@main
+struct DQSSBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dqss-bench",
+        abstract: "Measure sgemm, conv forward/backward and a ResNet-20 training step in one run.",
+        subcommands: [Run.self, ThreadSweep.self],
+        defaultSubcommand: Run.self)
+}
+
+struct CommonOptions: ParsableArguments {
+    @Option(help: "Threads for OpenBLAS and the parallel loops (default: measured best, \(Threads.defaultCount) here).")
+    var threads: Int = Threads.defaultCount
+    @Option(name: .customLong("repeat"), help: "Timed repeats per measurement (median reported).")
+    var repeats: Int = 5
+    @Flag(help: "Print one JSON object on stdout (progress on stderr).")
+    var json = false
+    @Flag(help: "No progress output.")
+    var quiet = false
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1 (got \(threads))") }
+        guard repeats >= 1 else { throw ValidationError("--repeat must be at least 1 (got \(repeats))") }
+    }
+}
+
+struct BenchReport: Codable {
+    var threads: Int
+    var repeats: Int
+    var sgemm_gflops: Double
+    var sgemm_shape: String
+    var sgemm_full_n_gflops: Double
+    var conv_shape: String
+    var conv_forward_gflops: Double
+    var conv_backward_gflops: Double
+    var conv_forward_ms: Double
+    var conv_backward_ms: Double
+    var conv_forward_over_sgemm: Double
+    var resnet20_step_ms: Double?
+    var resnet20_note: String?
+    var load_before: MachineLoad
+    var load_after: MachineLoad
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Conv kernels and ResNet-20 step (default).")
+    @OptionGroup var options: CommonOptions
+    @Option(help: "Batch size of the conv and step measurements.") var batch: Int = 128
+    @Flag(help: "Skip the ResNet-20 step.") var skipStep = false
+
+    func run() throws {
+        Threads.configure(options.threads)
+        let out = Reporter(json: options.json, quiet: options.quiet)
+        let before = MachineLoad.sample()
+        out.line("load before: \(before.loadavg)  busiest: \(before.busiest.prefix(3).joined(separator: " | "))")
+        out.line("threads \(options.threads), repeats \(options.repeats) (medians)")
+        let conv = runConvBench(batch: batch, channels: 64, size: 32, repeats: options.repeats)
+        out.line(String(format: "sgemm M=%d N=%d K=%d (x%d chunks): %.1f GFLOP/s   (single call N=%d: %.1f)",
+                        conv.sgemmM, conv.sgemmN, conv.sgemmK, (batch + conv.chunkImages - 1) / conv.chunkImages,
+                        conv.sgemmGflops, batch * 1024, conv.sgemmFullNGflops))
+        out.line("conv \(conv.shape) forward:  " + String(format: "%.1f GFLOP/s (%.1f ms)  = %.0f%% of sgemm",
+                        conv.convForwardGflops, conv.convForwardMs, 100 * conv.convForwardGflops / conv.sgemmGflops))
+        out.line("conv \(conv.shape) backward: " + String(format: "%.1f GFLOP/s (%.1f ms, data+weight)",
+                        conv.convBackwardGflops, conv.convBackwardMs))
+        var stepMs: Double? = nil
+        var note: String? = nil
+        if !skipStep {
+            if let s = resnet20StepMilliseconds(batch: batch, repeats: options.repeats, log: out.line) {
+                stepMs = s
+                out.line(String(format: "ResNet-20 training step, batch %d: %.1f ms (PyTorch 2 threads: ~300 ms)", batch, s))
+            } else {
+                note = "ResNet-20 model not available in this build"
+                out.line("ResNet-20 step: skipped (\(note!))")
+            }
+        }
+        let after = MachineLoad.sample()
+        out.line("load after: \(after.loadavg)")
+        if options.json {
+            let report = BenchReport(
+                threads: options.threads, repeats: options.repeats,
+                sgemm_gflops: conv.sgemmGflops, sgemm_shape: "M=\(conv.sgemmM) N=\(conv.sgemmN) K=\(conv.sgemmK)",
+                sgemm_full_n_gflops: conv.sgemmFullNGflops, conv_shape: conv.shape,
+                conv_forward_gflops: conv.convForwardGflops, conv_backward_gflops: conv.convBackwardGflops,
+                conv_forward_ms: conv.convForwardMs, conv_backward_ms: conv.convBackwardMs,
+                conv_forward_over_sgemm: conv.convForwardGflops / conv.sgemmGflops,
+                resnet20_step_ms: stepMs, resnet20_note: note, load_before: before, load_after: after)
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys]
+            print(String(decoding: try enc.encode(report), as: UTF8.self))
+        }
+    }
+}
+
+struct ThreadSweep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "threads",
+        abstract: "Time conv forward+backward for thread counts 1...cores+1 (how Threads.defaultCount was chosen).")
+    @OptionGroup var options: CommonOptions
+    @Option(help: "Batch size.") var batch: Int = 128
+
+    func run() throws {
+        let out = Reporter(json: options.json, quiet: options.quiet)
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        var rows: [String: Double] = [:]
+        out.line("load: \(MachineLoad.sample().loadavg)")
+        for t in 1...(cores + 1) {
+            Threads.configure(t)
+            let r = runConvBench(batch: batch, channels: 64, size: 32, repeats: options.repeats)
+            let ms = r.convForwardMs + r.convBackwardMs
+            rows["\(t)"] = ms
+            out.line(String(format: "threads %d: conv fwd+bwd %.1f ms (fwd %.1f GFLOP/s, sgemm %.1f)", t, ms,
+                            r.convForwardGflops, r.sgemmGflops))
+        }
+        if options.json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys]
+            print(String(decoding: try enc.encode(rows), as: UTF8.self))
+        }
+    }
+}

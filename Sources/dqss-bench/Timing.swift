@@ -1,0 +1,53 @@
+// Timing helpers: medians over repeats after a warm-up, and the machine's load at the time.
+
+import Dispatch
+import Foundation
+
+/// Median wall time in seconds of `body` over `repeats` runs, after `warmup` untimed runs.
+func medianSeconds(repeats: Int, warmup: Int = 1, _ body: () -> Void) -> Double {
+    for _ in 0..<warmup { body() }
+    var times: [Double] = []
+    for _ in 0..<max(1, repeats) {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        body()
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
+    }
+    times.sort()
+    let m = times.count / 2
+    return times.count % 2 == 1 ? times[m] : (times[m - 1] + times[m]) / 2
+}
+
+/// The machine's load: /proc/loadavg and the busiest other processes (other builds skew timings).
+struct MachineLoad: Codable {
+    var loadavg: String
+    var busiest: [String]
+
+    static func sample() -> MachineLoad {
+        let avg = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "unavailable"
+        var busiest: [String] = []
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/ps")
+        p.arguments = ["-eo", "pcpu,comm", "--sort=-pcpu"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        if (try? p.run()) != nil {
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").dropFirst()
+            busiest = lines.prefix(5).map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        return MachineLoad(loadavg: avg, busiest: busiest)
+    }
+}
+
+/// Progress and human-readable output go to stderr when --json is set, so stdout is one JSON object.
+struct Reporter {
+    let json: Bool
+    let quiet: Bool
+    func line(_ s: String) {
+        if quiet && json { return }
+        if json { FileHandle.standardError.write(Data((s + "\n").utf8)) } else { print(s) }
+    }
+}

@@ -1,1 +1,0 @@
-print("dqss-bench: not yet")
