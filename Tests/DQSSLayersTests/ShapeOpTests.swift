@@ -137,3 +137,21 @@ struct DropoutTests {
         #expect(r.maxError < 1e-2, "\(r)")
     }
 }
+
+@Suite("PixelShuffle")
+struct PixelShuffleTests {
+    @Test("PyTorch order: y[c, h·r + i, w·r + j] = x[c·r² + i·r + j, h, w]")
+    func forward() {
+        let y = PixelShuffle(upscaleFactor: 2).forward(ramp([1, 4, 1, 2]))
+        // Channels 0..3 hold [0,1], [2,3], [4,5], [6,7]; output 2x4.
+        #expect(y.shape == [1, 1, 2, 4])
+        #expect(y.array == [0, 2, 1, 3, 4, 6, 5, 7])
+    }
+
+    @Test("gradient matches central differences")
+    func gradients() {
+        var rng = RNG(seed: 48)
+        let r = checkGradients(PixelShuffle(upscaleFactor: 2), input: Tensor.uniform([2, 8, 2, 3], rng: &rng))
+        #expect(r.maxError < 1e-2, "\(r)")
+    }
+}
