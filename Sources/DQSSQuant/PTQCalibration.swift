@@ -1,0 +1,116 @@
+// PTQCalibration: ALGORITHMS.md §3 end to end for one network: FP32 passes over the calibration images
+// with observers on every quantized layer's input, then each requested candidate's (T_w, T_a) per layer.
+//
+// Passes: one for max|A| (and the stored inputs EQ/ADMM need), a second one only when a histogram is
+// needed (KL, EQ's KL initialisation). Signedness (§1.1): an activation is unsigned when every
+// calibration value of it was ≥ 0 — exactly the tensors fed by ReLU/ReLU6 or a pool/concat/shuffle of
+// such in these networks — unless `signedActivations` (TensorRT's always-signed INT8) is set. Weights
+// are always signed. All layers, first and last included, use the given bits (§2.2, PTQ default).
+
+import Foundation
+import DQSSTensor
+import DQSSLayers
+
+public struct PTQSettings: Sendable {
+    public var weightBits: Int
+    public var activationBits: Int
+    /// Force signed activation quantizers everywhere (`--signed-activations`).
+    public var signedActivations: Bool
+    /// EQ: use only the first M calibration images (nil: all, the default M = 256).
+    public var eqMaxImages: Int?
+    /// KL target bins nq for unsigned tensors (128 default; 256 = pytorch-quantization).
+    public var klUnsignedBins: Int
+
+    public init(weightBits: Int = 8, activationBits: Int = 8, signedActivations: Bool = false,
+                eqMaxImages: Int? = nil, klUnsignedBins: Int = 128) {
+        self.weightBits = weightBits
+        self.activationBits = activationBits
+        self.signedActivations = signedActivations
+        self.eqMaxImages = eqMaxImages
+        self.klUnsignedBins = klUnsignedBins
+    }
+
+    /// The calibrator for `method` with these settings.
+    public func calibrator(_ method: PTQMethod) -> any ThresholdCalibrator {
+        let kl = KLCalibrator(unsignedTargetBins: klUnsignedBins)
+        switch method {
+        case .maxAbs: return MaxAbsCalibrator()
+        case .kl: return kl
+        case .admm: return ADMMCalibrator()
+        case .easyQuant:
+            var eq = EasyQuantCalibrator(maxImages: eqMaxImages)
+            eq.kl = kl
+            return eq
+        }
+    }
+}
+
+public final class PTQCalibration {
+    public let model: any UnaryLayer
+    public let points: [QuantizationPoint]
+    public let settings: PTQSettings
+    /// Per point, after `gather`.
+    public private(set) var observers: [CalibrationObserver] = []
+
+    public init(model: any UnaryLayer, settings: PTQSettings) {
+        self.model = model
+        self.points = QuantizedModel.points(of: model)
+        self.settings = settings
+    }
+
+    /// Run the FP32 calibration passes the `methods` need over `batches` (normalised images).
+    /// `progress(message)` is called once per pass.
+    public func gather(batches: [Tensor], methods: [PTQMethod], progress: ((String) -> Void)? = nil) {
+        var needs: StatisticRequirements = [.maxAbs]
+        for m in methods { needs.formUnion(settings.calibrator(m).requirements) }
+        let store = needs.contains(.inputs) || needs.contains(.sample)
+        model.setTraining(false)
+        QuantizedModel.removeHooks(points)
+        observers = points.map { _ in CalibrationObserver(storesInputs: store) }
+        for (p, o) in zip(points, observers) { p.layer.inputHook = o }
+        defer { QuantizedModel.removeHooks(points) }
+        let passes = needs.contains(.histogram) ? 2 : 1
+        for pass in 0..<passes {
+            let start = Date()
+            for o in observers { o.pass = pass }
+            for b in batches { _ = model.forward(b) }
+            progress?(String(format: "calibration pass %d/%d (%@) over %d images: %.1f s", pass + 1, passes,
+                             pass == 0 ? (store ? "max|A|, stored inputs" : "max|A|") : "|A| histograms",
+                             batches.reduce(0) { $0 + $1.shape[0] }, Date().timeIntervalSince(start)))
+        }
+    }
+
+    /// Whether point `i`'s activation quantizer is unsigned (§1.1).
+    public func activationUnsigned(_ i: Int) -> Bool {
+        !settings.signedActivations && observers[i].isNonNegative
+    }
+
+    /// The calibration data of point `i` (after `gather`).
+    public func data(_ i: Int) -> LayerCalibrationData {
+        let o = observers[i]
+        return LayerCalibrationData(
+            name: points[i].name, layer: points[i].layer,
+            weightQuantizer: UniformQuantizer(bits: settings.weightBits),
+            activationQuantizer: UniformQuantizer(bits: settings.activationBits, unsigned: activationUnsigned(i)),
+            maxAbs: o.maxAbs, histogram: o.histogram, sample: nil, inputs: o.inputs)
+    }
+
+    /// (T_w, T_a) of every layer for one candidate. `progress(layer index, name)` before each layer.
+    public func assignments(for method: PTQMethod,
+                            progress: ((Int, String) -> Void)? = nil) throws -> [LayerQuantization] {
+        precondition(observers.count == points.count, "gather() before assignments()")
+        let calibrator = settings.calibrator(method)
+        var out: [LayerQuantization] = []
+        for i in points.indices {
+            progress?(i, points[i].name)
+            let t = try calibrator.thresholds(for: data(i))
+            out.append(LayerQuantization(name: points[i].name, weightBits: settings.weightBits,
+                                         activationBits: settings.activationBits,
+                                         activationUnsigned: activationUnsigned(i), thresholds: t))
+        }
+        return out
+    }
+
+    /// Free the stored calibration inputs.
+    public func releaseInputs() { for o in observers { o.releaseInputs() } }
+}
