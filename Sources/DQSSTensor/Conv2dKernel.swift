@@ -9,40 +9,92 @@
 //   convolution (Eq. 10) that convolves a mixed weight with a mixed input.
 //
 // Strategy:
-// - General case: the batch is processed in chunks of images whose im2col matrix has about
-//   `workspace.targetColumns` columns (8 images at 32×32; a full-batch im2col of a 64-channel layer at
-//   batch 128 would be 300 MB and slower). Per chunk, one GEMM per group:
+// - General case: the batch is cut into chunks of images (about `workspace.targetColumns` GEMM columns,
+//   and at least a few chunks per thread; a full-batch im2col of a 64-channel layer at batch 128 would be
+//   300 MB). Chunks run in parallel, one per thread, each with its own scratch and a single-threaded
+//   GEMM (OpenBLAS's pool is set to 1 thread for the region): im2col, copies and GEMMs of different
+//   chunks overlap and no thread waits on OpenBLAS's fork/join for every small GEMM. Per chunk and group:
 //     Y_g [oc/g, cols] = W_g [oc/g, K] · col_g [K, cols]            (K = ic/g·kH·kW)
-//     dW_g += dY_g · col_gᵀ,  dcol_g = W_gᵀ · dY_g, then col2im.
-//   Y and dY are in chunk layout [oc, images·spatial]; a cheap parallel copy moves them to/from NCHW.
+//     dW_g(chunk) = dY_g · col_gᵀ,  dcol_g = W_gᵀ · dY_g, then col2im.
+//   Y and dY are in chunk layout [oc, images·spatial]; a copy moves them to/from NCHW.
+//   dW is reduced over chunks in chunk order, so dW does not even depend on which thread ran a chunk.
 // - 1×1 stride-1 unpadded: the input planes already are the im2col matrix; GEMMs run on them per image.
 // - Depthwise (groups == ic == oc): direct loops over (image, channel) planes; GEMMs with M = 1 would
 //   be hopeless.
-// Threads: GEMMs use OpenBLAS's pool; im2col, col2im, copies and the depthwise loops use
-// `parallelRanges` over disjoint (image, channel) planes, and dW/db reductions run in a fixed order,
-// so results depend on the thread count only through OpenBLAS's summation order.
+// Threads: chunk boundaries depend on the batch, the geometry and the thread count only, so results
+// depend on the thread count only through float summation order.
+
+import Dispatch
+import Foundation
+import _CBLAS
 
 /// Scratch buffers for Conv2dKernel, reused across calls (grow-only). Not thread-safe: one workspace
 /// per concurrently running convolution (a layer owns one).
 public final class Conv2dWorkspace: @unchecked Sendable {
     /// Target number of GEMM columns (images × output pixels) per chunk.
     public var targetColumns: Int
-    /// im2col / dcol matrix of one chunk.
-    let col = Tensor(shape: [0])
-    /// Output or output gradient of one chunk in [oc, images·spatial] layout.
-    let chunk = Tensor(shape: [0])
+    /// Per worker: im2col / dcol matrix of one chunk, and the chunk's output (gradient) in
+    /// [oc, images·spatial] layout.
+    final class Scratch {
+        let col = Tensor(shape: [0])
+        let chunk = Tensor(shape: [0])
+    }
+    var scratch: [Scratch] = []
+    /// Per-chunk weight gradients, summed in chunk order.
+    let partials = Tensor(shape: [0])
 
-    public init(targetColumns: Int = 8192) {
+    public init(targetColumns: Int = 4096) {
         self.targetColumns = targetColumns
     }
 
-    /// Images per chunk for this geometry (depends only on the geometry, never on threads).
-    public func chunkImages(_ g: ConvGeometry) -> Int {
-        max(1, min(g.batch, targetColumns / max(g.outSpatial, 1)))
+    /// Images per chunk for this geometry: about `targetColumns` columns, and at least four chunks per
+    /// thread when the batch allows (load balance on a shared machine).
+    public func chunkImages(_ g: ConvGeometry, threads: Int = Threads.count) -> Int {
+        let byColumns = targetColumns / max(g.outSpatial, 1)
+        let forBalance = (g.batch + 4 * threads - 1) / (4 * threads)
+        return max(1, min(g.batch, byColumns, forBalance))
+    }
+
+    func prepare(workers: Int, col: Int, chunk: Int) {
+        while scratch.count < workers { scratch.append(Scratch()) }
+        for s in scratch.prefix(workers) {
+            s.col.resize(to: [col])
+            s.chunk.resize(to: [chunk])
+        }
     }
 
     /// Bytes currently held (for memory reports).
-    public var bytes: Int { (col.storage.capacity + chunk.storage.capacity) * MemoryLayout<Float>.stride }
+    public var bytes: Int {
+        (scratch.reduce(0) { $0 + $1.col.storage.capacity + $1.chunk.storage.capacity } + partials.storage.capacity)
+            * MemoryLayout<Float>.stride
+    }
+}
+
+/// Runs `body(worker, chunk)` for every chunk in 0..<chunks on up to `Threads.count` workers, handing
+/// chunks out dynamically (a busy core does fewer). GEMMs inside run single-threaded.
+func runChunks(_ chunks: Int, _ body: (_ worker: Int, _ chunk: Int) -> Void) {
+    let workers = min(Threads.count, chunks)
+    if workers <= 1 {
+        for c in 0..<chunks { body(0, c) }
+        return
+    }
+    openblas_set_num_threads(1)
+    defer { openblas_set_num_threads(Int32(Threads.count)) }
+    let lock = NSLock()
+    nonisolated(unsafe) var next = 0
+    withoutActuallyEscaping(body) { body in
+        nonisolated(unsafe) let body = body
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            while true {
+                lock.lock()
+                let c = next
+                next += 1
+                lock.unlock()
+                if c >= chunks { break }
+                body(w, c)
+            }
+        }
+    }
 }
 
 public enum Conv2dKernel {
@@ -54,29 +106,41 @@ public enum Conv2dKernel {
                                workspace ws: Conv2dWorkspace) {
         if g.batch == 0 { return }
         if g.isDepthwise { depthwiseForward(g, x, w, bias, y); return }
-        if g.isPointwise { pointwiseForward(g, x, w, bias, y); return }
         let B = ws.chunkImages(g)
+        let chunks = (g.batch + B - 1) / B
         let S = g.outSpatial, K = g.patchSize, ocg = g.outPerGroup
-        ws.col.resize(to: [g.inChannels * g.kernelH * g.kernelW * B * S])
-        if B > 1 { ws.chunk.resize(to: [g.outChannels * B * S]) }
-        var n0 = 0
-        while n0 < g.batch {
-            let b = min(B, g.batch - n0), cols = b * S
-            let col = ws.col.data
-            im2col(g, x + n0 * g.inChannels * g.inSpatial, images: b, col: col)
+        let pointwise = g.isPointwise
+        ws.prepare(workers: min(Threads.count, chunks), col: pointwise ? 0 : g.groups * K * B * S,
+                   chunk: pointwise ? 0 : g.outChannels * B * S)
+        let scratch = ws.scratch
+        runChunks(chunks) { worker, c in
+            let n0 = c * B, b = min(B, g.batch - n0), cols = b * S
+            let xN = x + n0 * g.inChannels * g.inSpatial, yN = y + n0 * g.outChannels * S
+            if pointwise {
+                for i in 0..<b {
+                    let xi = xN + i * g.inChannels * S, yi = yN + i * g.outChannels * S
+                    for grp in 0..<g.groups {
+                        gemm(.none, .none, m: ocg, n: S, k: K, a: w + grp * ocg * K, lda: K,
+                             b: xi + grp * K * S, ldb: S, beta: 0, c: yi + grp * ocg * S, ldc: S)
+                    }
+                }
+                if let bias { addBias(bias, yN, images: b, channels: g.outChannels, spatial: S) }
+                return
+            }
+            let col = scratch[worker].col.data
+            im2col(g, xN, images: b, col: col, planes: 0..<(b * g.inChannels))
             // One image: the chunk layout is the NCHW layout, write straight into the output.
-            let dst = b == 1 ? y + n0 * g.outChannels * S : ws.chunk.data
+            let dst = b == 1 ? yN : scratch[worker].chunk.data
             for grp in 0..<g.groups {
                 gemm(.none, .none, m: ocg, n: cols, k: K,
                      a: w + grp * ocg * K, lda: K, b: col + grp * K * cols, ldb: cols,
                      beta: 0, c: dst + grp * ocg * cols, ldc: cols)
             }
             if b == 1 {
-                if let bias { addBias(bias, y + n0 * g.outChannels * S, images: 1, channels: g.outChannels, spatial: S) }
+                if let bias { addBias(bias, yN, images: 1, channels: g.outChannels, spatial: S) }
             } else {
-                chunkToNCHW(dst, y + n0 * g.outChannels * S, images: b, channels: g.outChannels, spatial: S, bias: bias)
+                chunkToNCHW(dst, yN, images: b, channels: g.outChannels, spatial: S, bias: bias)
             }
-            n0 += b
         }
     }
 
@@ -103,28 +167,49 @@ public enum Conv2dKernel {
             if let dx { depthwiseBackwardData(g, dy, w, dx) }
             return
         }
-        if g.isPointwise { pointwiseBackward(g, dy, x, w, dx, dw, accumulate: accumulate); return }
         let B = ws.chunkImages(g)
-        let S = g.outSpatial, K = g.patchSize, ocg = g.outPerGroup
-        ws.col.resize(to: [g.inChannels * g.kernelH * g.kernelW * B * S])
-        if B > 1 { ws.chunk.resize(to: [g.outChannels * B * S]) }
-        var n0 = 0
-        while n0 < g.batch {
-            let b = min(B, g.batch - n0), cols = b * S
-            let col = ws.col.data
-            let dyN = dy + n0 * g.outChannels * S
+        let chunks = (g.batch + B - 1) / B
+        let S = g.outSpatial, K = g.patchSize, ocg = g.outPerGroup, W = g.weightCount
+        let pointwise = g.isPointwise
+        ws.prepare(workers: min(Threads.count, chunks), col: pointwise ? 0 : g.groups * K * B * S,
+                   chunk: pointwise ? 0 : g.outChannels * B * S)
+        if dw != nil { ws.partials.resize(to: [chunks * W]) }
+        let scratch = ws.scratch
+        let partials = ws.partials.data
+        runChunks(chunks) { worker, c in
+            let n0 = c * B, b = min(B, g.batch - n0), cols = b * S
+            let xN = x + n0 * g.inChannels * g.inSpatial, dyN = dy + n0 * g.outChannels * S
+            let dwC = partials + c * W
+            if pointwise {
+                for i in 0..<b {
+                    let xi = xN + i * g.inChannels * S, dyi = dyN + i * g.outChannels * S
+                    for grp in 0..<g.groups {
+                        if dw != nil {
+                            gemm(.none, .transposed, m: ocg, n: K, k: S, a: dyi + grp * ocg * S, lda: S,
+                                 b: xi + grp * K * S, ldb: S, beta: i > 0 ? 1 : 0, c: dwC + grp * ocg * K, ldc: K)
+                        }
+                        if let dx {
+                            gemm(.transposed, .none, m: K, n: S, k: ocg, a: w + grp * ocg * K, lda: K,
+                                 b: dyi + grp * ocg * S, ldb: S, beta: 0,
+                                 c: dx + (n0 + i) * g.inChannels * S + grp * K * S, ldc: S)
+                        }
+                    }
+                }
+                return
+            }
+            let col = scratch[worker].col.data
             let dyc: UnsafePointer<Float>
             if b == 1 { dyc = dyN } else {
-                nchwToChunk(dyN, ws.chunk.data, images: b, channels: g.outChannels, spatial: S)
-                dyc = UnsafePointer(ws.chunk.data)
+                let chunk = scratch[worker].chunk.data
+                nchwToChunk(dyN, chunk, images: b, channels: g.outChannels, spatial: S)
+                dyc = UnsafePointer(chunk)
             }
-            if let dw {
-                im2col(g, x + n0 * g.inChannels * g.inSpatial, images: b, col: col)
-                let beta: Float = (accumulate || n0 > 0) ? 1 : 0
+            if dw != nil {
+                im2col(g, xN, images: b, col: col, planes: 0..<(b * g.inChannels))
                 for grp in 0..<g.groups {
                     gemm(.none, .transposed, m: ocg, n: K, k: cols,
                          a: dyc + grp * ocg * cols, lda: cols, b: col + grp * K * cols, ldb: cols,
-                         beta: beta, c: dw + grp * ocg * K, ldc: K)
+                         beta: 0, c: dwC + grp * ocg * K, ldc: K)
                 }
             }
             if let dx {
@@ -133,9 +218,19 @@ public enum Conv2dKernel {
                          a: w + grp * ocg * K, lda: K, b: dyc + grp * ocg * cols, ldb: cols,
                          beta: 0, c: col + grp * K * cols, ldc: cols)
                 }
-                col2im(g, col: col, images: b, gradInput: dx + n0 * g.inChannels * g.inSpatial)
+                col2im(g, col: col, images: b, gradInput: dx + n0 * g.inChannels * g.inSpatial,
+                       planes: 0..<(b * g.inChannels))
             }
-            n0 += b
+        }
+        if let dw {
+            // Fixed chunk order: dW is the same whichever worker ran which chunk.
+            parallelRanges(W, minChunk: 4096) { r in
+                for i in r {
+                    var s: Float = accumulate ? dw[i] : 0
+                    for c in 0..<chunks { s += partials[c * W + i] }
+                    dw[i] = s
+                }
+            }
         }
     }
 
@@ -182,10 +277,12 @@ public enum Conv2dKernel {
     }
 
     /// col[(c·kH + p)·kW + q, img·S + i·outW + j] = x[img, c, i·s + p − pad, j·s + q − pad] (0 outside).
-    static func im2col(_ g: ConvGeometry, _ x: UnsafePointer<Float>, images b: Int, col: UnsafeMutablePointer<Float>) {
+    /// Serial over the (image, channel) planes in `r` (callers parallelise over chunks).
+    static func im2col(_ g: ConvGeometry, _ x: UnsafePointer<Float>, images b: Int, col: UnsafeMutablePointer<Float>,
+                       planes r: Range<Int>) {
         let C = g.inChannels, kh = g.kernelH, kw = g.kernelW, s = g.stride, pad = g.padding
         let inH = g.inH, inW = g.inW, oh = g.outH, ow = g.outW, S = g.outSpatial, cols = b * S
-        parallelRanges(b * C) { r in
+        do {
             for t in r {
                 let img = t / C, c = t % C
                 let src = x + (img * C + c) * inH * inW
@@ -213,10 +310,12 @@ public enum Conv2dKernel {
     }
 
     /// dx[img, c, ...] = Σ over the col entries that im2col copied from that pixel (overwrites dx).
-    static func col2im(_ g: ConvGeometry, col: UnsafePointer<Float>, images b: Int, gradInput dx: UnsafeMutablePointer<Float>) {
+    /// Serial over the (image, channel) planes in `r`.
+    static func col2im(_ g: ConvGeometry, col: UnsafePointer<Float>, images b: Int, gradInput dx: UnsafeMutablePointer<Float>,
+                       planes r: Range<Int>) {
         let C = g.inChannels, kh = g.kernelH, kw = g.kernelW, s = g.stride, pad = g.padding
         let inH = g.inH, inW = g.inW, oh = g.outH, ow = g.outW, S = g.outSpatial, cols = b * S
-        parallelRanges(b * C) { r in
+        do {
             for t in r {
                 let img = t / C, c = t % C
                 let dst = dx + (img * C + c) * inH * inW
@@ -249,7 +348,7 @@ public enum Conv2dKernel {
     static func chunkToNCHW(_ chunk: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, images b: Int,
                             channels C: Int, spatial S: Int, bias: UnsafePointer<Float>?) {
         let cols = b * S
-        parallelRanges(b * C) { r in
+        do { let r = 0..<(b * C)
             for t in r {
                 let img = t / C, o = t % C
                 let d = y + t * S, src = chunk + o * cols + img * S
@@ -267,7 +366,7 @@ public enum Conv2dKernel {
     static func nchwToChunk(_ dy: UnsafePointer<Float>, _ chunk: UnsafeMutablePointer<Float>, images b: Int,
                             channels C: Int, spatial S: Int) {
         let cols = b * S
-        parallelRanges(b * C) { r in
+        do { let r = 0..<(b * C)
             for t in r {
                 let img = t / C, o = t % C
                 (chunk + o * cols + img * S).update(from: dy + t * S, count: S)
@@ -277,7 +376,7 @@ public enum Conv2dKernel {
 
     static func addBias(_ bias: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, images b: Int,
                         channels C: Int, spatial S: Int) {
-        parallelRanges(b * C) { r in
+        do { let r = 0..<(b * C)
             for t in r {
                 let bv = bias[t % C], d = y + t * S
                 for i in 0..<S { d[i] += bv }
@@ -297,43 +396,6 @@ public enum Conv2dKernel {
         var s = acc.sum()
         while i < n { s += p[i]; i += 1 }
         return s
-    }
-
-    // MARK: - 1×1 stride 1 (no im2col)
-
-    static func pointwiseForward(_ g: ConvGeometry, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                                 _ bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>) {
-        let S = g.outSpatial, icg = g.inPerGroup, ocg = g.outPerGroup
-        for n in 0..<g.batch {
-            for grp in 0..<g.groups {
-                gemm(.none, .none, m: ocg, n: S, k: icg,
-                     a: w + grp * ocg * icg, lda: icg,
-                     b: x + (n * g.inChannels + grp * icg) * S, ldb: S,
-                     beta: 0, c: y + (n * g.outChannels + grp * ocg) * S, ldc: S)
-            }
-        }
-        if let bias { addBias(bias, y, images: g.batch, channels: g.outChannels, spatial: S) }
-    }
-
-    static func pointwiseBackward(_ g: ConvGeometry, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
-                                  _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>?,
-                                  _ dw: UnsafeMutablePointer<Float>?, accumulate: Bool) {
-        let S = g.outSpatial, icg = g.inPerGroup, ocg = g.outPerGroup
-        for n in 0..<g.batch {
-            for grp in 0..<g.groups {
-                let dyg = dy + (n * g.outChannels + grp * ocg) * S
-                if let dw {
-                    gemm(.none, .transposed, m: ocg, n: icg, k: S,
-                         a: dyg, lda: S, b: x + (n * g.inChannels + grp * icg) * S, ldb: S,
-                         beta: (accumulate || n > 0) ? 1 : 0, c: dw + grp * ocg * icg, ldc: icg)
-                }
-                if let dx {
-                    gemm(.transposed, .none, m: icg, n: S, k: ocg,
-                         a: w + grp * ocg * icg, lda: icg, b: dyg, ldb: S,
-                         beta: 0, c: dx + (n * g.inChannels + grp * icg) * S, ldc: S)
-                }
-            }
-        }
     }
 
     // MARK: - Depthwise (groups == ic == oc)

@@ -12,7 +12,7 @@ struct DQSSBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dqss-bench",
         abstract: "Measure sgemm, conv forward/backward and a ResNet-20 training step in one run.",
-        subcommands: [Run.self, ThreadSweep.self],
+        subcommands: [Run.self, ThreadSweep.self, Shapes.self],
         defaultSubcommand: Run.self)
 }
 
@@ -123,6 +123,24 @@ struct ThreadSweep: ParsableCommand {
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]
             print(String(decoding: try enc.encode(rows), as: UTF8.self))
+        }
+    }
+}
+
+struct Shapes: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Conv forward/backward vs sgemm at each ResNet-20 layer shape (profiling aid).")
+    @OptionGroup var options: CommonOptions
+    @Option(help: "Batch size.") var batch: Int = 128
+
+    func run() throws {
+        Threads.configure(options.threads)
+        let out = Reporter(json: options.json, quiet: options.quiet)
+        out.line("load: \(MachineLoad.sample().loadavg), threads \(options.threads)")
+        for (c, s) in [(16, 32), (32, 16), (64, 8), (64, 32)] {
+            let r = runConvBench(batch: batch, channels: c, size: s, repeats: options.repeats)
+            out.line(String(format: "%3d ch %2dx%-2d: sgemm %5.1f  fwd %5.1f GFLOP/s %6.1f ms  bwd %5.1f GFLOP/s %6.1f ms",
+                            c, s, s, r.sgemmGflops, r.convForwardGflops, r.convForwardMs, r.convBackwardGflops, r.convBackwardMs))
         }
     }
 }
