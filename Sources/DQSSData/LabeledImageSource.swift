@@ -1,0 +1,16 @@
+// LabeledImageSource: a dataset of fixed-size images with integer labels that can fill a batch.
+// Training and evaluation loops are written against this, so generated data and CIFAR-10 share them.
+
+import DQSSTensor
+
+public protocol LabeledImageSource {
+    /// Number of examples.
+    var count: Int { get }
+    /// Number of classes (labels are in 0..<classCount).
+    var classCount: Int { get }
+    /// [C, H, W] of one image.
+    var imageShape: [Int] { get }
+    /// Resize `images` to [indices.count, C, H, W], fill it with the examples at `indices` (in order)
+    /// and return their labels.
+    func fillBatch(_ indices: ArraySlice<Int>, images: Tensor) -> [Int]
+}
