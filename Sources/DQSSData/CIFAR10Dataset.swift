@@ -41,6 +41,35 @@ public struct CIFAR10Dataset: Sendable {
         try self.init(split: try manifest.split(split), range: range)
     }
 
+    /// Read only this rank's shard of a split (`Sharding.range` over the split's record count).
+    public init(directory: URL, split: String, rank: Int, size: Int) throws {
+        let s = try CIFAR10Manifest(directory: directory).split(split)
+        let total = try Self.recordCount(of: s)
+        try self.init(split: s, range: Sharding.range(count: total, rank: rank, size: size))
+    }
+
+    /// Number of records in a split, from the file sizes (nothing is read).
+    public static func recordCount(of split: CIFAR10Split) throws -> Int {
+        try recordCounts(split.files, recordBytes: split.recordBytes).reduce(0, +)
+    }
+
+    static func recordCounts(_ files: [URL], recordBytes: Int) throws -> [Int] {
+        try files.map { url in
+            let size: Int
+            do {
+                let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
+                size = (attributes[.size] as? NSNumber)?.intValue ?? -1
+            } catch {
+                throw DQSSDataError("\(url.path): cannot open CIFAR-10 record file (\(error.localizedDescription))")
+            }
+            guard size >= 0, size % recordBytes == 0 else {
+                throw DQSSDataError("\(url.path): size \(size) bytes is not a multiple of the \(recordBytes)-byte CIFAR-10 record "
+                                    + "(\(size / max(recordBytes, 1)) whole records + \(size % recordBytes) bytes; truncated or wrong format)")
+            }
+            return size / recordBytes
+        }
+    }
+
     /// Read the records of `range` (default: all) of a split.
     public init(split: CIFAR10Split, range: Range<Int>? = nil) throws {
         try self.init(files: split.files, labelFile: split.labelFile, recordBytes: split.recordBytes,
@@ -56,22 +85,7 @@ public struct CIFAR10Dataset: Sendable {
         guard hasLabelByte || labelFile != nil else {
             throw DQSSDataError("\(name): 3072-byte records carry no labels; a label file is needed")
         }
-        // Record counts from the file sizes.
-        var perFile: [Int] = []
-        for url in files {
-            let size: Int
-            do {
-                let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
-                size = (attributes[.size] as? NSNumber)?.intValue ?? -1
-            } catch {
-                throw DQSSDataError("\(url.path): cannot open CIFAR-10 record file (\(error.localizedDescription))")
-            }
-            guard size >= 0, size % recordBytes == 0 else {
-                throw DQSSDataError("\(url.path): size \(size) bytes is not a multiple of the \(recordBytes)-byte CIFAR-10 record "
-                                    + "(\(size / max(recordBytes, 1)) whole records + \(size % recordBytes) bytes; truncated or wrong format)")
-            }
-            perFile.append(size / recordBytes)
-        }
+        let perFile = try Self.recordCounts(files, recordBytes: recordBytes)
         let total = perFile.reduce(0, +)
         if let d = declaredRecords, d != total {
             throw DQSSDataError("split \"\(name)\": manifest declares \(d) records but the files hold \(total) "

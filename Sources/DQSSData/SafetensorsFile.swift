@@ -13,7 +13,7 @@
 import DQSSTensor
 import Foundation
 
-public struct SafetensorsFile: @unchecked Sendable {
+public struct SafetensorsFile: Sendable {
     /// dtype and shape of one stored tensor, plus where its bytes are (relative to the data area).
     public struct Info: Equatable, Sendable {
         public let dtype: SafetensorsDType

@@ -39,6 +39,11 @@ struct CIFAR10DatasetTests {
         #expect(b2.labelHistogram == [96, 93, 71, 88, 102, 90, 90, 113, 106, 83])
         #expect(b2.firstIndex == 932 && b2.splitCount == 4660)
         #expect(b2.pixels == Array(t.pixels[932 * 3072 ..< 1864 * 3072]))
+        // Three ranks' shards concatenate to the whole split.
+        let shards = try (0..<3).map { try CIFAR10Dataset(directory: SharedData.url(SharedData.cifar), split: "train", rank: $0, size: 3) }
+        #expect(shards.map(\.count) == [1554, 1553, 1553])
+        #expect(shards.flatMap(\.labels) == t.labels)
+        #expect(shards[2].firstIndex == 3107)
     }
 
     @Test("unknown split lists the available ones", .enabled(if: haveCIFAR, "shared datasets absent"))
