@@ -36,10 +36,11 @@ public struct Augmentation: Sendable, Equatable {
         return Parameters(flip: flip, dy: rng.int(below: span), dx: rng.int(below: span))
     }
 
-    /// Write the augmented, normalised 3x32x32 image. Output (y, x) reads the flipped source at
+    /// Write the augmented, normalised 3x32x32 image (public for tests and custom batchers; `table` is
+    /// `Normalization.withTable`). Output (y, x) reads the flipped source at
     /// (y + dy - 4, x + dx - 4), i.e. source column 31 - (x + dx - 4) when flipped; outside the image
     /// it is the normalised zero byte.
-    static func apply(_ p: Parameters, source: UnsafePointer<UInt8>, table: UnsafePointer<Float>,
+    public static func apply(_ p: Parameters, source: UnsafePointer<UInt8>, table: UnsafePointer<Float>,
                       destination: UnsafeMutablePointer<Float>) {
         let size = 32
         for c in 0..<3 {

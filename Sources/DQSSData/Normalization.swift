@@ -29,7 +29,7 @@ public struct Normalization: Sendable, Equatable {
     /// The normalised value of byte `b` in channel `c`.
     public func value(_ b: UInt8, channel c: Int) -> Float { table[256 * c + Int(b)] }
 
-    func withTable<R>(_ body: (UnsafePointer<Float>) -> R) -> R {
+    public func withTable<R>(_ body: (UnsafePointer<Float>) -> R) -> R {
         table.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 }

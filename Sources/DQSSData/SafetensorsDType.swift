@@ -64,7 +64,7 @@ public enum SafetensorsDType: String, Sendable, CaseIterable {
 /// IEEE binary16 bits -> float32, exact (normals, subnormals, infinities, NaN). Written out rather than
 /// through `Float16` so that it does not depend on the platform having that type.
 @inline(__always)
-func float16ToFloat(_ h: UInt16) -> Float {
+public func float16ToFloat(_ h: UInt16) -> Float {
     let sign = UInt32(h >> 15) << 31
     let exponent = Int((h >> 10) & 0x1F)
     let mantissa = UInt32(h & 0x3FF)

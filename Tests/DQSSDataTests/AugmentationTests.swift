@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import DQSSData
+import DQSSData
 import DQSSTensor
 
 @Suite("Augmentation")

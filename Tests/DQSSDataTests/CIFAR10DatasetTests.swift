@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import DQSSData
+import DQSSData
 import DQSSTensor
 
 /// A hand-made record: label, then R/G/B planes where pixel (c, y, x) = (c * 80 + y * 7 + x) % 256.

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import DQSSData
+import DQSSData
 import DQSSTensor
 
 /// Width and height from the IHDR chunk, parsed by hand: 8-byte signature, then length (4), "IHDR",

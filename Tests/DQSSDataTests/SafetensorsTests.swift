@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import DQSSData
+import DQSSData
 import DQSSTensor
 
 /// Build a safetensors file by hand: 8-byte LE header length, the header text, the data bytes.
