@@ -117,6 +117,17 @@ public struct EasyQuantCalibrator: ThresholdCalibrator {
         return scorer.scores(weights: [thresholds.weight], activations: [thresholds.activation])[0]
     }
 
+    /// Mean cosine scores of several pairs: one of `weights`, `activations` has one element, the other
+    /// is a grid (a weight grid on a groups-1 Conv2d takes the stacked path).
+    public func scores(layer: any HookableLayer, inputs: [Tensor], weightQuantizer: UniformQuantizer,
+                       activationQuantizer: UniformQuantizer, weights: [Float], activations: [Float]) -> [Double] {
+        precondition(weights.count == 1 || activations.count == 1, "one side of the grid must be fixed")
+        let scorer = CosineScorer(layer: layer, inputs: inputs, weightQuantizer: weightQuantizer,
+                                  activationQuantizer: activationQuantizer)
+        defer { scorer.restoreHooks() }
+        return scorer.scores(weights: weights, activations: activations)
+    }
+
     /// The first `maxImages` images of the stored batches (views, no copy of whole batches).
     static func limit(_ batches: [Tensor], to maxImages: Int?) -> [Tensor] {
         guard let maxImages else { return batches }
@@ -161,6 +172,9 @@ final class CosineScorer {
 
     /// Mean cosine for each pair: one list must have a single element, the other is the grid.
     func scores(weights: [Float], activations: [Float]) -> [Double] {
+        if weights.count > 1, activations.count == 1, let conv = layer as? Conv2d, conv.groups == 1 {
+            return stackedWeightScores(conv, weights: weights, activation: activations[0])
+        }
         let pairs = max(weights.count, activations.count)
         // Per-image cosines, summed in sorted order at the end so that the score is exactly independent
         // of the order of the calibration batches.
@@ -179,6 +193,66 @@ final class CosineScorer {
                 activationHook.threshold = activations.count == 1 ? activations[0] : activations[p]
                 let y = layer.forward(batch)
                 cosines[p] += Self.cosines(reference, y, images: n)
+            }
+        }
+        return cosines.map { $0.sorted().reduce(0, +) / Double(max(images, 1)) }
+    }
+
+    /// The weight grid batched into ONE convolution per image chunk: the G quantized weights are
+    /// stacked along the output channels ([G·C_out, C_in, k, k]), so the im2col of Q(A) is shared and
+    /// the GEMM has G·C_out rows instead of C_out (far better use of the cores than G thin GEMMs).
+    /// Output channel block g of an image is Ô for grid point g. Same kernel family as Conv2d.forward.
+    private func stackedWeightScores(_ conv: Conv2d, weights: [Float], activation: Float) -> [Double] {
+        let G = weights.count
+        let w = conv.weight.value
+        let per = w.count
+        let stacked = Tensor(shape: [G * conv.outChannels] + Array(w.shape.dropFirst()))
+        for (g, t) in weights.enumerated() {
+            weightHook.quantizer.fakeQuantize(w.data, into: stacked.data + g * per, count: per, threshold: t)
+        }
+        var stackedBias: Tensor?
+        if let b = conv.bias?.value {
+            let sb = Tensor(shape: [G * conv.outChannels])
+            for g in 0..<G { (sb.data + g * conv.outChannels).update(from: b.data, count: conv.outChannels) }
+            stackedBias = sb
+        }
+        let quantizedInput = Tensor(shape: [0])
+        let output = Tensor(shape: [0])
+        let workspace = Conv2dWorkspace()
+        var cosines = [[Double]](repeating: [], count: G)
+        var images = 0
+        for batch in inputs {
+            let n = batch.shape[0]
+            images += n
+            layer.inputHook = nil
+            layer.weightHook = nil
+            reference.assign(layer.forward(batch))
+            activationHook.quantizer.fakeQuantize(batch, threshold: activation, into: quantizedInput)
+            let one = conv.geometry(for: [1] + Array(batch.shape.dropFirst()))
+            let S = one.outSpatial, oc = conv.outChannels
+            // Images per convolution call: keep the stacked output near 2^24 floats.
+            let step = max(1, min(n, (1 << 24) / max(G * oc * S, 1)))
+            var lo = 0
+            while lo < n {
+                let b = min(step, n - lo)
+                var g = conv.geometry(for: [b] + Array(batch.shape.dropFirst()))
+                g.outChannels = G * oc
+                output.resize(to: g.outputShape)
+                Conv2dKernel.forward(g, input: quantizedInput.data + lo * one.inputCount, weight: stacked.data,
+                                     bias: stackedBias.map { UnsafePointer($0.data) }, output: output.data,
+                                     workspace: workspace)
+                // cos per (image, grid point), in parallel over the pairs.
+                var c = [Double](repeating: 0, count: b * G)
+                let ref = reference.data + lo * oc * S, out = output.data, len = oc * S
+                c.withUnsafeMutableBufferPointer { cb in
+                    let cp = cb.baseAddress!
+                    parallelFor(b * G) { k in
+                        let i = k / G, gp = k % G
+                        cp[k] = Self.cosine(ref + i * len, out + (i * G + gp) * len, count: len)
+                    }
+                }
+                for i in 0..<b { for gp in 0..<G { cosines[gp].append(c[i * G + gp]) } }
+                lo += b
             }
         }
         return cosines.map { $0.sorted().reduce(0, +) / Double(max(images, 1)) }

@@ -120,4 +120,22 @@ struct EasyQuantConvTests {
         #expect(r2.activation == 2 * r.activation)
         #expect(r2.weight == r.weight)
     }
+
+    @Test("the stacked weight-grid convolution scores like one hooked forward per grid point", arguments: [1, 3])
+    func stackedWeightGrid(kernel: Int) {
+        var rng = RNG(seed: 52)
+        let conv = Conv2d(5, 7, kernelSize: kernel, stride: 1, padding: kernel / 2, bias: true, rng: &rng)
+        let inputs = (0..<2).map { _ in Tensor.normal([3, 5, 6, 6], rng: &rng) }
+        let q = UniformQuantizer(bits: 4)
+        let eq = EasyQuantCalibrator()
+        let grid = eq.grid(conv.weight.value.maxAbs()).enumerated().filter { $0.offset % 11 == 0 }.map(\.element)
+        let stacked = eq.scores(layer: conv, inputs: inputs, weightQuantizer: q, activationQuantizer: q,
+                                weights: grid, activations: [1.5])
+        for (t, s) in zip(grid, stacked) {
+            let one = eq.score(layer: conv, inputs: inputs, weightQuantizer: q, activationQuantizer: q,
+                               thresholds: LayerThresholds(weight: t, activation: 1.5))
+            #expect(abs(one - s) < 1e-6, "T_w = \(t): \(s) vs \(one)")
+        }
+        #expect(conv.inputHook == nil && conv.weightHook == nil)
+    }
 }
