@@ -126,3 +126,22 @@ struct CIFAR10DatasetTests {
         #expect(batch[0, 2, 0, 0] == (Float(160) / 255) / 2)
     }
 }
+
+@Suite("CIFAR10Source")
+struct CIFAR10SourceTests {
+    @Test("as a LabeledImageSource it fills normalised batches; subset(indices:) picks records in order")
+    func source() {
+        var pixels: [UInt8] = []
+        for i in 0..<4 { pixels += handMadeRecord(label: 0, salt: 9 * i).dropFirst() }
+        let d = CIFAR10Dataset(name: "h", labels: [3, 1, 4, 1], pixels: pixels)
+        let picked = d.subset(indices: [2, 0])
+        #expect(picked.labels == [4, 3])
+        #expect(picked.pixels == Array(pixels[2 * 3072 ..< 3 * 3072] + pixels[0 ..< 3072]))
+        let src: any LabeledImageSource = CIFAR10Source(d, normalization: .imageNet)
+        #expect(src.count == 4 && src.classCount == 10 && src.imageShape == [3, 32, 32])
+        let x = Tensor(shape: [1]), ref = Tensor(shape: [1])
+        #expect(src.fillBatch([3, 2][...], images: x) == [1, 4])
+        d.fillBatch(indices: [3, 2], into: ref, normalization: .imageNet)
+        #expect(x.array == ref.array && x.shape == [2, 3, 32, 32])
+    }
+}
