@@ -9,6 +9,7 @@
 // Backward (both modes): dγ += Σ dy x̂, dβ += Σ dy; with s = γ / √(σ² + ε)
 //   train: dx = s/m · (m dy − Σdy − x̂ Σ(dy x̂))      eval: dx = s dy
 // Eval-mode backward is used by PTQ searches through a frozen network.
+// Per-plane sums use DQSSTensor's SIMD reductions (fixed lane order), combined in Double.
 
 import DQSSTensor
 
@@ -66,21 +67,11 @@ public final class BatchNorm2d: UnaryLayer {
             if training {
                 // Two passes in Double: mean, then centred sum of squares (stable for large offsets).
                 var s = 0.0
-                for i in 0..<n {
-                    let p = src + (i * c + ch) * hw
-                    var part: Float = 0
-                    for j in 0..<hw { part += p[j] }
-                    s += Double(part)
-                }
+                for i in 0..<n { s += Double(vectorSum(src + (i * c + ch) * hw, hw)) }
                 let mu = s / Double(m)
                 var ss = 0.0
                 let muF = Float(mu)
-                for i in 0..<n {
-                    let p = src + (i * c + ch) * hw
-                    var part: Float = 0
-                    for j in 0..<hw { let d = p[j] - muF; part += d * d }
-                    ss += Double(part)
-                }
+                for i in 0..<n { ss += Double(vectorSumSquaredDeviations(src + (i * c + ch) * hw, hw, from: muF)) }
                 mean = muF
                 variance = Float(ss / Double(m))
                 rMean[ch] = (1 - momentum) * rMean[ch] + momentum * mean
@@ -119,9 +110,7 @@ public final class BatchNorm2d: UnaryLayer {
             var sumDy = 0.0, sumDyXh = 0.0
             for i in 0..<n {
                 let off = (i * c + ch) * hw
-                let g = dy + off, h = xh + off
-                var a: Float = 0, b: Float = 0
-                for j in 0..<hw { a += g[j]; b += g[j] * h[j] }
+                let (a, b) = vectorSumAndDot(dy + off, xh + off, hw)
                 sumDy += Double(a); sumDyXh += Double(b)
             }
             if wantGamma { dGamma[ch] += Float(sumDyXh) }

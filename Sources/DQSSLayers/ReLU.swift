@@ -13,7 +13,7 @@ public final class ReLU: UnaryLayer {
         output.resize(to: x.shape)
         let src = x.data, dst = output.data
         parallelRanges(x.count, minChunk: 1 << 15) { r in
-            for i in r { dst[i] = max(src[i], 0) }
+            vectorReLU(src + r.lowerBound, dst + r.lowerBound, r.count)
         }
         return output
     }
@@ -23,7 +23,7 @@ public final class ReLU: UnaryLayer {
         gradInput.resize(to: gradOutput.shape)
         let y = output.data, g = gradOutput.data, dx = gradInput.data
         parallelRanges(gradOutput.count, minChunk: 1 << 15) { r in
-            for i in r { dx[i] = y[i] > 0 ? g[i] : 0 }
+            vectorReLUBackward(y + r.lowerBound, g + r.lowerBound, dx + r.lowerBound, r.count)
         }
         return gradInput
     }

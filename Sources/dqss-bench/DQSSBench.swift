@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import DQSSTensor
+import DQSSLayers
 import Foundation
 
 @main
@@ -25,10 +26,16 @@ struct CommonOptions: ParsableArguments {
     var json = false
     @Flag(help: "No progress output.")
     var quiet = false
+    @Option(help: "Statistic over repeats: median (reported figures) or min (tuning on a busy machine).")
+    var statistic: String = "median"
 
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1 (got \(threads))") }
         guard repeats >= 1 else { throw ValidationError("--repeat must be at least 1 (got \(repeats))") }
+        guard let st = TimingStatistic(rawValue: statistic) else {
+            throw ValidationError("--statistic must be median or min (got \(statistic))")
+        }
+        timingStatistic = st
     }
 }
 
@@ -142,5 +149,11 @@ struct Shapes: ParsableCommand {
             out.line(String(format: "%3d ch %2dx%-2d: sgemm %5.1f  fwd %5.1f GFLOP/s %6.1f ms  bwd %5.1f GFLOP/s %6.1f ms",
                             c, s, s, r.sgemmGflops, r.convForwardGflops, r.convForwardMs, r.convBackwardGflops, r.convBackwardMs))
         }
+        out.line("ResNet-20 layer types at batch \(batch) (time x count in the network):")
+        let rows = profileResNet20Layers(batch: batch, repeats: options.repeats)
+        for r in rows {
+            out.line(String(format: "  %-22@ x%2d  fwd %6.2f ms  bwd %6.2f ms  total %7.1f ms", r.name, r.count, r.forwardMs, r.backwardMs, r.totalMs))
+        }
+        out.line(String(format: "  sum %.1f ms", rows.reduce(0) { $0 + $1.totalMs }))
     }
 }
