@@ -24,8 +24,6 @@
 // Threads: chunk boundaries depend on the batch, the geometry and the thread count only, so results
 // depend on the thread count only through float summation order.
 
-import Dispatch
-import Foundation
 import _CBLAS
 
 /// Scratch buffers for Conv2dKernel, reused across calls (grow-only). Not thread-safe: one workspace
@@ -73,28 +71,13 @@ public final class Conv2dWorkspace: @unchecked Sendable {
 /// Runs `body(worker, chunk)` for every chunk in 0..<chunks on up to `Threads.count` workers, handing
 /// chunks out dynamically (a busy core does fewer). GEMMs inside run single-threaded.
 func runChunks(_ chunks: Int, _ body: (_ worker: Int, _ chunk: Int) -> Void) {
-    let workers = min(Threads.count, chunks)
-    if workers <= 1 {
+    if min(Threads.count, chunks) <= 1 {
         for c in 0..<chunks { body(0, c) }
         return
     }
     openblas_set_num_threads(1)
     defer { openblas_set_num_threads(Int32(Threads.count)) }
-    let lock = NSLock()
-    nonisolated(unsafe) var next = 0
-    withoutActuallyEscaping(body) { body in
-        nonisolated(unsafe) let body = body
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            while true {
-                lock.lock()
-                let c = next
-                next += 1
-                lock.unlock()
-                if c >= chunks { break }
-                body(w, c)
-            }
-        }
-    }
+    runParallel(tasks: chunks, body)
 }
 
 public enum Conv2dKernel {

@@ -35,19 +35,81 @@ public func parallelRanges(_ n: Int, minChunk: Int = 1, _ body: (Range<Int>) -> 
     if n <= 0 { return }
     let chunks = min(Threads.count, max(1, n / max(minChunk, 1)))
     if chunks <= 1 { body(0..<n); return }
-    // Kernels capture raw pointers into disjoint ranges; Dispatch wants a @Sendable closure, so the
-    // (non-escaping, race-free by construction) body is passed through unchecked.
-    withoutActuallyEscaping(body) { body in
-        nonisolated(unsafe) let body = body
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let lo = n * c / chunks, hi = n * (c + 1) / chunks
-            body(lo..<hi)
-        }
-    }
+    runParallel(tasks: chunks) { _, c in body(n * c / chunks ..< n * (c + 1) / chunks) }
 }
 
 /// Run `body(i)` for every i in `0..<n`, spread over the threads (each index exactly once).
 @inlinable
 public func parallelFor(_ n: Int, minChunk: Int = 1, _ body: (Int) -> Void) {
     parallelRanges(n, minChunk: minChunk) { r in for i in r { body(i) } }
+}
+
+/// Run `body(worker, task)` once for every task in `0..<tasks` on up to `Threads.count` workers
+/// (worker ids are in `0..<min(Threads.count, tasks)`; a worker runs its tasks one after another, so
+/// per-worker scratch indexed by `worker` is race-free).
+///
+/// Tasks are claimed dynamically and the calling thread works too. Why not
+/// `DispatchQueue.concurrentPerform`: it waits for every iteration to have run, so on a machine shared
+/// with other jobs one descheduled helper stalls the whole loop for a scheduler time slice (milliseconds,
+/// at every parallel loop of every layer). Here a helper that starts late finds no task left and the
+/// caller never waits for it; the caller only waits for tasks that are actually running.
+public func runParallel(tasks: Int, _ body: (_ worker: Int, _ task: Int) -> Void) {
+    if tasks <= 0 { return }
+    let workers = min(Threads.count, tasks)
+    if workers <= 1 {
+        for t in 0..<tasks { body(0, t) }
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        let job = ParallelJob(tasks: tasks, body: body)
+        for w in 1..<workers {
+            DispatchQueue.global(qos: .userInitiated).async { job.work(worker: w) }
+        }
+        job.work(worker: 0)
+        job.finish()
+    }
+}
+
+/// Shared state of one `runParallel` call. The body is reachable only while tasks remain or run:
+/// `finish` drops it before `runParallel` returns, so late helpers never touch it.
+final class ParallelJob: @unchecked Sendable {
+    private let cond = NSCondition()
+    private let tasks: Int
+    private var next = 0
+    private var running = 0
+    private var body: ((Int, Int) -> Void)?
+
+    init(tasks: Int, body: @escaping (Int, Int) -> Void) {
+        self.tasks = tasks
+        self.body = body
+    }
+
+    func work(worker: Int) {
+        while runOne(worker: worker) {
+            cond.lock()
+            running -= 1
+            if running == 0 && next >= tasks { cond.broadcast() }
+            cond.unlock()
+        }
+    }
+
+    /// Claims and runs one task; false when none is left. The local reference to the body ends with
+    /// this call, before the task is reported finished.
+    private func runOne(worker: Int) -> Bool {
+        cond.lock()
+        guard next < tasks, let b = body else { cond.unlock(); return false }
+        let t = next
+        next += 1
+        running += 1
+        cond.unlock()
+        b(worker, t)
+        return true
+    }
+
+    func finish() {
+        cond.lock()
+        while running > 0 || next < tasks { cond.wait() }
+        body = nil
+        cond.unlock()
+    }
 }

@@ -34,9 +34,9 @@ public func vectorSumSquaredDeviations(_ p: UnsafePointer<Float>, _ n: Int, from
     var i = 0
     while i + 16 <= n {
         let d0 = load8(p + i) - cv, d1 = load8(p + i + 8) - cv
-        a.addProduct(d0, d0); b.addProduct(d1, d1); i += 16
+        a += d0 * d0; b += d1 * d1; i += 16
     }
-    if i + 8 <= n { let d = load8(p + i) - cv; a.addProduct(d, d); i += 8 }
+    if i + 8 <= n { let d = load8(p + i) - cv; a += d * d; i += 8 }
     var s = (a + b).sum()
     while i < n { let d = p[i] - c; s += d * d; i += 1 }
     return s
@@ -50,10 +50,10 @@ public func vectorSumAndDot(_ g: UnsafePointer<Float>, _ h: UnsafePointer<Float>
     while i + 16 <= n {
         let g0 = load8(g + i), g1 = load8(g + i + 8)
         s0 += g0; s1 += g1
-        d0.addProduct(g0, load8(h + i)); d1.addProduct(g1, load8(h + i + 8))
+        d0 += g0 * load8(h + i); d1 += g1 * load8(h + i + 8)
         i += 16
     }
-    if i + 8 <= n { let g0 = load8(g + i); s0 += g0; d0.addProduct(g0, load8(h + i)); i += 8 }
+    if i + 8 <= n { let g0 = load8(g + i); s0 += g0; d0 += g0 * load8(h + i); i += 8 }
     var s = (s0 + s1).sum(), d = (d0 + d1).sum()
     while i < n { s += g[i]; d += g[i] * h[i]; i += 1 }
     return (s, d)
@@ -64,7 +64,7 @@ public func vectorSumAndDot(_ g: UnsafePointer<Float>, _ h: UnsafePointer<Float>
 public func vectorReLU(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
     let zero = V8()
     var i = 0
-    while i + 8 <= n { store8(pointwiseMax(load8(src + i), zero), dst + i); i += 8 }
+    while i + 8 <= n { let v = load8(src + i); store8(v.replacing(with: 0, where: v .< zero), dst + i); i += 8 }
     while i < n { dst[i] = max(src[i], 0); i += 1 }
 }
 
