@@ -3,6 +3,7 @@ import DQSSTensor
 import DQSSLayers
 import DQSSData
 import DQSSModels
+import _TestSupport
 
 @Suite("TinyConvNet")
 struct TinyConvNetTests {
@@ -16,6 +17,29 @@ struct TinyConvNetTests {
         #expect(net.namedBuffers().map(\.name).contains("bn2.running_var"))
         #expect(net.namedParameters().first { $0.name == "conv2.weight" }!.parameter.value.shape == [16, 1, 3, 3])
         #expect(net.forward(Tensor(shape: [3, 3, 16, 16])).shape == [3, 6])
+    }
+
+    /// Composition check: every parameter gradient of the whole network (conv, depthwise conv, BN, ReLU,
+    /// max-pool, global pool, flatten view, linear). ReLU and max-pool have kinks, so the seeds are ones
+    /// whose max-pool windows hold no near-ties (seed 5, for instance, has a window whose top two values
+    /// differ by 5e-6, where central differences are meaningless) and ε is small.
+    @Test("whole-network parameter gradients match central differences (eval and train mode)")
+    func gradients() {
+        for training in [false, true] { for seed in [4, 6] as [UInt64] {
+            var rng = RNG(seed: seed)
+            let net = TinyConvNet(classes: 3, width: 4, rng: &rng)
+            for (name, t) in net.namedBuffers() where name.hasSuffix("running_mean") { t.fillUniform(-0.2, 0.2, rng: &rng) }
+            // Non-zero β: with β = 0, train-mode BN after a bias-free depthwise conv makes the loss
+            // invariant to bn1's γ (true gradient 0), and the check would compare rounding noise.
+            for (name, p) in net.namedParameters() where name.hasPrefix("bn") {
+                p.value.fillUniform(name.hasSuffix("weight") ? 0.5 : -0.5, name.hasSuffix("weight") ? 1.5 : 0.5, rng: &rng)
+            }
+            net.setTraining(training)
+            // Checks every parameter tensor (conv1 has no input gradient: it sees data).
+            let r = checkGradients(net, input: Tensor.uniform([4, 3, 8, 8], -3, 3, rng: &rng), epsilon: 1e-4,
+                                   maxChecks: 24, checkInput: false)
+            #expect(r.maxError < 3e-2, "training \(training) seed \(seed): \(r)") }
+        }
     }
 
     /// End-to-end: the engine (conv, depthwise conv, BN, ReLU, pools, linear, cross-entropy, SGD with a
