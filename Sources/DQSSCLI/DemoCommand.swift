@@ -28,7 +28,7 @@ public struct DemoCommand: ParsableCommand {
 
     public func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
-        guard batch >= 2 else { throw ValidationError("--batch must be at least 2 (BatchNorm needs batch statistics)") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         guard lr > 0 else { throw ValidationError("--lr must be positive") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard trainImages >= batch, testImages >= 1 else {
