@@ -1,1 +1,0 @@
-// DQSSModels: the model zoo, with PyTorch parameter names.

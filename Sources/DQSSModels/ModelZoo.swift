@@ -1,0 +1,109 @@
+// ModelZoo: the registry behind `--model NAME`: how to build each network, what it eats (input shape,
+// normalisation) and how its checkpoints are named.
+//
+// Normalisation defaults are the ones each weight source trained with: akamaster's CIFAR ResNets use
+// ImageNet statistics (trainer.py), chenyaofo's CIFAR models use CIFAR statistics (training log), the
+// torchvision ImageNet models ImageNet statistics. A JSON manifest next to the weights overrides them
+// (see `Normalization.resolve`).
+
+import DQSSTensor
+import DQSSLayers
+
+/// Per-channel input normalisation x' = (x/255 - mean) / std, with where the numbers came from.
+public struct Normalization: Sendable, Equatable {
+    public var mean: [Float]
+    public var std: [Float]
+    /// Human-readable origin, printed by commands ("manifest FILE.json", "default for resnet20 ...").
+    public var source: String
+
+    public init(mean: [Float], std: [Float], source: String) {
+        self.mean = mean
+        self.std = std
+        self.source = source
+    }
+
+    public static let imageNetMean: [Float] = [0.485, 0.456, 0.406]
+    public static let imageNetStd: [Float] = [0.229, 0.224, 0.225]
+    public static let cifarMean: [Float] = [0.4914, 0.4822, 0.4465]
+    public static let cifarStd: [Float] = [0.2023, 0.1994, 0.201]
+}
+
+/// One entry of the zoo.
+public struct ModelSpec: Sendable {
+    /// Command-line name ("resnet20").
+    public let name: String
+    /// Dataset the architecture is meant for ("cifar10", "imagenet").
+    public let dataset: String
+    /// [C, H, W] of one input image.
+    public let inputShape: [Int]
+    public let numClasses: Int
+    /// Default normalisation when no manifest gives one.
+    public let normalization: Normalization
+    /// Prefix removed from checkpoint names that carry it ("module." from nn.DataParallel).
+    public let weightPrefix: String?
+    private let build: @Sendable (inout RNG) -> any UnaryLayer
+
+    public init(name: String, dataset: String, inputShape: [Int], numClasses: Int, normalization: Normalization,
+                weightPrefix: String? = "module.", build: @escaping @Sendable (inout RNG) -> any UnaryLayer) {
+        self.name = name
+        self.dataset = dataset
+        self.inputShape = inputShape
+        self.numClasses = numClasses
+        self.normalization = normalization
+        self.weightPrefix = weightPrefix
+        self.build = build
+    }
+
+    /// A freshly initialised network (PyTorch-style init from `rng`), in evaluation mode.
+    public func make(rng: inout RNG) -> any UnaryLayer {
+        let model = build(&rng)
+        model.setTraining(false)
+        return model
+    }
+
+    public func make(seed: UInt64 = 0) -> any UnaryLayer {
+        var rng = RNG(seed: seed)
+        return make(rng: &rng)
+    }
+}
+
+public enum ModelZoo {
+    private static func cifarResNet(_ depth: Int) -> ModelSpec {
+        ModelSpec(name: "resnet\(depth)", dataset: "cifar10", inputShape: [3, 32, 32], numClasses: 10,
+                  normalization: Normalization(mean: Normalization.imageNetMean, std: Normalization.imageNetStd,
+                                               source: "default for resnet\(depth) (akamaster: ImageNet mean/std)"),
+                  build: { CIFARResNet(depth: depth, numClasses: 10, rng: &$0) })
+    }
+
+    private static func imageNet(_ name: String, _ build: @escaping @Sendable (inout RNG) -> any UnaryLayer) -> ModelSpec {
+        ModelSpec(name: name, dataset: "imagenet", inputShape: [3, 224, 224], numClasses: 1000,
+                  normalization: Normalization(mean: Normalization.imageNetMean, std: Normalization.imageNetStd,
+                                               source: "default for \(name) (torchvision: ImageNet mean/std)"),
+                  build: build)
+    }
+
+    /// Every registered model, in the order of `dqss eval --help`.
+    public static let all: [ModelSpec] = [
+        cifarResNet(20), cifarResNet(32), cifarResNet(44), cifarResNet(56),
+        ModelSpec(name: "shufflenetv2_x0_5", dataset: "cifar10", inputShape: [3, 32, 32], numClasses: 10,
+                  normalization: Normalization(mean: Normalization.cifarMean, std: Normalization.cifarStd,
+                                               source: "default for shufflenetv2_x0_5 (chenyaofo: CIFAR mean/std)"),
+                  build: { ShuffleNetV2.cifarX0_5(numClasses: 10, rng: &$0) }),
+        imageNet("vgg16") { VGG(batchNorm: false, rng: &$0) },
+        imageNet("vgg16_bn") { VGG(batchNorm: true, rng: &$0) },
+        imageNet("resnet18") { ResNet.resnet18(rng: &$0) },
+        imageNet("resnet50") { ResNet.resnet50(rng: &$0) },
+        imageNet("mobilenet_v2") { MobileNetV2(rng: &$0) },
+        imageNet("shufflenet_v2_x1_0") { ShuffleNetV2.x1_0(rng: &$0) },
+    ]
+
+    public static var names: [String] { all.map(\.name) }
+
+    /// The spec called `name`; throws a ModelError listing the known names otherwise.
+    public static func spec(named name: String) throws -> ModelSpec {
+        guard let s = all.first(where: { $0.name == name }) else {
+            throw ModelError("unknown model \"\(name)\" (known: \(names.joined(separator: ", ")))")
+        }
+        return s
+    }
+}
