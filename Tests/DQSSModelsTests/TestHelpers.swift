@@ -1,4 +1,5 @@
 // Shared helpers for the model tests: non-trivial BatchNorm statistics and the shared-dataset location.
+import DQSSModels
 
 import Foundation
 import DQSSTensor
@@ -75,4 +76,23 @@ func kinkTolerantGradientCheck(_ layer: any UnaryLayer, input x: Tensor, epsilon
         if bad > 0 { failures.append((name, bad, idx.count)) }
     }
     return failures
+}
+
+/// TEMPORARY until DQSSData's CIFAR-10 reader lands.
+func loadCIFARSplit(_ split: String, normalization norm: Normalization)
+    throws -> (count: Int, batch: (Range<Int>) throws -> (images: Tensor, labels: [Int])) {
+    let dir = sharedDatasets.appendingPathComponent("cifar10")
+    let file = split == "test" ? "test_batch_first932.bin" : "test_batch_jpeg.bin"
+    let bytes = [UInt8](try Data(contentsOf: dir.appendingPathComponent(file)))
+    return (bytes.count / 3073, { range in
+        let t = Tensor(shape: [range.count, 3, 32, 32])
+        var labels: [Int] = []
+        for (k, i) in range.enumerated() {
+            labels.append(Int(bytes[i * 3073]))
+            for c in 0..<3 { for p in 0..<1024 {
+                t[k * 3072 + c * 1024 + p] = (Float(bytes[i * 3073 + 1 + c * 1024 + p]) / 255 - norm.mean[c]) / norm.std[c]
+            } }
+        }
+        return (t, labels)
+    })
 }
