@@ -8,8 +8,9 @@ import DQSSModels
 /// The FP32 numbers of ../shared/datasets/BASELINES.md, reproduced through the zoo, the strict loader
 /// and the manifest normalisation: correct counts (±1 image for float summation order) on the lossless
 /// 932-image `test` split and the JPEG-decoded 10,000-image `test-jpeg` split, logits of image 0 (to
-/// 1e-3) and the predictions of images 0..19. Skipped when ../shared/datasets is absent.
-@Suite("CIFAR-10 FP32 baselines", .enabled(if: sharedDatasetsPresent,
+/// 1e-3) and the predictions of images 0..19. Skipped when ../shared/datasets is absent. Serialized:
+/// each case is a full pass over up to 10,000 images and gets the whole machine.
+@Suite("CIFAR-10 FP32 baselines", .serialized, .enabled(if: sharedDatasetsPresent,
                                            "skipped: ../shared/datasets (CIFAR-10 + weights) not found"))
 struct CIFARBaselineTests {
     struct Baseline: Sendable, CustomStringConvertible {
