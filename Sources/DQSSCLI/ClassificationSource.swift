@@ -1,6 +1,7 @@
 // ClassificationSource: labelled, normalised image batches for `dqss eval`, whatever the dataset.
-// CIFAR-10 (binary records listed by manifest.json) is the one supported today; ImageNet models can be
-// built and loaded, but there is no ImageNet reader yet, which is reported as an error.
+// CIFAR-10 (a directory with manifest.json and binary records, read by DQSSData) is the one supported
+// today; ImageNet models can be built and loaded, but there is no ImageNet reader yet, which is
+// reported as an error naming the model's dataset.
 
 import Foundation
 import DQSSTensor
@@ -19,35 +20,14 @@ struct ClassificationSource {
         -> ClassificationSource {
         switch dataset {
         case "cifar10":
-            return try cifar10(directory: directory, split: split, normalization: normalization)
-        default:
-            throw ModelError("no \(dataset) reader yet: `dqss eval` can evaluate CIFAR-10 models only")
-        }
-    }
-
-    private static func cifar10(directory: URL, split: String, normalization: Normalization) throws
-        -> ClassificationSource {
-        // TEMPORARY: replaced by DQSSData's CIFAR-10 reader when it lands.
-        let manifestURL = directory.appendingPathComponent("manifest.json")
-        let root = try JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as! [String: Any]
-        let splits = root["splits"] as! [String: Any]
-        guard let s = splits[split] as? [String: Any] else {
-            throw ModelError("\(manifestURL.path): no split \"\(split)\" (have \(splits.keys.sorted()))")
-        }
-        var bytes: [UInt8] = []
-        for f in s["files"] as! [String] { bytes += [UInt8](try Data(contentsOf: directory.appendingPathComponent(f))) }
-        let n = bytes.count / 3073
-        let mean = normalization.mean, std = normalization.std
-        return ClassificationSource(count: n, imageShape: [3, 32, 32]) { range in
-            let t = Tensor(shape: [range.count, 3, 32, 32])
-            var labels: [Int] = []
-            for (k, i) in range.enumerated() {
-                labels.append(Int(bytes[i * 3073]))
-                for c in 0..<3 { for p in 0..<1024 {
-                    t[k * 3072 + c * 1024 + p] = (Float(bytes[i * 3073 + 1 + c * 1024 + p]) / 255 - mean[c]) / std[c]
-                } }
+            let data = try CIFAR10Dataset(directory: directory, split: split)
+            let images = Tensor(shape: [0])   // reused batch after batch
+            return ClassificationSource(count: data.count, imageShape: [3, 32, 32]) { range in
+                let labels = data.fillBatch(range: range, into: images, normalization: normalization)
+                return (images, labels)
             }
-            return (t, labels)
+        default:
+            throw ModelError("no \(dataset) reader yet: `dqss eval` evaluates CIFAR-10 models only")
         }
     }
 }

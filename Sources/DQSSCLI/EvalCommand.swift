@@ -60,10 +60,10 @@ struct EvalCommand: ParsableCommand {
         let weightsURL = URL(fileURLWithPath: weights)
         // Strict load first: a mismatching checkpoint is refused before any data is touched.
         let network = try spec.load(weights: weightsURL)
-        let norm = try Normalization.resolve(forWeights: weightsURL, fallback: spec.normalization)
+        let (norm, normSource) = try spec.normalization(forWeights: weightsURL)
         let stderr = StandardError()
         if !quiet {
-            stderr.write("normalisation: mean \(norm.mean) std \(norm.std) (\(norm.source))\n")
+            stderr.write("normalisation: mean \(norm.mean) std \(norm.std) (\(normSource))\n")
         }
         let source = try ClassificationSource.open(dataset: spec.dataset, directory: URL(fileURLWithPath: data),
                                                    split: split, normalization: norm)
@@ -71,7 +71,7 @@ struct EvalCommand: ParsableCommand {
             throw ValidationError("\(model) expects images \(spec.inputShape), split \"\(split)\" has \(source.imageShape)")
         }
         let total = min(limit ?? source.count, source.count)
-        let result = try evaluateClassifier(network, total: total, batchSize: batch, batch: source.batch,
+        let result = try evaluateTop1(network, total: total, batchSize: batch, batch: source.batch,
                                             progress: quiet ? nil : { done, seconds in
             stderr.write("\r\(model) \(split): \(done)/\(total) images, \(Int(Double(done) / max(seconds, 1e-9))) images/s")
         })
@@ -82,7 +82,7 @@ struct EvalCommand: ParsableCommand {
                                 seconds: result.seconds,
                                 imagesPerSecond: Double(result.total) / max(result.seconds, 1e-9),
                                 threads: Threads.count, batch: batch,
-                                normalization: .init(mean: norm.mean, std: norm.std, source: norm.source))
+                                normalization: .init(mean: norm.mean, std: norm.std, source: normSource))
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

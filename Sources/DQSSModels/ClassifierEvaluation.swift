@@ -1,8 +1,10 @@
-// Top-1 evaluation of a classifier over a labelled image set, batch by batch, in evaluation mode.
+// evaluateTop1: top-1 of a classifier over a labelled image set, batch by batch, in evaluation mode.
 //
 // The data side is a closure so that any source (CIFAR-10 binary records, later ImageNet folders) can
 // feed it: `batch(range)` returns the normalised images [B, C, H, W] and labels for images `range`.
-// Prediction = argmax of the logits (first maximum on ties, like torch.argmax on CPU).
+// Prediction = argmax of the logits (first maximum on ties, like torch.argmax on CPU). It keeps every
+// prediction and the logits of image 0 (for checks against reference dumps) and reports progress, for
+// `dqss eval` and the baseline tests.
 
 import Foundation
 import DQSSTensor
@@ -21,19 +23,11 @@ public struct ClassifierResult: Sendable {
     public var seconds: Double
 }
 
-/// Index of the largest element of `logits[0..<count]` (the first one on ties).
-@inlinable
-public func argmax(_ logits: UnsafePointer<Float>, count: Int) -> Int {
-    var best = 0
-    for j in 1..<count where logits[j] > logits[best] { best = j }
-    return best
-}
-
 /// Run `model` (switched to evaluation mode) over `total` images in batches of `batchSize`.
 /// - Parameters:
 ///   - batch: images [B, C, H, W] and their B labels for the given index range.
 ///   - progress: called after each batch with (images done, seconds elapsed).
-public func evaluateClassifier(_ model: any UnaryLayer, total: Int, batchSize: Int,
+public func evaluateTop1(_ model: any UnaryLayer, total: Int, batchSize: Int,
                                batch: (Range<Int>) throws -> (images: Tensor, labels: [Int]),
                                progress: ((Int, Double) -> Void)? = nil) throws -> ClassifierResult {
     precondition(batchSize > 0, "batch size must be positive")
@@ -51,8 +45,7 @@ public func evaluateClassifier(_ model: any UnaryLayer, total: Int, batchSize: I
         let logits = model.forward(images)
         let classes = logits.count / (hi - lo)
         if lo == 0 { result.firstLogits = Array(UnsafeBufferPointer(start: logits.data, count: classes)) }
-        for i in 0..<(hi - lo) {
-            let p = argmax(logits.data + i * classes, count: classes)
+        for (i, p) in argmaxPredictions(logits).enumerated() {
             result.predictions.append(p)
             if p == labels[i] { result.correct += 1 }
         }

@@ -4,29 +4,11 @@
 // Normalisation defaults are the ones each weight source trained with: akamaster's CIFAR ResNets use
 // ImageNet statistics (trainer.py), chenyaofo's CIFAR models use CIFAR statistics (training log), the
 // torchvision ImageNet models ImageNet statistics. A JSON manifest next to the weights overrides them
-// (see `Normalization.resolve`).
+// (see `ModelSpec.normalization(forWeights:)`).
 
 import DQSSTensor
 import DQSSLayers
-
-/// Per-channel input normalisation x' = (x/255 - mean) / std, with where the numbers came from.
-public struct Normalization: Sendable, Equatable {
-    public var mean: [Float]
-    public var std: [Float]
-    /// Human-readable origin, printed by commands ("manifest FILE.json", "default for resnet20 ...").
-    public var source: String
-
-    public init(mean: [Float], std: [Float], source: String) {
-        self.mean = mean
-        self.std = std
-        self.source = source
-    }
-
-    public static let imageNetMean: [Float] = [0.485, 0.456, 0.406]
-    public static let imageNetStd: [Float] = [0.229, 0.224, 0.225]
-    public static let cifarMean: [Float] = [0.4914, 0.4822, 0.4465]
-    public static let cifarStd: [Float] = [0.2023, 0.1994, 0.201]
-}
+import DQSSData
 
 /// One entry of the zoo.
 public struct ModelSpec: Sendable {
@@ -37,19 +19,22 @@ public struct ModelSpec: Sendable {
     /// [C, H, W] of one input image.
     public let inputShape: [Int]
     public let numClasses: Int
-    /// Default normalisation when no manifest gives one.
+    /// Default normalisation when no manifest gives one (DQSSData's x = (byte/255 - mean) / std).
     public let normalization: Normalization
+    /// Where the default comes from, printed by commands.
+    public let normalizationSource: String
     /// Prefix removed from checkpoint names that carry it ("module." from nn.DataParallel).
     public let weightPrefix: String?
     private let build: @Sendable (inout RNG) -> any UnaryLayer
 
     public init(name: String, dataset: String, inputShape: [Int], numClasses: Int, normalization: Normalization,
-                weightPrefix: String? = "module.", build: @escaping @Sendable (inout RNG) -> any UnaryLayer) {
+                normalizationSource: String, weightPrefix: String? = "module.", build: @escaping @Sendable (inout RNG) -> any UnaryLayer) {
         self.name = name
         self.dataset = dataset
         self.inputShape = inputShape
         self.numClasses = numClasses
         self.normalization = normalization
+        self.normalizationSource = normalizationSource
         self.weightPrefix = weightPrefix
         self.build = build
     }
@@ -70,15 +55,15 @@ public struct ModelSpec: Sendable {
 public enum ModelZoo {
     private static func cifarResNet(_ depth: Int) -> ModelSpec {
         ModelSpec(name: "resnet\(depth)", dataset: "cifar10", inputShape: [3, 32, 32], numClasses: 10,
-                  normalization: Normalization(mean: Normalization.imageNetMean, std: Normalization.imageNetStd,
-                                               source: "default for resnet\(depth) (akamaster: ImageNet mean/std)"),
+                  normalization: .imageNet,
+                  normalizationSource: "default for resnet\(depth) (akamaster: ImageNet mean/std)",
                   build: { CIFARResNet(depth: depth, numClasses: 10, rng: &$0) })
     }
 
     private static func imageNet(_ name: String, _ build: @escaping @Sendable (inout RNG) -> any UnaryLayer) -> ModelSpec {
         ModelSpec(name: name, dataset: "imagenet", inputShape: [3, 224, 224], numClasses: 1000,
-                  normalization: Normalization(mean: Normalization.imageNetMean, std: Normalization.imageNetStd,
-                                               source: "default for \(name) (torchvision: ImageNet mean/std)"),
+                  normalization: .imageNet,
+                  normalizationSource: "default for \(name) (torchvision: ImageNet mean/std)",
                   build: build)
     }
 
@@ -86,8 +71,8 @@ public enum ModelZoo {
     public static let all: [ModelSpec] = [
         cifarResNet(20), cifarResNet(32), cifarResNet(44), cifarResNet(56),
         ModelSpec(name: "shufflenetv2_x0_5", dataset: "cifar10", inputShape: [3, 32, 32], numClasses: 10,
-                  normalization: Normalization(mean: Normalization.cifarMean, std: Normalization.cifarStd,
-                                               source: "default for shufflenetv2_x0_5 (chenyaofo: CIFAR mean/std)"),
+                  normalization: .cifar10,
+                  normalizationSource: "default for shufflenetv2_x0_5 (chenyaofo: CIFAR mean/std)",
                   build: { ShuffleNetV2.cifarX0_5(numClasses: 10, rng: &$0) }),
         imageNet("vgg16") { VGG(batchNorm: false, rng: &$0) },
         imageNet("vgg16_bn") { VGG(batchNorm: true, rng: &$0) },

@@ -4,6 +4,7 @@ import DQSSModels
 import Foundation
 import DQSSTensor
 import DQSSLayers
+import DQSSData
 
 /// Give every BatchNorm non-trivial statistics and affine parameters (fresh ones are the identity map,
 /// which would hide a missing or misplaced BN in a gradient or shape test).
@@ -78,21 +79,10 @@ func kinkTolerantGradientCheck(_ layer: any UnaryLayer, input x: Tensor, epsilon
     return failures
 }
 
-/// TEMPORARY until DQSSData's CIFAR-10 reader lands.
-func loadCIFARSplit(_ split: String, normalization norm: Normalization)
+/// A split of the shared CIFAR-10 directory as a batch closure for `evaluateTop1`.
+func loadCIFARSplit(_ split: String, normalization: Normalization)
     throws -> (count: Int, batch: (Range<Int>) throws -> (images: Tensor, labels: [Int])) {
-    let dir = sharedDatasets.appendingPathComponent("cifar10")
-    let file = split == "test" ? "test_batch_first932.bin" : "test_batch_jpeg.bin"
-    let bytes = [UInt8](try Data(contentsOf: dir.appendingPathComponent(file)))
-    return (bytes.count / 3073, { range in
-        let t = Tensor(shape: [range.count, 3, 32, 32])
-        var labels: [Int] = []
-        for (k, i) in range.enumerated() {
-            labels.append(Int(bytes[i * 3073]))
-            for c in 0..<3 { for p in 0..<1024 {
-                t[k * 3072 + c * 1024 + p] = (Float(bytes[i * 3073 + 1 + c * 1024 + p]) / 255 - norm.mean[c]) / norm.std[c]
-            } }
-        }
-        return (t, labels)
-    })
+    let data = try CIFAR10Dataset(directory: sharedDatasets.appendingPathComponent("cifar10"), split: split)
+    let images = Tensor(shape: [0])
+    return (data.count, { range in (images, data.fillBatch(range: range, into: images, normalization: normalization)) })
 }

@@ -109,15 +109,19 @@ struct WeightLoadingTests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let weights = dir.appendingPathComponent("m.safetensors")
-        let fallback = Normalization(mean: [0, 0, 0], std: [1, 1, 1], source: "default")
-        #expect(try Normalization.resolve(forWeights: weights, fallback: fallback) == fallback)
+        let spec = try ModelZoo.spec(named: "shufflenetv2_x0_5")
+        let (d, dSource) = try spec.normalization(forWeights: weights)
+        #expect(d == .cifar10)
+        #expect(dSource.contains("default"))
         try Data(#"{"input": {"mean": [0.5, 0.25, 0.125], "std": [2, 4, 8]}}"#.utf8)
             .write(to: dir.appendingPathComponent("m.json"))
-        let n = try Normalization.resolve(forWeights: weights, fallback: fallback)
+        let (n, source) = try spec.normalization(forWeights: weights)
         #expect(n.mean == [0.5, 0.25, 0.125])
         #expect(n.std == [2, 4, 8])
-        #expect(n.source.contains("m.json"))
+        #expect(source.contains("m.json"))
         try Data(#"{"input": {"mean": [0.5], "std": [2, 4, 8]}}"#.utf8).write(to: dir.appendingPathComponent("m.json"))
-        #expect(throws: ModelError.self) { try Normalization.resolve(forWeights: weights, fallback: fallback) }
+        #expect(throws: ModelError.self) { try spec.normalization(forWeights: weights) }
+        try Data("not json".utf8).write(to: dir.appendingPathComponent("m.json"))
+        #expect(throws: ModelError.self) { try spec.normalization(forWeights: weights) }
     }
 }
