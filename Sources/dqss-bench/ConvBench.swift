@@ -38,26 +38,24 @@ func runConvBench(batch: Int, channels: Int, size: Int, repeats: Int) -> ConvBen
     let bm = Tensor.uniform([k, n], rng: &rng)
     let c = Tensor(shape: [m, n])
     let chunks = (batch + chunk - 1) / chunk
-    let tGemm = medianSeconds(repeats: repeats) {
-        for _ in 0..<chunks {
-            gemm(.none, .none, m: m, n: n, k: k, a: a.data, lda: k, b: bm.data, ldb: n, c: c.data, ldc: n)
-        }
-    }
     let sgemmFlops = 2 * Double(m) * Double(n) * Double(k) * Double(chunks)
     let nFull = batch * g.outSpatial
     let bFull = Tensor.uniform([k, nFull], rng: &rng)
     let cFull = Tensor(shape: [m, nFull])
-    let tGemmFull = medianSeconds(repeats: repeats) {
+    // The four measurements are interleaved repeat by repeat, so that a load change on the shared
+    // machine hits the sgemm baseline and the conv alike and their ratio stays meaningful.
+    let (tGemm, tGemmFull, tFwd, tBwd) = interleavedSeconds(repeats: repeats, {
+        for _ in 0..<chunks {
+            gemm(.none, .none, m: m, n: n, k: k, a: a.data, lda: k, b: bm.data, ldb: n, c: c.data, ldc: n)
+        }
+    }, {
         gemm(.none, .none, m: m, n: nFull, k: k, a: a.data, lda: k, b: bFull.data, ldb: nFull, c: cFull.data, ldc: nFull)
-    }
-
-    let tFwd = medianSeconds(repeats: repeats) {
+    }, {
         Conv2dKernel.forward(g, input: x.data, weight: w.data, bias: b.data, output: y.data, workspace: ws)
-    }
-    let tBwd = medianSeconds(repeats: repeats) {
+    }, {
         Conv2dKernel.backward(g, gradOutput: dy.data, input: x.data, weight: w.data, gradInput: dx.data,
                               gradWeight: dw.data, accumulate: false, workspace: ws)
-    }
+    })
     return ConvBenchResult(
         shape: g.description, chunkImages: chunk, sgemmM: m, sgemmN: n, sgemmK: k,
         sgemmGflops: sgemmFlops / tGemm * 1e-9,

@@ -18,10 +18,29 @@ func medianSeconds(repeats: Int, warmup: Int = 1, _ body: () -> Void) -> Double 
         body()
         times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
     }
-    times.sort()
-    if timingStatistic == .min { return times[0] }
-    let m = times.count / 2
-    return times.count % 2 == 1 ? times[m] : (times[m - 1] + times[m]) / 2
+    return statistic(of: times)
+}
+
+/// Like `medianSeconds` for four bodies timed in turn within each repeat (one warm-up round).
+func interleavedSeconds(repeats: Int, _ a: () -> Void, _ b: () -> Void, _ c: () -> Void, _ d: () -> Void)
+    -> (Double, Double, Double, Double) {
+    var times = [[Double]](repeating: [], count: 4)
+    for round in 0...max(1, repeats) {
+        for i in 0..<4 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            switch i { case 0: a(); case 1: b(); case 2: c(); default: d() }
+            if round > 0 { times[i].append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9) }
+        }
+    }
+    let s = times.map { statistic(of: $0) }
+    return (s[0], s[1], s[2], s[3])
+}
+
+func statistic(of values: [Double]) -> Double {
+    let t = values.sorted()
+    if timingStatistic == .min { return t[0] }
+    let m = t.count / 2
+    return t.count % 2 == 1 ? t[m] : (t[m - 1] + t[m]) / 2
 }
 
 /// The machine's load: /proc/loadavg and the busiest other processes (other builds skew timings).
