@@ -276,12 +276,12 @@ public enum Conv2dKernel {
                         for i in 0..<oh {
                             let d = dst + i * ow
                             let ih = i * s + p - pad
-                            if ih < 0 || ih >= inH || lo >= hi { d.update(repeating: 0, count: ow); continue }
-                            if lo > 0 { d.update(repeating: 0, count: lo) }
-                            if hi < ow { (d + hi).update(repeating: 0, count: ow - hi) }
+                            if ih < 0 || ih >= inH || lo >= hi { zeroRow(d, ow); continue }
+                            if lo > 0 { zeroRow(d, lo) }
+                            if hi < ow { zeroRow(d + hi, ow - hi) }
                             let srow = src + ih * inW + q - pad
                             if s == 1 {
-                                (d + lo).update(from: srow + lo, count: hi - lo)
+                                copyRow(d + lo, srow + lo, hi - lo)
                             } else {
                                 for j in lo..<hi { d[j] = srow[j * s] }
                             }
@@ -314,7 +314,7 @@ public enum Conv2dKernel {
                             let srow = src + i * ow
                             let d = dst + ih * inW + q - pad
                             if s == 1 {
-                                for j in lo..<hi { d[j] += srow[j] }
+                                addRow(d + lo, srow + lo, hi - lo)
                             } else {
                                 for j in lo..<hi { d[j * s] += srow[j] }
                             }
@@ -323,6 +323,40 @@ public enum Conv2dKernel {
                 }
             }
         }
+    }
+
+    // MARK: - Short rows
+    // Image rows are 8–32 floats here: a memcpy/memset call per row costs more than the copy itself
+    // (and LLVM turns plain copy loops back into such calls), so rows move in explicit SIMD8 pieces.
+
+    @inline(__always)
+    static func copyRow(_ d: UnsafeMutablePointer<Float>, _ s: UnsafePointer<Float>, _ n: Int) {
+        var j = 0
+        while j + 8 <= n {
+            UnsafeMutableRawPointer(d + j).storeBytes(of: UnsafeRawPointer(s + j).loadUnaligned(as: SIMD8<Float>.self),
+                                                      as: SIMD8<Float>.self)
+            j += 8
+        }
+        while j < n { d[j] = s[j]; j += 1 }
+    }
+
+    @inline(__always)
+    static func zeroRow(_ d: UnsafeMutablePointer<Float>, _ n: Int) {
+        var j = 0
+        while j + 8 <= n { UnsafeMutableRawPointer(d + j).storeBytes(of: SIMD8<Float>(), as: SIMD8<Float>.self); j += 8 }
+        while j < n { d[j] = 0; j += 1 }
+    }
+
+    @inline(__always)
+    static func addRow(_ d: UnsafeMutablePointer<Float>, _ s: UnsafePointer<Float>, _ n: Int) {
+        var j = 0
+        while j + 8 <= n {
+            let v = UnsafeRawPointer(d + j).loadUnaligned(as: SIMD8<Float>.self)
+                + UnsafeRawPointer(s + j).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(d + j).storeBytes(of: v, as: SIMD8<Float>.self)
+            j += 8
+        }
+        while j < n { d[j] += s[j]; j += 1 }
     }
 
     // MARK: - Layout copies
