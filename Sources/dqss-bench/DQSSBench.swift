@@ -13,7 +13,7 @@ struct DQSSBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dqss-bench",
         abstract: "Measure sgemm, conv forward/backward and a ResNet-20 training step in one run.",
-        subcommands: [Run.self, ThreadSweep.self, Shapes.self],
+        subcommands: [Run.self, Step.self, ThreadSweep.self, Shapes.self],
         defaultSubcommand: Run.self)
 }
 
@@ -52,7 +52,7 @@ struct BenchReport: Codable {
     var conv_backward_ms: Double
     var conv_forward_over_sgemm: Double
     var resnet20_step_ms: Double?
-    var resnet20_note: String?
+    var resnet20_phases_ms: StepTiming?
     var load_before: MachineLoad
     var load_after: MachineLoad
 }
@@ -68,7 +68,7 @@ struct Run: ParsableCommand {
         let out = Reporter(json: options.json, quiet: options.quiet)
         let before = MachineLoad.sample()
         out.line("load before: \(before.loadavg)  busiest: \(before.busiest.prefix(3).joined(separator: " | "))")
-        out.line("threads \(options.threads), repeats \(options.repeats) (medians)")
+        out.line("threads \(options.threads), repeats \(options.repeats) (\(options.statistic) of repeats)")
         let conv = runConvBench(batch: batch, channels: 64, size: 32, repeats: options.repeats)
         out.line(String(format: "sgemm M=%d N=%d K=%d (x%d chunks): %.1f GFLOP/s   (single call N=%d: %.1f)",
                         conv.sgemmM, conv.sgemmN, conv.sgemmK, (batch + conv.chunkImages - 1) / conv.chunkImages,
@@ -77,16 +77,13 @@ struct Run: ParsableCommand {
                         conv.convForwardGflops, conv.convForwardMs, 100 * conv.convForwardGflops / conv.sgemmGflops))
         out.line("conv \(conv.shape) backward: " + String(format: "%.1f GFLOP/s (%.1f ms, data+weight)",
                         conv.convBackwardGflops, conv.convBackwardMs))
-        var stepMs: Double? = nil
-        var note: String? = nil
+        var step: StepTiming? = nil
         if !skipStep {
-            if let s = resnet20StepMilliseconds(batch: batch, repeats: options.repeats, log: out.line) {
-                stepMs = s
-                out.line(String(format: "ResNet-20 training step, batch %d: %.1f ms (PyTorch 2 threads: ~300 ms)", batch, s))
-            } else {
-                note = "ResNet-20 model not available in this build"
-                out.line("ResNet-20 step: skipped (\(note!))")
-            }
+            let s = resnet20Step(batch: batch, repeats: options.repeats)
+            step = s
+            out.line(String(format: "ResNet-20 training step, batch %d: %.1f ms (forward+loss %.1f, backward %.1f, SGD %.1f)"
+                            + "  [PyTorch, 2 threads: ~300 ms; target <= 450]",
+                            batch, s.stepMs, s.forwardMs, s.backwardMs, s.updateMs))
         }
         let after = MachineLoad.sample()
         out.line("load after: \(after.loadavg)")
@@ -98,7 +95,7 @@ struct Run: ParsableCommand {
                 conv_forward_gflops: conv.convForwardGflops, conv_backward_gflops: conv.convBackwardGflops,
                 conv_forward_ms: conv.convForwardMs, conv_backward_ms: conv.convBackwardMs,
                 conv_forward_over_sgemm: conv.convForwardGflops / conv.sgemmGflops,
-                resnet20_step_ms: stepMs, resnet20_note: note, load_before: before, load_after: after)
+                resnet20_step_ms: step?.stepMs, resnet20_phases_ms: step, load_before: before, load_after: after)
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]
             print(String(decoding: try enc.encode(report), as: UTF8.self))
@@ -155,5 +152,25 @@ struct Shapes: ParsableCommand {
             out.line(String(format: "  %-22@ x%2d  fwd %6.2f ms  bwd %6.2f ms  total %7.1f ms", r.name, r.count, r.forwardMs, r.backwardMs, r.totalMs))
         }
         out.line(String(format: "  sum %.1f ms", rows.reduce(0) { $0 + $1.totalMs }))
+    }
+}
+
+struct Step: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Only the ResNet-20 training step (profiling aid).")
+    @OptionGroup var options: CommonOptions
+    @Option(help: "Batch size.") var batch: Int = 128
+
+    func run() throws {
+        Threads.configure(options.threads)
+        let out = Reporter(json: options.json, quiet: options.quiet)
+        out.line("load: \(MachineLoad.sample().loadavg), threads \(options.threads)")
+        let s = resnet20Step(batch: batch, repeats: options.repeats)
+        out.line(String(format: "ResNet-20 step, batch %d: %.1f ms (forward+loss %.1f, backward %.1f, SGD %.1f)",
+                        batch, s.stepMs, s.forwardMs, s.backwardMs, s.updateMs))
+        if options.json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys]
+            print(String(decoding: try enc.encode(s), as: UTF8.self))
+        }
     }
 }
