@@ -12,6 +12,9 @@ struct StepTiming: Codable {
     var forwardMs: Double
     var backwardMs: Double
     var updateMs: Double
+    /// Process CPU time per step (all threads): on a shared machine, cpuMs / threads is what the step
+    /// would take with the cores to itself (if it scaled perfectly).
+    var cpuMs: Double
 }
 
 func resnet20Step(batch: Int, repeats: Int) -> StepTiming {
@@ -28,9 +31,15 @@ func resnet20Step(batch: Int, repeats: Int) -> StepTiming {
     let x = Tensor.uniform([batch, 3, 32, 32], -2, 2, rng: &rng)
     let labels = (0..<batch).map { _ in rng.int(below: 10) }
 
-    var fwd: [Double] = [], bwd: [Double] = [], upd: [Double] = [], total: [Double] = []
+    var fwd: [Double] = [], bwd: [Double] = [], upd: [Double] = [], total: [Double] = [], cpu: [Double] = []
     func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+    func cpuNow() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
     for round in 0...max(1, repeats) {
+        let c0 = cpuNow()
         let t0 = now()
         sgd.zeroGradients()
         let logits = model.forward(x)
@@ -40,11 +49,13 @@ func resnet20Step(batch: Int, repeats: Int) -> StepTiming {
         let t2 = now()
         sgd.step()
         let t3 = now()
-        if round > 0 {  // round 0 warms up (buffers are allocated on the first step)
+        let c1 = cpuNow()
+        if round > 0 {
+            cpu.append(c1 - c0)  // round 0 warms up (buffers are allocated on the first step)
             fwd.append(t1 - t0); bwd.append(t2 - t1); upd.append(t3 - t2); total.append(t3 - t0)
-            FileHandle.standardError.write(Data("round \(round): \(Int((t3 - t0) * 1000)) ms\n".utf8))
         }
     }
     return StepTiming(stepMs: statistic(of: total) * 1e3, forwardMs: statistic(of: fwd) * 1e3,
-                      backwardMs: statistic(of: bwd) * 1e3, updateMs: statistic(of: upd) * 1e3)
+                      backwardMs: statistic(of: bwd) * 1e3, updateMs: statistic(of: upd) * 1e3,
+                      cpuMs: statistic(of: cpu) * 1e3)
 }
