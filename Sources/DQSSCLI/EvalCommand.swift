@@ -21,7 +21,7 @@ struct EvalCommand: ParsableCommand {
         abstract: "Top-1 accuracy of a pretrained FP32 model on a dataset split.",
         discussion: "Models: \(ModelZoo.names.joined(separator: ", ")).")
 
-    @Option(help: "Model name (see the list below).")
+    @Option(help: "Model name (see Models above).")
     var model: String
 
     @Option(help: "Weights file (.safetensors, PyTorch state_dict names).")
@@ -58,21 +58,23 @@ struct EvalCommand: ParsableCommand {
         if let threads { Threads.configure(threads) }
         let spec = try ModelZoo.spec(named: model)
         let weightsURL = URL(fileURLWithPath: weights)
-        // Strict load first: a mismatching checkpoint is refused before any data is touched.
-        let network = try spec.load(weights: weightsURL)
         let (norm, normSource) = try spec.normalization(forWeights: weightsURL)
-        let stderr = StandardError()
-        if !quiet {
-            stderr.write("normalisation: mean \(norm.mean) std \(norm.std) (\(normSource))\n")
-        }
+        // Open the data before loading (possibly large) weights, so an unsupported dataset or a wrong
+        // directory/split is reported at once.
         let source = try ClassificationSource.open(dataset: spec.dataset, directory: URL(fileURLWithPath: data),
                                                    split: split, normalization: norm)
         guard source.imageShape == spec.inputShape else {
             throw ValidationError("\(model) expects images \(spec.inputShape), split \"\(split)\" has \(source.imageShape)")
         }
+        // Strict load: a checkpoint that does not match the model exactly is refused before anything runs.
+        let network = try spec.load(weights: weightsURL)
+        let stderr = StandardError()
+        if !quiet {
+            stderr.write("normalisation: mean \(norm.mean) std \(norm.std) (\(normSource))\n")
+        }
         let total = min(limit ?? source.count, source.count)
         let result = try evaluateTop1(network, total: total, batchSize: batch, batch: source.batch,
-                                            progress: quiet ? nil : { done, seconds in
+                                      progress: quiet ? nil : { done, seconds in
             stderr.write("\r\(model) \(split): \(done)/\(total) images, \(Int(Double(done) / max(seconds, 1e-9))) images/s")
         })
         if !quiet { stderr.write("\n") }

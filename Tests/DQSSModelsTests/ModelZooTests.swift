@@ -3,7 +3,9 @@ import DQSSTensor
 import DQSSLayers
 import DQSSModels
 
-@Suite("Model zoo")
+/// Serialized: a VGG-16 holds 138 M parameters plus their gradients (1.1 GB); building several at
+/// once on a shared machine is not worth the few seconds saved.
+@Suite("Model zoo", .serialized)
 struct ModelZooTests {
     /// torchvision's parameter counts (sum of numel over model.parameters()), and the CIFAR models'
     /// learnable counts from their weight manifests (akamaster prints 269,722 for ResNet-20).
@@ -84,7 +86,7 @@ struct ModelZooTests {
 }
 
 /// A forward pass of each ImageNet model on a random 1x3x224x224 batch (slow in debug builds).
-@Suite("ImageNet forward")
+@Suite("ImageNet forward", .serialized)
 struct ImageNetForwardTests {
     @Test("forward on a random 224x224 image gives finite [1, 1000] logits",
           arguments: ["vgg16", "vgg16_bn", "resnet18", "resnet50", "mobilenet_v2", "shufflenet_v2_x1_0"])
