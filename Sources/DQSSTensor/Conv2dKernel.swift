@@ -265,6 +265,7 @@ public enum Conv2dKernel {
                        planes r: Range<Int>) {
         let C = g.inChannels, kh = g.kernelH, kw = g.kernelW, s = g.stride, pad = g.padding
         let inH = g.inH, inW = g.inW, oh = g.outH, ow = g.outW, S = g.outSpatial, cols = b * S
+        let sameSize = s == 1 && oh == inH && ow == inW && pad < inW
         do {
             for t in r {
                 let img = t / C, c = t % C
@@ -272,6 +273,10 @@ public enum Conv2dKernel {
                 for p in 0..<kh {
                     for q in 0..<kw {
                         let dst = col + ((c * kh + p) * kw + q) * cols + img * S
+                        if sameSize {
+                            shiftedPlaneCopy(dst, src, dy: p - pad, dx: q - pad, h: inH, w: inW)
+                            continue
+                        }
                         let (lo, hi) = validRange(q, pad: pad, stride: s, inW: inW, outW: ow)
                         for i in 0..<oh {
                             let d = dst + i * ow
@@ -294,10 +299,12 @@ public enum Conv2dKernel {
 
     /// dx[img, c, ...] = Σ over the col entries that im2col copied from that pixel (overwrites dx).
     /// Serial over the (image, channel) planes in `r`.
-    static func col2im(_ g: ConvGeometry, col: UnsafePointer<Float>, images b: Int, gradInput dx: UnsafeMutablePointer<Float>,
+    /// `col` is scratch: the same-size path zeroes its entries for padded positions.
+    static func col2im(_ g: ConvGeometry, col: UnsafeMutablePointer<Float>, images b: Int, gradInput dx: UnsafeMutablePointer<Float>,
                        planes r: Range<Int>) {
         let C = g.inChannels, kh = g.kernelH, kw = g.kernelW, s = g.stride, pad = g.padding
         let inH = g.inH, inW = g.inW, oh = g.outH, ow = g.outW, S = g.outSpatial, cols = b * S
+        let sameSize = s == 1 && oh == inH && ow == inW && pad < inW
         do {
             for t in r {
                 let img = t / C, c = t % C
@@ -306,6 +313,10 @@ public enum Conv2dKernel {
                 for p in 0..<kh {
                     for q in 0..<kw {
                         let src = col + ((c * kh + p) * kw + q) * cols + img * S
+                        if sameSize {
+                            shiftedPlaneAdd(dst, src, dy: p - pad, dx: q - pad, h: inH, w: inW)
+                            continue
+                        }
                         let (lo, hi) = validRange(q, pad: pad, stride: s, inW: inW, outW: ow)
                         if lo >= hi { continue }
                         for i in 0..<oh {
@@ -323,6 +334,47 @@ public enum Conv2dKernel {
                 }
             }
         }
+    }
+
+    // MARK: - Same-size stride-1 planes
+    // With stride 1 and output size = input size (3×3 pad 1 and the like), tap (p, q) of im2col is the
+    // input plane shifted by off = dy·w + dx as ONE linear run; only the dy rows at the top or bottom
+    // and the |dx| columns at the left or right edge (which the linear shift wraps into the neighbouring
+    // row) must be zero. One long copy instead of h short row copies.
+
+    /// dst[i·w + j] = src[(i+dy)·w + j+dx], 0 where (i+dy, j+dx) is outside the h×w plane.
+    static func shiftedPlaneCopy(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>,
+                                 dy: Int, dx: Int, h: Int, w: Int) {
+        let n = h * w, off = dy * w + dx
+        let iLo = max(0, -dy), iHi = min(h, h - dy)
+        if iLo >= iHi { zeroRow(dst, n); return }
+        let a = iLo * w, b = iHi * w
+        // Clamp the run to the source plane; the clipped ends are edge columns, zeroed below.
+        let a2 = max(a, -off), b2 = min(b, n - off)
+        zeroRow(dst, a2)
+        if b2 < n { zeroRow(dst + b2, n - b2) }
+        if a2 < b2 { copyRow(dst + a2, src + a2 + off, b2 - a2) }
+        if dx < 0 {
+            for i in iLo..<iHi { for j in 0..<min(-dx, w) { dst[i * w + j] = 0 } }
+        } else if dx > 0 {
+            for i in iLo..<iHi { for j in max(0, w - dx)..<w { dst[i * w + j] = 0 } }
+        }
+    }
+
+    /// The adjoint of `shiftedPlaneCopy`: dst[(i+dy)·w + j+dx] += src[i·w + j] for in-plane positions.
+    /// Zeroes src's entries at the wrapped edge columns first (src is scratch) so the add is one run.
+    static func shiftedPlaneAdd(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeMutablePointer<Float>,
+                                dy: Int, dx: Int, h: Int, w: Int) {
+        let n = h * w, off = dy * w + dx
+        let iLo = max(0, -dy), iHi = min(h, h - dy)
+        if iLo >= iHi { return }
+        if dx < 0 {
+            for i in iLo..<iHi { for j in 0..<min(-dx, w) { src[i * w + j] = 0 } }
+        } else if dx > 0 {
+            for i in iLo..<iHi { for j in max(0, w - dx)..<w { src[i * w + j] = 0 } }
+        }
+        let a2 = max(iLo * w, -off), b2 = min(iHi * w, n - off)
+        if a2 < b2 { addRow(dst + a2 + off, src + a2, b2 - a2) }
     }
 
     // MARK: - Short rows

@@ -18,6 +18,11 @@ private let cases: [(ConvGeometry, bias: Bool)] = [
     (ConvGeometry(batch: 3, inChannels: 4, inH: 7, inW: 6, outChannels: 5, kernel: 1, stride: 2), true),
     (ConvGeometry(batch: 1, inChannels: 3, inH: 9, inW: 9, outChannels: 2, kernel: 5, stride: 2, padding: 2), true),
     (ConvGeometry(batch: 1, inChannels: 2, inH: 3, inW: 3, outChannels: 2, kernel: 3, padding: 0), false),
+    // Same-size stride-1 planes (the shifted-plane im2col path): wider kernel, tiny and 1-row planes.
+    (ConvGeometry(batch: 2, inChannels: 3, inH: 6, inW: 5, outChannels: 4, kernel: 5, padding: 2), true),
+    (ConvGeometry(batch: 3, inChannels: 2, inH: 2, inW: 2, outChannels: 3, kernel: 3, padding: 1), false),
+    (ConvGeometry(batch: 2, inChannels: 2, inH: 1, inW: 4, outChannels: 2, kernel: 3, padding: 1), true),
+    (ConvGeometry(batch: 9, inChannels: 8, inH: 8, inW: 8, outChannels: 8, kernel: 3, padding: 1), false),
 ]
 
 private struct ConvCase {
