@@ -8,9 +8,10 @@ import DQSSModels
 /// See `kinkTolerantGradientCheck` for why a few kink-straddling differences are tolerated.
 @Suite("Block gradients")
 struct BlockGradientTests {
-    func check(_ block: any UnaryLayer, input shape: [Int], seed: UInt64) {
+    func check(_ block: any UnaryLayer, input shape: [Int], seed: UInt64, training: Bool = false) {
         var rng = RNG(seed: seed)
         randomizeBatchNorms(block, rng: &rng)
+        block.setTraining(training)
         let x = Tensor.uniform(shape, -1, 1, rng: &rng)
         let failures = kinkTolerantGradientCheck(block, input: x, seed: seed)
         #expect(failures.isEmpty, "tensors with too many wrong gradient elements: \(failures)")
@@ -69,5 +70,19 @@ struct BlockGradientTests {
     func wholeModels() {
         var rng = RNG(seed: 7)
         check(CIFARResNet(depth: 8, numClasses: 3, rng: &rng), input: [2, 3, 8, 8], seed: 22)
+    }
+
+    /// QAT trains these blocks with batch-statistics BatchNorm; the output is then smooth (not piecewise
+    /// linear) in x and θ away from ReLU kinks, and ε = 1e-3 differences stay within the tolerance.
+    @Test("every block type in training mode (batch-statistics BatchNorm)")
+    func trainingMode() {
+        var rng = RNG(seed: 8)
+        check(CIFARBasicBlock(inPlanes: 4, planes: 8, stride: 2, rng: &rng), input: [4, 4, 6, 6], seed: 31, training: true)
+        check(BasicBlock(inPlanes: 4, planes: 6, stride: 2, rng: &rng), input: [4, 4, 6, 6], seed: 32, training: true)
+        check(Bottleneck(inPlanes: 8, planes: 2, stride: 1, rng: &rng), input: [4, 8, 5, 5], seed: 33, training: true)
+        check(InvertedResidual(inChannels: 4, outChannels: 4, stride: 1, expandRatio: 3, rng: &rng),
+              input: [4, 4, 5, 5], seed: 34, training: true)
+        check(ShuffleUnit(inChannels: 8, outChannels: 8, stride: 1, rng: &rng), input: [4, 8, 5, 5], seed: 35, training: true)
+        check(ShuffleUnit(inChannels: 4, outChannels: 8, stride: 2, rng: &rng), input: [4, 4, 6, 6], seed: 36, training: true)
     }
 }
