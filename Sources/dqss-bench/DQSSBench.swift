@@ -42,6 +42,7 @@ struct CommonOptions: ParsableArguments {
 struct BenchReport: Codable {
     var threads: Int
     var repeats: Int
+    var openblas_core: String
     var sgemm_gflops: Double
     var sgemm_shape: String
     var sgemm_full_n_gflops: Double
@@ -68,6 +69,7 @@ struct Run: ParsableCommand {
         let out = Reporter(json: options.json, quiet: options.quiet)
         let before = MachineLoad.sample()
         out.line("load before: \(before.loadavg)  busiest: \(before.busiest.prefix(3).joined(separator: " | "))")
+        out.line("OpenBLAS kernels: \(OpenBLASCore.name)")
         out.line("threads \(options.threads), repeats \(options.repeats) (\(options.statistic) of repeats)")
         let conv = runConvBench(batch: batch, channels: 64, size: 32, repeats: options.repeats)
         out.line(String(format: "sgemm M=%d N=%d K=%d (x%d chunks): %.1f GFLOP/s   (single call N=%d: %.1f)",
@@ -89,7 +91,7 @@ struct Run: ParsableCommand {
         out.line("load after: \(after.loadavg)")
         if options.json {
             let report = BenchReport(
-                threads: options.threads, repeats: options.repeats,
+                threads: options.threads, repeats: options.repeats, openblas_core: OpenBLASCore.name,
                 sgemm_gflops: conv.sgemmGflops, sgemm_shape: "M=\(conv.sgemmM) N=\(conv.sgemmN) K=\(conv.sgemmK)",
                 sgemm_full_n_gflops: conv.sgemmFullNGflops, conv_shape: conv.shape,
                 conv_forward_gflops: conv.convForwardGflops, conv_backward_gflops: conv.convBackwardGflops,
@@ -106,7 +108,7 @@ struct Run: ParsableCommand {
 struct ThreadSweep: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "threads",
-        abstract: "Time conv forward+backward for thread counts 1...cores+1 (how Threads.defaultCount was chosen).")
+        abstract: "Time conv forward+backward and the ResNet-20 step for thread counts 1...cores+1 (how Threads.defaultCount was chosen).")
     @OptionGroup var options: CommonOptions
     @Option(help: "Batch size.") var batch: Int = 128
 
@@ -119,9 +121,11 @@ struct ThreadSweep: ParsableCommand {
             Threads.configure(t)
             let r = runConvBench(batch: batch, channels: 64, size: 32, repeats: options.repeats)
             let ms = r.convForwardMs + r.convBackwardMs
-            rows["\(t)"] = ms
-            out.line(String(format: "threads %d: conv fwd+bwd %.1f ms (fwd %.1f GFLOP/s, sgemm %.1f)", t, ms,
-                            r.convForwardGflops, r.sgemmGflops))
+            let step = resnet20Step(batch: batch, repeats: options.repeats)
+            rows["conv_ms_\(t)"] = ms
+            rows["resnet20_step_ms_\(t)"] = step.stepMs
+            out.line(String(format: "threads %d: conv fwd+bwd %.1f ms (fwd %.1f GFLOP/s, sgemm %.1f), ResNet-20 step %.1f ms (CPU %.1f)",
+                            t, ms, r.convForwardGflops, r.sgemmGflops, step.stepMs, step.cpuMs))
         }
         if options.json {
             let enc = JSONEncoder()
