@@ -66,5 +66,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "DQSSQuantTests", dependencies: ["DQSSQuant", "_TestSupport"],
                     swiftSettings: swiftSettings),
+        // Runs the built `dqss` executable end to end (it sits next to the test bundle).
+        .testTarget(name: "DQSSCLITests", dependencies: ["dqss"], swiftSettings: swiftSettings),
     ]
 )

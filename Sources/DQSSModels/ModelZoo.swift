@@ -28,7 +28,8 @@ public struct ModelSpec: Sendable {
     private let build: @Sendable (inout RNG) -> any UnaryLayer
 
     public init(name: String, dataset: String, inputShape: [Int], numClasses: Int, normalization: Normalization,
-                normalizationSource: String, weightPrefix: String? = "module.", build: @escaping @Sendable (inout RNG) -> any UnaryLayer) {
+                normalizationSource: String, weightPrefix: String? = "module.",
+                build: @escaping @Sendable (inout RNG) -> any UnaryLayer) {
         self.name = name
         self.dataset = dataset
         self.inputShape = inputShape
