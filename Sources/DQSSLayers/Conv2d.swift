@@ -23,8 +23,9 @@ public final class Conv2d: HookableLayer {
     /// hook's own parameters may need it.
     public var needsInputGradient = true
 
-    /// Scratch of the fast kernels (im2col, chunk buffers), reused step after step.
-    public let workspace = Conv2dWorkspace()
+    /// Scratch of the fast kernels (im2col, chunk buffers), reused step after step. Layers that never
+    /// run concurrently may share one workspace (a network's convs run one after another) to save memory.
+    public var workspace = Conv2dWorkspace()
     private var input: Tensor?           // x̂ saved for the weight gradient
     private var effectiveWeight: Tensor? // Ŵ saved for the input gradient
     private var geometry: ConvGeometry?
