@@ -309,11 +309,19 @@ public enum Conv2dKernel {
             for t in r {
                 let img = t / C, c = t % C
                 let dst = dx + (img * C + c) * inH * inW
-                dst.update(repeating: 0, count: inH * inW)
+                // Same-size planes with a centre tap (odd kernel, pad = k/2): that tap covers the
+                // whole plane unshifted, so it initialises dst instead of a zero fill plus an add.
+                let centre = sameSize && kh % 2 == 1 && kw % 2 == 1 && kh / 2 == pad && kw / 2 == pad
+                if centre {
+                    copyRow(dst, col + ((c * kh + pad) * kw + pad) * cols + img * S, inH * inW)
+                } else {
+                    dst.update(repeating: 0, count: inH * inW)
+                }
                 for p in 0..<kh {
                     for q in 0..<kw {
                         let src = col + ((c * kh + p) * kw + q) * cols + img * S
                         if sameSize {
+                            if centre && p == pad && q == pad { continue }
                             shiftedPlaneAdd(dst, src, dy: p - pad, dx: q - pad, h: inH, w: inW)
                             continue
                         }
