@@ -70,14 +70,15 @@ public final class Conv2dWorkspace: @unchecked Sendable {
 
 /// Runs `body(worker, chunk)` for every chunk in 0..<chunks on up to `Threads.count` workers, handing
 /// chunks out dynamically (a busy core does fewer). GEMMs inside run single-threaded.
-func runChunks(_ chunks: Int, _ body: (_ worker: Int, _ chunk: Int) -> Void) {
-    if min(Threads.count, chunks) <= 1 {
+/// `workers` is the number of per-worker scratch sets the caller prepared.
+func runChunks(_ chunks: Int, workers: Int, _ body: (_ worker: Int, _ chunk: Int) -> Void) {
+    if min(workers, chunks) <= 1 {
         for c in 0..<chunks { body(0, c) }
         return
     }
     openblas_set_num_threads(1)
     defer { openblas_set_num_threads(Int32(Threads.count)) }
-    runParallel(tasks: chunks, body)
+    runParallel(tasks: chunks, maxWorkers: workers, body)
 }
 
 public enum Conv2dKernel {
@@ -93,10 +94,11 @@ public enum Conv2dKernel {
         let chunks = (g.batch + B - 1) / B
         let S = g.outSpatial, K = g.patchSize, ocg = g.outPerGroup
         let pointwise = g.isPointwise
-        ws.prepare(workers: min(Threads.count, chunks), col: pointwise ? 0 : g.groups * K * B * S,
+        let workers = min(Threads.count, chunks)
+        ws.prepare(workers: workers, col: pointwise ? 0 : g.groups * K * B * S,
                    chunk: pointwise ? 0 : g.outChannels * B * S)
         let scratch = ws.scratch
-        runChunks(chunks) { worker, c in
+        runChunks(chunks, workers: workers) { worker, c in
             let n0 = c * B, b = min(B, g.batch - n0), cols = b * S
             let xN = x + n0 * g.inChannels * g.inSpatial, yN = y + n0 * g.outChannels * S
             if pointwise {
@@ -154,12 +156,13 @@ public enum Conv2dKernel {
         let chunks = (g.batch + B - 1) / B
         let S = g.outSpatial, K = g.patchSize, ocg = g.outPerGroup, W = g.weightCount
         let pointwise = g.isPointwise
-        ws.prepare(workers: min(Threads.count, chunks), col: pointwise ? 0 : g.groups * K * B * S,
+        let workers = min(Threads.count, chunks)
+        ws.prepare(workers: workers, col: pointwise ? 0 : g.groups * K * B * S,
                    chunk: pointwise ? 0 : g.outChannels * B * S)
         if dw != nil { ws.partials.resize(to: [chunks * W]) }
         let scratch = ws.scratch
         let partials = ws.partials.data
-        runChunks(chunks) { worker, c in
+        runChunks(chunks, workers: workers) { worker, c in
             let n0 = c * B, b = min(B, g.batch - n0), cols = b * S
             let xN = x + n0 * g.inChannels * g.inSpatial, dyN = dy + n0 * g.outChannels * S
             let dwC = partials + c * W

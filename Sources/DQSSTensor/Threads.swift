@@ -57,9 +57,11 @@ public func parallelFor(_ n: Int, minChunk: Int = 1, _ body: (Int) -> Void) {
 /// with other jobs one descheduled helper stalls the whole loop for a scheduler time slice (milliseconds,
 /// at every parallel loop of every layer). Here a helper that starts late finds no task left and the
 /// caller never waits for it; the caller only waits for tasks that are actually running.
-public func runParallel(tasks: Int, _ body: (_ worker: Int, _ task: Int) -> Void) {
+/// `maxWorkers` (default `Threads.count`) lets a caller that sized per-worker scratch pass the exact
+/// count it used, so a concurrent `Threads.configure` cannot hand out a worker id beyond it.
+public func runParallel(tasks: Int, maxWorkers: Int? = nil, _ body: (_ worker: Int, _ task: Int) -> Void) {
     if tasks <= 0 { return }
-    let workers = min(Threads.count, tasks)
+    let workers = min(max(1, maxWorkers ?? Threads.count), tasks)
     if workers <= 1 {
         for t in 0..<tasks { body(0, t) }
         return
