@@ -10,13 +10,15 @@
 //
 // Strategy:
 // - General case: the batch is cut into chunks of images (about `workspace.targetColumns` GEMM columns,
-//   and at least a few chunks per thread; a full-batch im2col of a 64-channel layer at batch 128 would be
-//   300 MB). Chunks run in parallel, one per thread, each with its own scratch and a single-threaded
+//   4096 by default = 4 images at 32×32, and at least four chunks per thread; a full-batch im2col of a
+//   64-channel layer at batch 128 would be 300 MB). Chunks run in parallel, one per thread, each with its own scratch and a single-threaded
 //   GEMM (OpenBLAS's pool is set to 1 thread for the region): im2col, copies and GEMMs of different
 //   chunks overlap and no thread waits on OpenBLAS's fork/join for every small GEMM. Per chunk and group:
 //     Y_g [oc/g, cols] = W_g [oc/g, K] · col_g [K, cols]            (K = ic/g·kH·kW)
 //     dW_g(chunk) = dY_g · col_gᵀ,  dcol_g = W_gᵀ · dY_g, then col2im.
 //   Y and dY are in chunk layout [oc, images·spatial]; a copy moves them to/from NCHW.
+//   Stride-1 convs whose output has the input's size (3×3 pad 1) build each im2col row as one shifted
+//   run of the input plane (see shiftedPlaneCopy) instead of row by row.
 //   dW is reduced over chunks in chunk order, so dW does not even depend on which thread ran a chunk.
 // - 1×1 stride-1 unpadded: the input planes already are the im2col matrix; GEMMs run on them per image.
 // - Depthwise (groups == ic == oc): direct loops over (image, channel) planes; GEMMs with M = 1 would
