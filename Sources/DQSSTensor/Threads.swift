@@ -14,12 +14,11 @@ public enum Threads {
     // OpenBLAS's own process-global setting; it is not changed while kernels run.
     nonisolated(unsafe) private static var current: Int = defaultCount
 
-    /// Default: the number of cores this process may use. Measured on the 2-vCPU machines with
-    /// `dqss-bench threads` (conv 128x64x32x32 forward+backward and the ResNet-20 step at 1, 2, 3
-    /// threads): the step's process CPU time is the same at 1 and 2 threads (493 vs 506 ms, so the
-    /// parallel loops cost ~3 %), and with the machine quiet the conv forward ran at ~100 GFLOP/s on 1
-    /// thread and 208 GFLOP/s on 2; a third thread only time-slices with the other two. So: one thread
-    /// per core.
+    /// Default: the number of cores this process may use. Measured on the 2-vCPU machine, idle, with
+    /// `dqss-bench threads --repeat 5` (conv 128x64x32x32 3x3 forward+backward / ResNet-20 training step,
+    /// batch 128): 1 thread 279.7 / 472.5 ms, 2 threads 142.8 / 258.0 ms, 3 threads 154.6 / 274.5 ms.
+    /// The step's process CPU time barely grows from 1 to 2 threads (472 vs 491 ms); a third thread only
+    /// time-slices with the other two. So: one thread per core.
     public static var defaultCount: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
     /// Set the number of threads used by OpenBLAS and by the Dispatch-parallel loops.
