@@ -21,7 +21,8 @@ let package = Package(
     products: [
         .executable(name: "dqss", targets: ["dqss"]),
         .executable(name: "dqss-bench", targets: ["dqss-bench"]),
-        .library(name: "DQSS", targets: ["DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels", "DQSSQuant"]),
+        .library(name: "DQSS", targets: ["DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels", "DQSSQuant",
+                                                "DQSSSearch"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -41,10 +42,12 @@ let package = Package(
                 swiftSettings: swiftSettings),
         .target(name: "DQSSQuant", dependencies: ["DQSSTensor", "DQSSLayers", "DQSSModels", "DQSSData"],
                 swiftSettings: swiftSettings),
+        .target(name: "DQSSSearch", dependencies: ["DQSSTensor", "DQSSLayers", "DQSSQuant"],
+                swiftSettings: swiftSettings),
 
         // MARK: - Command line
         .target(name: "DQSSCLI",
-                dependencies: ["DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels", "DQSSQuant",
+                dependencies: ["DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels", "DQSSQuant", "DQSSSearch",
                                .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 swiftSettings: swiftSettings),
         .executableTarget(name: "dqss", dependencies: ["DQSSCLI"], swiftSettings: swiftSettings),
@@ -68,5 +71,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         // Runs the built `dqss` executable end to end (it sits next to the test bundle).
         .testTarget(name: "DQSSCLITests", dependencies: ["dqss"], swiftSettings: swiftSettings),
+        .testTarget(name: "DQSSSearchTests", dependencies: ["DQSSSearch", "DQSSQuant", "_TestSupport"],
+                    swiftSettings: swiftSettings),
     ]
 )

@@ -1,0 +1,102 @@
+// MixedQuantHook: one side of the DQSS operator (ALGORITHMS.md §5), as a TensorHook on a Conv2d/Linear.
+//
+//     activation side (α):  Â = Σ_i θ^α_i Q^A_i(A)        weight side (β):  Ŵ = Σ_j θ^β_j Q^W_j(W)
+//     θ = softmax(logits / τ)                              (Eq. 8 as a softmax, §9 #1; τ = 1 in the paper)
+//
+// Installed as `inputHook` (activation side) and `weightHook` (weight side) of the same layer, the layer
+// then runs ONE convolution Ŵ * Â (Eq. 10) and hands G_Â, G_Ŵ back to the hooks, which compute (§5.3)
+//
+//     ∂L/∂θ_i = ⟨G, Q_i(x)⟩     ∂L/∂l_k = (1/τ) θ_k (∂L/∂θ_k − Σ_i θ_i ∂L/∂θ_i)     (accumulated, +=)
+//     ∂L/∂x   = Σ_i θ_i · STE_i ⊙ G
+//
+// Forward and backward are single fused passes (MixedQuantKernel); Q_i(x) is recomputed in the backward,
+// so the hook keeps only a reference to its input and its output buffer, whatever N is.
+// Modes: `.soft` (the search), `.winnerTakeAll` (θ = e_argmax, Eq. 6: the derived network, ties ->
+// lowest index), `.uniform` (θ = 1/N, DQSS-None, §6.1). Logit gradients are accumulated in `.soft` mode
+// only (the other two do not depend on the logits).
+
+import DQSSTensor
+import DQSSLayers
+
+public final class MixedQuantHook: TensorHook {
+    public let side: QuantizationSide
+    /// The N candidates, in the fixed order [Max_Abs, KL, EQ, ADMM] for PTQ.
+    public let branches: [QuantizerBranch]
+    /// α (activation side) or β (weight side), shape [N]; init 0.1 each (θ = 1/N).
+    public let logits: Parameter
+    /// Softmax temperature τ > 0 (1 = the paper; annealed towards 0.02 by the §6.2 schedule).
+    public var temperature: Double = 1 {
+        didSet { precondition(temperature > 0, "temperature must be positive (got \(temperature))") }
+    }
+    public var mode: MixingMode = .soft
+    /// False skips ∂L/∂x (frozen PTQ weights): the backward then returns a zero tensor and only
+    /// accumulates the logit gradient.
+    public var needsInputGradient = true
+    /// ∂L/∂θ_i = ⟨G, Q_i(x)⟩ of the last backward (0 for branches with θ_i = 0).
+    public private(set) var lastThetaGradient: [Double]
+
+    private var savedInput: Tensor?
+    private var savedTheta: [Double] = []
+    private let output = Tensor(shape: [0])
+    private let gradInput = Tensor(shape: [0])
+
+    public init(side: QuantizationSide, branches: [QuantizerBranch], initialLogit: Float = 0.1) {
+        precondition(!branches.isEmpty, "a mixed quantizer needs at least one branch")
+        self.side = side
+        self.branches = branches
+        logits = Parameter(Tensor(shape: [branches.count], repeating: initialLogit), decays: false)
+        lastThetaGradient = [Double](repeating: 0, count: branches.count)
+    }
+
+    public var count: Int { branches.count }
+
+    /// The logits as Float64.
+    public var logitValues: [Double] { (0..<count).map { Double(logits.value.data[$0]) } }
+
+    /// The mixing weights the next forward uses (depends on `mode`, the logits and τ).
+    public var theta: [Double] {
+        switch mode {
+        case .soft: return ArchitectureSoftmax.probabilities(logitValues, temperature: temperature)
+        case .uniform: return [Double](repeating: 1 / Double(count), count: count)
+        case .winnerTakeAll:
+            var t = [Double](repeating: 0, count: count)
+            t[winner] = 1
+            return t
+        }
+    }
+
+    /// argmax of the logits, ties -> lowest index (Eq. 6, §9 #20).
+    public var winner: Int { ArchitectureSoftmax.argmax(logitValues) }
+
+    private func constants(_ theta: [Double]) -> (branches: [BranchConstants], active: [Int]) {
+        let c = zip(branches, theta).map { BranchConstants($0, theta: Float($1)) }
+        let active = c.indices.filter { c[$0].theta != 0 }
+        return (c, active)
+    }
+
+    public func forward(_ x: Tensor) -> Tensor {
+        let th = theta
+        savedInput = x
+        savedTheta = th
+        output.resize(to: x.shape)
+        let (c, active) = constants(th)
+        MixedQuantKernel.forward(x.data, output.data, count: x.count, branches: c, active: active)
+        return output
+    }
+
+    public func backward(_ gradOutput: Tensor) -> Tensor {
+        guard let x = savedInput else { preconditionFailure("MixedQuantHook.backward before forward") }
+        precondition(gradOutput.count == x.count, "MixedQuantHook.backward: gradient \(gradOutput.shape) vs input \(x.shape)")
+        gradInput.resize(to: x.shape)
+        let (c, active) = constants(savedTheta)
+        let dots = MixedQuantKernel.backward(x.data, gradOutput.data, needsInputGradient ? gradInput.data : nil,
+                                             count: x.count, branches: c, active: active)
+        lastThetaGradient = dots
+        if !needsInputGradient { gradInput.zero() }
+        if mode == .soft && logits.requiresGrad {
+            let dl = ArchitectureSoftmax.logitGradient(theta: savedTheta, thetaGradient: dots, temperature: temperature)
+            for k in 0..<count { logits.grad.data[k] += Float(dl[k]) }
+        }
+        return gradInput
+    }
+}

@@ -1,0 +1,47 @@
+// QuantizerBranch: one candidate of a DQSS layer side — the §1 uniform quantizer with a fixed threshold
+// (a PTQ candidate: Max_Abs, KL, EQ or ADMM), named after the candidate that produced the threshold.
+
+import DQSSQuant
+
+public struct QuantizerBranch: Sendable, Codable, Equatable {
+    /// Candidate label ("Max_Abs", "KL", "EQ", "ADMM").
+    public var name: String
+    public var bits: Int
+    public var isUnsigned: Bool
+    public var threshold: Float
+
+    public init(name: String, quantizer: UniformQuantizer, threshold: Float) {
+        self.name = name
+        self.bits = quantizer.bits
+        self.isUnsigned = quantizer.isUnsigned
+        self.threshold = threshold
+    }
+
+    public var quantizer: UniformQuantizer { UniformQuantizer(bits: bits, unsigned: isUnsigned) }
+
+    enum CodingKeys: String, CodingKey {
+        case name, bits, threshold
+        case isUnsigned = "unsigned"
+    }
+}
+
+/// Which quantization point of a layer a mixture sits on (§2.1).
+public enum QuantizationSide: String, Sendable, Codable {
+    /// The layer input A; logits α.
+    case activation
+    /// The layer weight W; logits β.
+    case weight
+
+    /// "alpha" / "beta": the logits' parameter name.
+    public var logitName: String { self == .activation ? "alpha" : "beta" }
+}
+
+/// How a mixture turns its logits into mixing weights θ.
+public enum MixingMode: Sendable, Equatable {
+    /// θ = softmax(logits / τ) (the search).
+    case soft
+    /// θ = e_argmax (Eq. 6, ties -> lowest index): the derived network.
+    case winnerTakeAll
+    /// θ = 1/N (DQSS-None, §6.1), whatever the logits.
+    case uniform
+}
