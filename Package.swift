@@ -52,7 +52,7 @@ let package = Package(
                 swiftSettings: swiftSettings),
         .executableTarget(name: "dqss", dependencies: ["DQSSCLI"], swiftSettings: swiftSettings),
         .executableTarget(name: "dqss-bench",
-                          dependencies: ["DQSSTensor", "DQSSLayers", "DQSSModels",
+                          dependencies: ["DQSSTensor", "DQSSLayers", "DQSSModels", "DQSSQuant", "DQSSSearch",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: swiftSettings),
 

@@ -13,7 +13,7 @@ struct DQSSBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dqss-bench",
         abstract: "Measure sgemm, conv forward/backward and a ResNet-20 training step in one run.",
-        subcommands: [Run.self, Step.self, ThreadSweep.self, Shapes.self],
+        subcommands: [Run.self, Step.self, ThreadSweep.self, Shapes.self, Mixed.self],
         defaultSubcommand: Run.self)
 }
 
