@@ -61,6 +61,18 @@ struct BranchConstants {
     @inline(__always) func inside(_ x: Float) -> Bool { x >= steLo && x <= steHi }
 }
 
+/// round-half-to-even(v), bit-identical to `v.rounded(.toNearestOrEven)` (sign of zero included) for
+/// every v whose rounded value is later clamped to |q| ≤ 2^16 (the quantizers' code range).
+/// Why: without SSE4.1 in the target, `rounded(.toNearestOrEven)` is a libm call per element and the
+/// loop does not vectorise. Adding and subtracting 1.5·2^23 rounds |v| < 2^23 to an integer in the
+/// default (half-even) mode exactly; larger |v| only matter through the clamp. The sign is restored so
+/// that −0.3 rounds to −0 as `rounded` does.
+@inline(__always) func roundHalfEven(_ v: Float) -> Float {
+    let magic: Float = 12582912   // 1.5 · 2^23
+    let r = (abs(v) + magic) - magic
+    return Float(signOf: v, magnitudeOf: r)
+}
+
 enum MixedQuantKernel {
     static let block = 1024
     /// Elements per parallel task (a multiple of `block`).
@@ -88,14 +100,16 @@ enum MixedQuantKernel {
                     let stop = min(end, start + block)
                     for n in 0..<nb {
                         let br = b[n]
-                        let th = V8(repeating: br.theta)
-                        var e = start
+                        // Scalar loops in the exact form of UniformQuantizer.fakeQuantize (LLVM vectorises them).
+                        let th = br.theta, s = br.scale, lo = br.codeLo, hi = br.codeHi
+                        if br.isZero {
+                            if n == 0 { for e in start..<stop { out[e] = th * 0 } }
+                            continue
+                        }
                         if n == 0 {
-                            while e + 8 <= stop { store(th * br.quantize(load(x + e)), out + e); e += 8 }
-                            while e < stop { out[e] = br.theta * br.quantize(x[e]); e += 1 }
+                            for e in start..<stop { out[e] = th * (s * min(max(roundHalfEven(x[e] / s), lo), hi)) }
                         } else {
-                            while e + 8 <= stop { store(load(out + e) + th * br.quantize(load(x + e)), out + e); e += 8 }
-                            while e < stop { out[e] += br.theta * br.quantize(x[e]); e += 1 }
+                            for e in start..<stop { out[e] += th * (s * min(max(roundHalfEven(x[e] / s), lo), hi)) }
                         }
                     }
                     start = stop
@@ -113,46 +127,40 @@ enum MixedQuantKernel {
         let nb = sel.count
         let tasks = (count + task - 1) / task
         var partial = [Double](repeating: 0, count: max(tasks, 1) * nb)
+        // One block of recomputed Q_k(x) per task (L1-resident scratch).
+        var scratch = [Float](repeating: 0, count: max(tasks, 1) * block)
         sel.withUnsafeBufferPointer { bp in
             partial.withUnsafeMutableBufferPointer { pp in
-                let b = bp.baseAddress!, part = pp.baseAddress!
-                runParallel(tasks: tasks) { _, t in
-                    var start = t * task
-                    let end = min(count, start + task)
-                    let zero = V8()
-                    while start < end {
-                        let stop = min(end, start + block)
-                        for n in 0..<nb {
-                            let br = b[n]
-                            let th = V8(repeating: br.theta)
-                            let lo = V8(repeating: br.steLo), hi = V8(repeating: br.steHi)
-                            var acc0 = V8(), acc1 = V8()
-                            var e = start
-                            while e + 16 <= stop {
-                                let x0 = load(x + e), x1 = load(x + e + 8)
-                                let g0 = load(g + e), g1 = load(g + e + 8)
-                                acc0 += g0 * br.quantize(x0)
-                                acc1 += g1 * br.quantize(x1)
-                                if let dx {
-                                    let c0 = (th * g0).replacing(with: zero, where: .!((x0 .>= lo) .& (x0 .<= hi)))
-                                    let c1 = (th * g1).replacing(with: zero, where: .!((x1 .>= lo) .& (x1 .<= hi)))
-                                    if n == 0 { store(c0, dx + e); store(c1, dx + e + 8) }
-                                    else { store(load(dx + e) + c0, dx + e); store(load(dx + e + 8) + c1, dx + e + 8) }
+                scratch.withUnsafeMutableBufferPointer { sp in
+                    let b = bp.baseAddress!, part = pp.baseAddress!, scr = sp.baseAddress!
+                    runParallel(tasks: tasks) { _, t in
+                        var start = t * task
+                        let end = min(count, start + task)
+                        let q = scr + t * block
+                        while start < end {
+                            let stop = min(end, start + block)
+                            let len = stop - start
+                            let xs = x + start, gs = g + start
+                            for n in 0..<nb {
+                                let br = b[n]
+                                let th = br.theta, s = br.scale, lo = br.codeLo, hi = br.codeHi
+                                if br.isZero {
+                                    for e in 0..<len { q[e] = 0 }
+                                } else {
+                                    for e in 0..<len { q[e] = s * min(max(roundHalfEven(xs[e] / s), lo), hi) }
                                 }
-                                e += 16
-                            }
-                            var s = (acc0 + acc1).sum()
-                            while e < stop {
-                                s += g[e] * br.quantize(x[e])
+                                part[t * nb + n] += Double(vectorSumAndDot(gs, q, len).1)
                                 if let dx {
-                                    let c: Float = br.inside(x[e]) ? br.theta * g[e] : 0
-                                    if n == 0 { dx[e] = c } else { dx[e] += c }
+                                    let d = dx + start, tlo = br.steLo, thi = br.steHi
+                                    if n == 0 {
+                                        for e in 0..<len { d[e] = (xs[e] >= tlo && xs[e] <= thi) ? th * gs[e] : 0 }
+                                    } else {
+                                        for e in 0..<len { d[e] += (xs[e] >= tlo && xs[e] <= thi) ? th * gs[e] : 0 }
+                                    }
                                 }
-                                e += 1
                             }
-                            part[t * nb + n] += Double(s)
+                            start = stop
                         }
-                        start = stop
                     }
                 }
             }

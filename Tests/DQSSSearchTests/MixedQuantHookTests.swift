@@ -198,6 +198,22 @@ struct MixedQuantHookTests {
         #expect(one.activation.theta == [1])
     }
 
+    @Test("a one-branch mixture equals FakeQuantHook bit for bit on exact ties, ±0, huge and tiny values (fused rounding = half to even)")
+    func roundingBitForBit() {
+        var values: [Float] = [0, -0.0, 1e-30, -1e-30, .infinity, -.infinity, 3e38, -3e38]
+        for k in -300...300 { values.append((Float(k) + 0.5) * 0.25) }   // exact ties k + 0.5 in code units (s = 0.25)
+        var rng = RNG(seed: 77)
+        for _ in 0..<3000 { values.append(rng.uniform(-1, 1) * Float(1 << rng.int(below: 30)) * 1e-3) }
+        let x = Tensor(shape: [values.count], values: values)
+        for (bits, unsigned, t) in [(8, false, Float(31.75)), (8, true, Float(63.75)), (16, false, Float(8191.75)),
+                                    (4, false, Float(1.75)), (8, false, Float(1e-30))] {
+            let q = UniformQuantizer(bits: bits, unsigned: unsigned)
+            let hook = MixedQuantHook(side: .activation, branches: [QuantizerBranch(name: "b", quantizer: q, threshold: t)])
+            let ref = FakeQuantHook(quantizer: q, threshold: t)
+            #expect(hook.forward(x).array.map(\.bitPattern) == ref.forward(x).array.map(\.bitPattern), "\(q), T \(t)")
+        }
+    }
+
     @Test("a mixed Linear layer runs one matmul of the mixtures (hooks work on Linear too)")
     func mixedLinear() {
         var rng = RNG(seed: 21)
