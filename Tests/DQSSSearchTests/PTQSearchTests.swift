@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+import DQSSTensor
+import DQSSLayers
+import DQSSQuant
+import DQSSSearch
+
+@Suite("PTQSearch")
+struct PTQSearchTests {
+    @Test("paper schedule: 3 epochs, lr 1e-4, 1e-5, 1e-6, batch 256 on 256 images = 3 steps, τ = 1")
+    func paperSchedule() {
+        let s = PTQSearchSettings.paper
+        #expect(s.stepsPerEpoch(images: 256) == 1)
+        let lrs = (0..<3).map { s.learningRate(epoch: $0, step: $0, totalSteps: 3) }
+        #expect(abs(lrs[0] - 1e-4) < 1e-10 && abs(lrs[1] - 1e-5) < 1e-11 && abs(lrs[2] - 1e-6) < 1e-12)
+        #expect((0..<3).allSatisfy { s.temperature(step: $0, totalSteps: 3) == 1 })
+    }
+
+    @Test("annealed schedule: τ = 0.02^(step/(T−1)) from 1 to 0.02, cosine lr from 1e-2 towards 0")
+    func annealedSchedule() {
+        let s = PTQSearchSettings.annealed
+        let total = s.stepsPerEpoch(images: 256) * s.epochs
+        #expect(total == 160)
+        #expect(s.temperature(step: 0, totalSteps: total) == 1)
+        #expect(abs(s.temperature(step: total - 1, totalSteps: total) - 0.02) < 1e-15)
+        #expect(abs(s.temperature(step: 53, totalSteps: total) - pow(0.02, 53.0 / 159)) < 1e-15)
+        #expect(abs(s.learningRate(epoch: 0, step: 0, totalSteps: total) - 1e-2) < 1e-9)
+        #expect(abs(s.learningRate(epoch: 10, step: 80, totalSteps: total) - 5e-3) < 1e-6)
+        #expect(s.learningRate(epoch: 19, step: 159, totalSteps: total) < 1e-5)
+    }
+
+    @Test("an annealed search on a small network keeps θ on the simplex and drives the mixture towards one-hot")
+    func annealedSearchRuns() throws {
+        var rng = RNG(seed: 31)
+        let net = SmallNet(rng: &rng)
+        net.setTraining(false)
+        let images = Tensor.normal([24, 3, 8, 8], rng: &rng)
+        let labels = (0..<24).map { _ in rng.int(below: 5) }
+        let mixed = try MixedQuantizedModel(model: net, candidates: syntheticCandidates(model: net, input: images, bits: 4))
+        var settings = PTQSearchSettings.annealed
+        settings.epochs = 8
+        settings.batchSize = 8
+        let search = PTQSearch(model: net, mixed: mixed, settings: settings)
+        let startMax = mixed.activationHooks.map { $0.theta.max()! }
+        let records = search.run(images: images, labels: labels)
+        #expect(records.count == 24)
+        #expect(records.allSatisfy { $0.loss.isFinite })
+        #expect(abs(records.last!.temperature - 0.02) < 1e-12)
+        let hooks = mixed.activationHooks + mixed.weightHooks
+        for h in hooks {
+            let t = h.theta
+            #expect(t.allSatisfy { $0 >= 0 } && abs(t.reduce(0, +) - 1) < 1e-12)
+        }
+        #expect(startMax.allSatisfy { $0 == 0.25 })
+        let endMax = hooks.map { $0.theta.max()! }
+        #expect(endMax.reduce(0, +) / Double(endMax.count) > 0.6, "\(endMax)")
+        #expect(net.namedParameters().allSatisfy { !$0.parameter.requiresGrad })
+        _ = mixed.assignment()
+    }
+}
