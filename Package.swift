@@ -8,6 +8,7 @@
 //     -> DQSSData     (safetensors, CIFAR-10, PNG, generated data)
 //     -> DQSSModels   (model zoo with PyTorch parameter names)
 //     -> DQSSQuant    (uniform quantizer and calibrators)
+//     -> DQSSCheckpoint (HDF5 checkpoints through _CHDF5; exact resume)
 //     -> DQSSCLI      (commands; the `dqss` executable is a thin main over it)
 import PackageDescription
 
@@ -22,7 +23,7 @@ let package = Package(
         .executable(name: "dqss", targets: ["dqss"]),
         .executable(name: "dqss-bench", targets: ["dqss-bench"]),
         .library(name: "DQSS", targets: ["DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels", "DQSSQuant",
-                                                "DQSSSearch"]),
+                                                "DQSSSearch", "DQSSCheckpoint"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -33,6 +34,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "_CPNG", path: "Sources/_CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "_CHDF5", path: "Sources/_CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"])]),
 
         // MARK: - Engine
         .target(name: "DQSSTensor", dependencies: ["_CBLAS"], swiftSettings: swiftSettings),
@@ -44,10 +47,14 @@ let package = Package(
                 swiftSettings: swiftSettings),
         .target(name: "DQSSSearch", dependencies: ["DQSSTensor", "DQSSLayers", "DQSSQuant"],
                 swiftSettings: swiftSettings),
+        // HDF5 checkpoints: a thin wrapper owning every HDF5 handle, the versioned layout, exact resume.
+        .target(name: "DQSSCheckpoint", dependencies: ["_CHDF5", "DQSSTensor", "DQSSLayers", "DQSSSearch"],
+                swiftSettings: swiftSettings),
 
         // MARK: - Command line
         .target(name: "DQSSCLI",
                 dependencies: ["DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels", "DQSSQuant", "DQSSSearch",
+                               "DQSSCheckpoint",
                                .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 swiftSettings: swiftSettings),
         .executableTarget(name: "dqss", dependencies: ["DQSSCLI"], swiftSettings: swiftSettings),
@@ -72,6 +79,9 @@ let package = Package(
         // Runs the built `dqss` executable end to end (it sits next to the test bundle).
         .testTarget(name: "DQSSCLITests", dependencies: ["dqss"], swiftSettings: swiftSettings),
         .testTarget(name: "DQSSSearchTests", dependencies: ["DQSSSearch", "DQSSQuant", "_TestSupport"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "DQSSCheckpointTests",
+                    dependencies: ["DQSSCheckpoint", "DQSSModels", "DQSSData", "DQSSSearch", "DQSSQuant", "_TestSupport"],
                     swiftSettings: swiftSettings),
     ]
 )
