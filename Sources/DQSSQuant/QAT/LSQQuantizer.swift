@@ -1,0 +1,84 @@
+// LSQ — Learned Step Size Quantization (Esser et al. 2019), ALGORITHMS.md §4.3.
+//
+// Learnable per-tensor step s > 0; Q_n = Q_p = Q (signed, narrow range) or Q_n = 0, Q_p = Q (unsigned).
+//     v̄ = clamp(v/s, −Q_n, Q_p),  v̂ = round(v̄) · s
+//     ∂v̂/∂v = 1 if −Q_n ≤ v/s ≤ Q_p else 0
+//     ∂v̂/∂s = round(v/s) − v/s (strictly inside),  −Q_n (v/s ≤ −Q_n),  Q_p (v/s ≥ Q_p)
+//     then ∂L/∂s × g,  g = 1/sqrt(N · Q_p),  N = features per sample (default; numel(W) for weights) or the
+//     whole batch tensor (`gradientPerBatch`, MQBench).
+// Init: s = 2·mean|W|/sqrt(Q_p) (weights), 2·μ_x/sqrt(Q_p) (activations). After each step s ← max(|s|, 1.19e-7).
+
+import Foundation
+import DQSSTensor
+import DQSSLayers
+
+public final class LSQQuantizer: LearnableQuantizer {
+    public var method: QATMethod { .lsq }
+    public let role: QuantizerRole
+    public let bits: Int
+    public var isUnsigned: Bool
+    public let gradientPerBatch: Bool
+    /// The step s.
+    public let step: Parameter
+    public var parameters: [(name: String, parameter: Parameter)] { [("s", step)] }
+
+    public init(role: QuantizerRole, bits: Int, unsigned: Bool = false, gradientPerBatch: Bool = false) {
+        precondition((2...16).contains(bits), "LSQ bit width \(bits) outside 2...16")
+        self.role = role
+        self.bits = bits
+        self.isUnsigned = role == .weight ? false : unsigned
+        self.gradientPerBatch = gradientPerBatch
+        step = Parameter(Tensor(shape: [1], repeating: 1), decays: false)
+    }
+
+    public var effectiveThreshold: Float { step.value.data[0] * Float(qmax) }
+
+    public func initialize(from statistics: TensorStatistics) {
+        step.value.data[0] = max(2 * statistics.meanAbs / Float(qmax).squareRoot(), learnableQuantizerFloor)
+    }
+
+    public func projectParameters() {
+        step.value.data[0] = max(abs(step.value.data[0]), learnableQuantizerFloor)
+    }
+
+    /// g = 1/sqrt(N · Q_p) for a tensor of `count` elements with `samples` rows.
+    public func gradientScale(count: Int, samples: Int) -> Double {
+        let n = gradientPerBatch ? count : count / max(samples, 1)
+        return 1 / (Double(max(n, 1)) * Double(qmax)).squareRoot()
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int,
+                        scale: Float, accumulate: Bool) {
+        let s = step.value.data[0], lo = Float(qmin), hi = Float(qmax)
+        elementwise(count) { r in
+            for i in r {
+                let v = min(max(x[i] / s, lo), hi).rounded(.toNearestOrEven) * s
+                y[i] = accumulate ? y[i] + scale * v : scale * v
+            }
+        }
+    }
+
+    public func backward(_ x: UnsafePointer<Float>, gradOutput g: UnsafePointer<Float>, count: Int, samples: Int,
+                         scale: Float, gradInput dx: UnsafeMutablePointer<Float>?, accumulate: Bool) -> Double {
+        let s = step.value.data[0], lo = Float(qmin), hi = Float(qmax)
+        let sums = chunkedSum(count) { r in
+            var dot = 0.0, ds = 0.0
+            for i in r {
+                let gi = g[i], q = x[i] / s
+                let c = min(max(q, lo), hi), rq = c.rounded(.toNearestOrEven)
+                dot += Double(gi) * Double(rq * s)
+                let dsi: Float = q <= lo ? lo : (q >= hi ? hi : rq - q)
+                ds += Double(gi) * Double(dsi)
+                if let dx {
+                    let e: Float = (q >= lo && q <= hi) ? scale * gi : 0
+                    dx[i] = accumulate ? dx[i] + e : e
+                }
+            }
+            return SIMD4(dot, ds, 0, 0)
+        }
+        if step.requiresGrad {
+            step.grad.data[0] += Float(Double(scale) * sums[1] * gradientScale(count: count, samples: samples))
+        }
+        return sums[0]
+    }
+}
