@@ -77,6 +77,11 @@ struct PTQCommand: ParsableCommand {
     @Option(help: "KL target bins nq for unsigned activations (128, or 256 as pytorch-quantization).")
     var klUnsignedBins: Int = 128
 
+    @Option(help: ArgumentHelp(
+        "Weight thresholds from this candidate for every evaluated method (activations keep their own).",
+        discussion: "Separates the two sides, e.g. --method kl --weight-method maxabs: KL activations, Max_Abs weights."))
+    var weightMethod: String?
+
     @Flag(help: "Also evaluate the FP32 network.")
     var fp32 = false
 
@@ -122,12 +127,25 @@ struct PTQCommand: ParsableCommand {
             throw ValidationError("--kl-unsigned-bins must be 128 or 256 (got \(klUnsignedBins))")
         }
         if try methods.isEmpty { throw ValidationError("--method: no candidate given") }
+        _ = try weightOverride
+    }
+
+    var weightOverride: PTQMethod? {
+        get throws {
+            guard let weightMethod else { return nil }
+            guard let m = PTQMethod(rawValue: weightMethod.lowercased()) else {
+                throw ValidationError("--weight-method: unknown candidate \"\(weightMethod)\" (maxabs, kl, easyquant, admm)")
+            }
+            return m
+        }
     }
 
     func run() throws {
         if let threads { Threads.configure(threads) }
         let log = StderrProgress(quiet: quiet)
         let methods = try self.methods
+        let weightOverride = try self.weightOverride
+        let gathered = methods + (weightOverride.map { methods.contains($0) ? [] : [$0] } ?? [])
         let settings = PTQSettings(weightBits: weightBits ?? bits, activationBits: actBits ?? bits,
                                    signedActivations: signedActivations, eqMaxImages: eqImages,
                                    klUnsignedBins: klUnsignedBins)
@@ -158,13 +176,13 @@ struct PTQCommand: ParsableCommand {
         let calibStart = Date()
         log("\(model): \(calibration.points.count) quantized layers, W\(settings.weightBits)A\(settings.activationBits), " +
             "\(calib) calibration images from \(calibSplit) (seed \(seed))\n")
-        calibration.gather(batches: batches, methods: methods) { log($0 + "\n") }
+        calibration.gather(batches: batches, methods: gathered) { log($0 + "\n") }
         let gatherSeconds = Date().timeIntervalSince(calibStart)
         let unsignedCount = calibration.points.indices.filter { calibration.activationUnsigned($0) }.count
         log("activations: \(unsignedCount) unsigned, \(calibration.points.count - unsignedCount) signed\n")
 
         var assignments: [(PTQMethod, [LayerQuantization], Double)] = []
-        for m in methods {
+        for m in gathered {
             let start = Date()
             let a = try calibration.assignments(for: m) { i, name in
                 if m == .easyQuant {
@@ -194,6 +212,18 @@ struct PTQCommand: ParsableCommand {
             log("thresholds written to \(saveThresholds)\n")
         }
 
+        // --weight-method: every evaluated method takes its weight thresholds from that candidate.
+        if let w = weightOverride, let source = assignments.first(where: { $0.0 == w })?.1 {
+            assignments = assignments.filter { methods.contains($0.0) }.map { m, a, seconds in
+                (m, zip(a, source).map { layer, wl in
+                    var l = layer
+                    l.thresholds.weight = wl.thresholds.weight
+                    return l
+                }, seconds)
+            }
+        }
+        let weightSuffix = weightOverride.map { " (weights \($0.paperName))" } ?? ""
+        let weightTag = weightOverride.map { "+w:\($0.rawValue)" } ?? ""
         let total = min(limit ?? testSource.count, testSource.count)
         func evaluate(_ label: String) throws -> ClassifierResult {
             let r = try evaluateTop1(network, total: total, batchSize: batch, batch: testSource.batch,
@@ -222,8 +252,8 @@ struct PTQCommand: ParsableCommand {
         }
         for (m, a, seconds) in assignments {
             QuantizedModel.install(calibration.points, assignments: a)
-            let r = try evaluate("\(m.paperName) W\(settings.weightBits)A\(settings.activationBits)")
-            reports.append(report(m.paperName, r, calibrationSeconds: gatherSeconds + seconds, method: m.rawValue,
+            let r = try evaluate("\(m.paperName)\(weightSuffix) W\(settings.weightBits)A\(settings.activationBits)")
+            reports.append(report(m.paperName, r, calibrationSeconds: gatherSeconds + seconds, method: m.rawValue + weightTag,
                                   wBits: settings.weightBits, aBits: settings.activationBits))
         }
         QuantizedModel.removeHooks(calibration.points)

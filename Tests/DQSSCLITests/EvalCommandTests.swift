@@ -1,42 +1,15 @@
 import Foundation
 import Testing
 
-/// `<package root>/../shared/datasets`.
-private let sharedDatasets = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/datasets")
-/// `swift test` builds every product into the folder that holds the test bundle.
-private let dqssExecutable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    .appendingPathComponent("dqss")
-private let evalTestsReady =
-    FileManager.default.fileExists(atPath: sharedDatasets.appendingPathComponent("cifar10/manifest.json").path)
-    && FileManager.default.isExecutableFile(atPath: dqssExecutable.path)
-
 /// `dqss eval` end to end: the executable next to this test bundle, on the shared CIFAR-10 data.
 /// Skipped when ../shared/datasets or the built executable is absent.
-@Suite("dqss eval", .enabled(if: evalTestsReady, "skipped: ../shared/datasets or the built dqss executable not found"))
+@Suite("dqss eval", .enabled(if: cifarCLITestsReady, "skipped: ../shared/datasets or the built dqss executable not found"))
 struct EvalCommandTests {
     static let datasets = sharedDatasets
-    static let executable = dqssExecutable
 
-    static func weights(_ name: String) -> String {
-        datasets.appendingPathComponent("models/cifar10/\(name).safetensors").path
-    }
+    static func weights(_ name: String) -> String { sharedWeights(name) }
 
-    /// Run dqss with `arguments`; returns (exit status, stdout, stderr).
-    func dqss(_ arguments: [String]) throws -> (Int32, String, String) {
-        let p = Process()
-        p.executableURL = Self.executable
-        p.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        // Read both pipes to the end before waiting, so a full pipe cannot block the child.
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
+    func dqss(_ arguments: [String]) throws -> (Int32, String, String) { try runDQSS(arguments) }
 
     @Test("--json prints one JSON object with model, top1 (percent), correct, total; progress on stderr")
     func json() throws {
