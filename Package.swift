@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "DQSSSearch", dependencies: ["DQSSTensor", "DQSSLayers", "DQSSQuant"],
                 swiftSettings: swiftSettings),
         // HDF5 checkpoints: a thin wrapper owning every HDF5 handle, the versioned layout, exact resume.
-        .target(name: "DQSSCheckpoint", dependencies: ["_CHDF5", "DQSSTensor", "DQSSLayers", "DQSSSearch"],
+        .target(name: "DQSSCheckpoint", dependencies: ["_CHDF5", "DQSSTensor", "DQSSLayers", "DQSSQuant", "DQSSSearch"],
                 swiftSettings: swiftSettings),
 
         // MARK: - Command line
@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "DQSSSearchTests", dependencies: ["DQSSSearch", "DQSSQuant", "_TestSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "DQSSCheckpointTests",
-                    dependencies: ["DQSSCheckpoint", "DQSSModels", "DQSSData", "DQSSSearch", "DQSSQuant", "_TestSupport"],
+                    dependencies: ["DQSSCheckpoint", "DQSSCLI", "DQSSModels", "DQSSData", "DQSSSearch", "DQSSQuant", "_TestSupport"],
                     swiftSettings: swiftSettings),
     ]
 )

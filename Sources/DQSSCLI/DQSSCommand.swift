@@ -6,7 +6,8 @@ public struct DQSSCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "dqss",
         abstract: "Differentiable search for per-layer quantization strategies (DQSS).",
-        subcommands: [DemoCommand.self, EvalCommand.self, PTQCommand.self]
+        subcommands: [DemoCommand.self, EvalCommand.self, PTQCommand.self, InspectCommand.self, ExportCommand.self,
+                      CheckpointDrillCommand.self]
     )
     public init() {}
 }

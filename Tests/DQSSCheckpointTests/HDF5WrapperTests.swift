@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import DQSSCheckpoint
+import DQSSCheckpoint
 
 @Suite("HDF5 wrapper")
 struct HDF5WrapperTests {

@@ -1,0 +1,66 @@
+// `dqss checkpoint-drill` (hidden): the checkpoint machinery on a tiny, fast run (TinyMixedRun), so that
+// tests can kill it (SIGKILL, SIGTERM) at any point and resume it. With --json it prints the final
+// step and a digest of every weight, buffer, α, β, momentum buffer and RNG state: an interrupted and
+// resumed run must print the same digest as an uninterrupted one.
+
+import ArgumentParser
+import Foundation
+import DQSSTensor
+import DQSSModels
+import DQSSCheckpoint
+
+struct CheckpointDrillCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "checkpoint-drill",
+        abstract: "Train a tiny mixed-quantized net with checkpoints (for testing resume).",
+        shouldDisplay: false)
+
+    @Option(help: "Optimizer steps in total.") var steps: Int = 60
+    @Option(help: "Batch size.") var batch: Int = 16
+    @Option(help: "Seed.") var seed: UInt64 = 1
+    @Option(help: "Sleep this many milliseconds after each step (to give tests time to interrupt).") var stepDelayMs: Int = 0
+    @OptionGroup var checkpoints: CheckpointOptions
+    @Flag(help: "Print one JSON object on stdout.") var json = false
+    @Flag(help: "No progress on stderr.") var quiet = false
+
+    func validate() throws {
+        if steps < 1 { throw ValidationError("--steps must be at least 1") }
+        if batch < 1 { throw ValidationError("--batch must be at least 1") }
+    }
+
+    func run() throws {
+        let log = ProgressLog(quiet: quiet)
+        let stop = StopSignal()
+        let config = TinyMixedConfig(steps: steps, batch: batch, seed: seed)
+        let writer = try checkpoints.writer()
+        let run: TinyMixedRun
+        if let url = try checkpoints.resumeFile(log: { log.line($0) }) {
+            let c = try CheckpointReader.read(url)
+            run = try TinyMixedRun.resumed(from: c, file: url.path, config: config)
+            log.line("resumed from \(url.path) at step \(run.step)")
+        } else {
+            run = try TinyMixedRun(config: config)
+        }
+        var last: URL?
+        while !run.isFinished {
+            run.trainStep()
+            if stepDelayMs > 0 { usleep(useconds_t(stepDelayMs * 1000)) }
+            let stopping = stop.receivedSignal != nil
+            if let writer, stopping || checkpoints.due(step: run.step, endOfEpoch: run.atEpochEnd, last: run.isFinished) {
+                last = try writer.write(try run.checkpoint(commandLine: quotedCommandLine()))
+            }
+            if stopping {
+                log.line("stopped by \(stop.signalName) after step \(run.step)" + (last.map { "; checkpoint \($0.path)" } ?? ""))
+                throw ExitCode.preempted
+            }
+        }
+        let c = try run.checkpoint()
+        let digest = CheckpointDigest.of(c)
+        if json {
+            let out: [String: Any] = ["step": run.step, "digest": digest, "checkpoint": last?.path ?? NSNull()]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            print("step \(run.step) digest \(digest)")
+        }
+    }
+}

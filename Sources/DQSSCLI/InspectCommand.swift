@@ -1,0 +1,42 @@
+// `dqss inspect CHECKPOINT [--json]`: what a checkpoint holds — model, task, step, config, optimizer
+// settings, and the per-layer assignment table with θ values (Eq. 8 at the saved temperature).
+
+import ArgumentParser
+import Foundation
+import DQSSCheckpoint
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Show a checkpoint's step, config and per-layer assignment with theta values.")
+
+    @Argument(help: "A checkpoint file (ckpt-<step>.h5), or a checkpoint directory (its newest checkpoint).")
+    var checkpoint: String
+
+    @Flag(help: "Print one JSON object on stdout.")
+    var json = false
+
+    func run() throws {
+        let url = try resolveCheckpointArgument(checkpoint)
+        let c = try CheckpointReader.read(url)
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: CheckpointSummary.json(c, file: url.path), options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(CheckpointSummary.text(c, file: url.path))
+        }
+    }
+}
+
+/// A checkpoint file, or a directory meaning its newest readable checkpoint (damaged newer ones are
+/// reported on stderr).
+func resolveCheckpointArgument(_ path: String) throws -> URL {
+    var isDirectory: ObjCBool = false
+    let url = URL(fileURLWithPath: path)
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+        let (latest, skipped) = try CheckpointDirectory.latest(in: url)
+        for s in skipped { FileHandle.standardError.write(Data("warning: skipping damaged checkpoint: \(s)\n".utf8)) }
+        return latest
+    }
+    return url
+}

@@ -1,0 +1,129 @@
+// TinyMixedRun: a small but complete DQSS QAT-style run whose whole state goes through checkpoints —
+// TinyConvNet on generated shapes, a two-candidate mixed quantizer on every conv/linear (α, β learned
+// jointly with the weights, §7.2), SGD with momentum in two groups and a cosine lr schedule, shuffled
+// batches from a BatchIterator, and a random horizontal flip drawn from its own RNG stream.
+// It backs the hidden `dqss checkpoint-drill` command and the exact-resume tests.
+
+import Foundation
+import DQSSTensor
+import DQSSLayers
+import DQSSData
+import DQSSModels
+import DQSSQuant
+import DQSSSearch
+import DQSSCheckpoint
+
+struct TinyMixedConfig: Codable, Equatable {
+    var steps: Int = 60
+    var batch: Int = 16
+    var images: Int = 96
+    var seed: UInt64 = 1
+    var lr: Float = 0.05
+    var bits: Int = 4
+}
+
+final class TinyMixedRun {
+    static let modelName = "tiny"
+    static let task = "checkpoint-drill"
+    /// Two threshold candidates per side: a wide and a narrow range.
+    static let candidateNames = ["wide", "narrow"]
+
+    let config: TinyMixedConfig
+    let data: SyntheticDataset
+    let model: TinyConvNet
+    let mixed: MixedQuantizedModel
+    let sgd: SGD
+    let names: ParameterNames
+    var batches: BatchIterator
+    var augment: RNG
+    private(set) var step = 0
+    private let loss = SoftmaxCrossEntropy()
+    private let batch = Tensor(shape: [0])
+
+    /// A fresh run (initialisation from `config.seed`), or one rebuilt from a checkpoint's quantizers.
+    init(config: TinyMixedConfig, candidates: [(name: String, layers: [LayerQuantization])]? = nil) throws {
+        self.config = config
+        data = SyntheticDataset(count: config.images, size: 8, seed: config.seed &+ 100)
+        var rng = RNG(seed: config.seed)
+        model = TinyConvNet(classes: data.classCount, width: 4, rng: &rng)
+        let points = QuantizedModel.points(of: model)
+        let cands = candidates ?? Self.candidateNames.enumerated().map { k, name in
+            (name: name, layers: points.enumerated().map { i, p in
+                LayerQuantization(name: p.name, weightBits: config.bits, activationBits: config.bits,
+                                  activationUnsigned: i > 0,
+                                  thresholds: LayerThresholds(weight: k == 0 ? 0.8 : 0.25, activation: k == 0 ? 3 : 1))
+            })
+        }
+        mixed = try MixedQuantizedModel(model: model, candidates: cands, freezeWeights: false)
+        let weights = model.namedParameters(), arch = mixed.architectureParameters
+        names = ParameterNames(weights + arch)
+        sgd = SGD(groups: [
+            ParameterGroup(name: "network", parameters: weights.map(\.parameter), lr: config.lr, momentum: 0.9,
+                           weightDecay: 5e-4, schedule: .cosine(total: Double(config.steps))),
+            ParameterGroup(name: "architecture", parameters: arch.map(\.parameter), lr: config.lr * 0.5, momentum: 0.9,
+                           schedule: .cosine(total: Double(config.steps))),
+        ])
+        batches = BatchIterator(count: data.count, batchSize: config.batch, seed: config.seed &+ 7)
+        augment = RNG(seed: config.seed &+ 13)
+        model.setTraining(true)
+    }
+
+    var isFinished: Bool { step >= config.steps }
+    /// True right after the step that used the last batch of an epoch.
+    var atEpochEnd: Bool { batches.position.cursor >= data.count }
+
+    /// One forward/backward/update on the next batch.
+    func trainStep() {
+        sgd.setEpoch(Double(step))   // schedules count steps here
+        let indices = batches.next()
+        let labels = data.fillBatch(indices[...], images: batch)
+        // Random horizontal flip per image.
+        let s = data.size, per = 3 * s * s
+        for k in 0..<labels.count where augment.uniform() < 0.5 {
+            let img = batch.data + k * per
+            for row in 0..<(3 * s) {
+                let r = img + row * s
+                for x in 0..<(s / 2) { let t = r[x]; r[x] = r[s - 1 - x]; r[s - 1 - x] = t }
+            }
+        }
+        let logits = model.forward(batch)
+        _ = loss.forward(logits: logits, labels: labels)
+        sgd.zeroGradients()
+        _ = model.backward(loss.backward())
+        sgd.step()
+        step += 1
+    }
+
+    func checkpoint(commandLine: String = "", worldSize: Int = 1) throws -> Checkpoint {
+        let configJSON = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
+        return Checkpoint(
+            model: Self.modelName, task: Self.task, commandLine: commandLine, config: configJSON, worldSize: worldSize,
+            progress: TrainingProgress(epoch: batches.position.epoch, step: step, dataCursor: batches.position.cursor,
+                                       globalBatch: config.batch),
+            rngStates: [RNGStreamState(name: "augment", rng: augment)],
+            stateDict: Checkpoint.stateDict(of: model),
+            quantization: QuantizationState(mixed),
+            optimizer: try OptimizerState(sgd: sgd, names: names, scheduleTime: Double(step)))
+    }
+
+    /// Rebuild a run from `checkpoint` (read from `file`): same quantizers, weights, optimizer, position.
+    static func resumed(from checkpoint: Checkpoint, file: String, config: TinyMixedConfig) throws -> TinyMixedRun {
+        try checkpoint.requireCompatible(with: CheckpointExpectation(model: modelName, task: task, candidates: candidateNames,
+                                                                      globalBatch: config.batch), file: file)
+        guard let q = checkpoint.quantization, let o = checkpoint.optimizer else {
+            throw CheckpointError(.mismatch, file: file, "cannot resume: no quantizers or optimizer state in it")
+        }
+        let run = try TinyMixedRun(config: config, candidates: q.candidateLayers)
+        try checkpoint.restoreStateDict(into: run.model, file: file)
+        try q.restore(into: run.mixed, file: file)
+        try o.restore(into: run.sgd, names: run.names, file: file)
+        guard let augment = checkpoint.rngState("augment") else {
+            throw CheckpointError(.unreadable, file: file, "missing '/rng/augment'")
+        }
+        run.augment = RNG(state: augment)
+        run.batches = BatchIterator(count: run.data.count, batchSize: config.batch, seed: config.seed &+ 7,
+                                    position: .init(epoch: checkpoint.progress.epoch, cursor: checkpoint.progress.dataCursor))
+        run.step = checkpoint.progress.step
+        return run
+    }
+}

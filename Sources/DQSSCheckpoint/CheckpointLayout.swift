@@ -1,0 +1,185 @@
+// CheckpointLayout: the HDF5 layout of format "dqss-checkpoint" version 1 (docs/checkpoint.md).
+//
+//   /                 attrs format, format_version, model, task, command_line, config (JSON), world_size, created
+//   /progress         attrs epoch, step, data_cursor, global_batch
+//   /rng/<stream>     uint64[4]                 xoshiro256** state
+//   /model/<name>     float32[shape]            every parameter and buffer by state_dict name
+//   /quantization     attrs temperature; candidates (strings), layer_names (strings, module order)
+//   /quantization/layers/<layer>
+//                     attrs activation_bits, weight_bits, activation_unsigned, activation_assignment, weight_assignment
+//                     activation_thresholds, weight_thresholds, alpha, beta  float32[N]
+//                     parameters/<name>  learnable quantizer parameters
+//   /assignment       layer, activation, weight (strings): the winner-take-all table, for h5dump readers
+//   /optimizer        attrs kind, schedule_time
+//   /optimizer/groups/<group>   attrs lr, base_lr, momentum, weight_decay, nesterov; parameters (strings)
+//   /optimizer/state/<parameter>/<buffer>   momentum_buffer | exp_avg, exp_avg_sq, step
+//
+// Decoding checks that every required object is there with the right element type and that sizes
+// agree (N thresholds and logits per layer for N candidates); HDF5Errors become CheckpointErrors.
+
+import Foundation
+
+enum CheckpointLayout {
+    // MARK: - Encode
+
+    static func write(_ c: Checkpoint, to file: HDF5File) throws {
+        let root = try file.root()
+        try root.setAttribute("format", Checkpoint.formatName)
+        try root.setAttribute("format_version", Int64(Checkpoint.formatVersion))
+        try root.setAttribute("model", c.model)
+        try root.setAttribute("task", c.task)
+        try root.setAttribute("command_line", c.commandLine)
+        try root.setAttribute("config", c.config)
+        try root.setAttribute("world_size", Int64(c.worldSize))
+        try root.setAttribute("created", ISO8601DateFormatter().string(from: Date()))
+
+        let progress = try root.createGroup("progress")
+        try progress.setAttribute("epoch", Int64(c.progress.epoch))
+        try progress.setAttribute("step", Int64(c.progress.step))
+        try progress.setAttribute("data_cursor", Int64(c.progress.dataCursor))
+        try progress.setAttribute("global_batch", Int64(c.progress.globalBatch))
+
+        let rng = try root.createGroup("rng")
+        for s in c.rngStates { try rng.write(s.name, .uint64(s.state)) }
+
+        let model = try root.createGroup("model")
+        for t in c.stateDict { try model.write(t.name, t.array) }
+
+        if let q = c.quantization {
+            let g = try root.createGroup("quantization")
+            try g.setAttribute("temperature", q.temperature)
+            try g.writeStrings("candidates", q.candidates)
+            try g.writeStrings("layer_names", q.layers.map(\.name))
+            let layers = try g.createGroup("layers")
+            for l in q.layers {
+                let lg = try layers.createGroup(l.name)
+                try lg.setAttribute("activation_bits", Int64(l.activationBits))
+                try lg.setAttribute("weight_bits", Int64(l.weightBits))
+                try lg.setAttribute("activation_unsigned", Int64(l.activationUnsigned ? 1 : 0))
+                try lg.setAttribute("activation_assignment", l.activationAssignment)
+                try lg.setAttribute("weight_assignment", l.weightAssignment)
+                try lg.write("activation_thresholds", .float32(l.activationThresholds))
+                try lg.write("weight_thresholds", .float32(l.weightThresholds))
+                try lg.write("alpha", .float32(l.alpha))
+                try lg.write("beta", .float32(l.beta))
+                let pg = try lg.createGroup("parameters")
+                for p in l.parameters { try pg.write(p.name, p.array) }
+            }
+            let a = try root.createGroup("assignment")
+            try a.writeStrings("layer", q.layers.map(\.name))
+            try a.writeStrings("activation", q.layers.map(\.activationAssignment))
+            try a.writeStrings("weight", q.layers.map(\.weightAssignment))
+        }
+
+        if let o = c.optimizer {
+            let g = try root.createGroup("optimizer")
+            try g.setAttribute("kind", o.kind)
+            try g.setAttribute("schedule_time", o.scheduleTime)
+            let groups = try g.createGroup("groups")
+            for gs in o.groups {
+                let gg = try groups.createGroup(gs.name)
+                try gg.setAttribute("lr", Double(gs.lr))
+                try gg.setAttribute("base_lr", Double(gs.baseLR))
+                try gg.setAttribute("momentum", Double(gs.momentum))
+                try gg.setAttribute("weight_decay", Double(gs.weightDecay))
+                try gg.setAttribute("nesterov", Int64(gs.nesterov ? 1 : 0))
+                try gg.writeStrings("parameters", gs.parameterNames)
+            }
+            let state = try g.createGroup("state")
+            for ps in o.state {
+                let pg = try state.createGroup(ps.parameter)
+                for b in ps.buffers { try pg.write(b.name, b.array) }
+            }
+        }
+    }
+
+    // MARK: - Decode
+
+    /// Read and check the format attributes only (cheap: used to pick the latest readable checkpoint).
+    static func readHeader(_ root: HDF5Group, path: String) throws -> (model: String, version: Int) {
+        guard root.hasAttribute("format"), let format = try? root.stringAttribute("format") else {
+            throw CheckpointError(.notACheckpoint, file: path, "not a dqss checkpoint (no 'format' attribute on '/')")
+        }
+        guard format == Checkpoint.formatName else {
+            throw CheckpointError(.notACheckpoint, file: path,
+                                  "format is '\(format)', expected '\(Checkpoint.formatName)'")
+        }
+        let version = Int(try root.int64Attribute("format_version"))
+        guard version == Checkpoint.formatVersion else {
+            throw CheckpointError(.unsupportedVersion, file: path,
+                                  "format version \(version); this dqss reads version \(Checkpoint.formatVersion)")
+        }
+        return (try root.stringAttribute("model"), version)
+    }
+
+    static func read(from file: HDF5File) throws -> Checkpoint {
+        let path = file.path
+        let root = try file.root()
+        let header = try readHeader(root, path: path)
+        func int(_ g: HDF5Group, _ name: String) throws -> Int { Int(try g.int64Attribute(name)) }
+        func float(_ g: HDF5Group, _ name: String) throws -> Float { Float(try g.doubleAttribute(name)) }
+        func floats(_ g: HDF5Group, _ name: String, count: Int) throws -> [Float] {
+            try g.read(name, type: "float32", shape: [count]).float32Values!
+        }
+
+        let p = try root.group("progress")
+        let progress = TrainingProgress(epoch: try int(p, "epoch"), step: try int(p, "step"),
+                                        dataCursor: try int(p, "data_cursor"), globalBatch: try int(p, "global_batch"))
+        let rngGroup = try root.group("rng")
+        let rngStates = try rngGroup.childNames().map {
+            RNGStreamState(name: $0, state: try rngGroup.read($0, type: "uint64", shape: [4]).uint64Values!)
+        }
+        let model = try root.group("model")
+        let stateDict = try model.childNames().map { NamedArray(name: $0, array: try model.read($0, type: "float32")) }
+
+        var quantization: QuantizationState?
+        if root.contains("quantization") {
+            let g = try root.group("quantization")
+            let candidates = try g.readStrings("candidates")
+            let n = candidates.count
+            let layerGroups = try g.group("layers")
+            let layers = try g.readStrings("layer_names").map { name -> QuantizedLayerState in
+                let lg = try layerGroups.group(name)
+                let pg = try lg.group("parameters")
+                return QuantizedLayerState(
+                    name: name, activationBits: try int(lg, "activation_bits"), weightBits: try int(lg, "weight_bits"),
+                    activationUnsigned: try int(lg, "activation_unsigned") != 0,
+                    activationThresholds: try floats(lg, "activation_thresholds", count: n),
+                    weightThresholds: try floats(lg, "weight_thresholds", count: n),
+                    alpha: try floats(lg, "alpha", count: n), beta: try floats(lg, "beta", count: n),
+                    parameters: try pg.childNames().map { NamedArray(name: $0, array: try pg.read($0)) },
+                    activationAssignment: try lg.stringAttribute("activation_assignment"),
+                    weightAssignment: try lg.stringAttribute("weight_assignment"))
+            }
+            quantization = QuantizationState(candidates: candidates, temperature: try g.doubleAttribute("temperature"),
+                                             layers: layers)
+        }
+
+        var optimizer: OptimizerState?
+        if root.contains("optimizer") {
+            let g = try root.group("optimizer")
+            let groupsGroup = try g.group("groups")
+            let groups = try groupsGroup.childNames().map { name -> OptimizerGroupState in
+                let gg = try groupsGroup.group(name)
+                return OptimizerGroupState(name: name, lr: try float(gg, "lr"), baseLR: try float(gg, "base_lr"),
+                                           momentum: try float(gg, "momentum"), weightDecay: try float(gg, "weight_decay"),
+                                           nesterov: try int(gg, "nesterov") != 0,
+                                           parameterNames: try gg.readStrings("parameters"))
+            }
+            let stateGroup = try g.group("state")
+            let state = try stateGroup.childNames().map { name -> ParameterOptimizerState in
+                let pg = try stateGroup.group(name)
+                return ParameterOptimizerState(parameter: name, buffers: try pg.childNames().map {
+                    NamedArray(name: $0, array: try pg.read($0))
+                })
+            }
+            optimizer = OptimizerState(kind: try g.stringAttribute("kind"), scheduleTime: try g.doubleAttribute("schedule_time"),
+                                       groups: groups, state: state)
+        }
+
+        return Checkpoint(model: header.model, task: try root.stringAttribute("task"),
+                          commandLine: try root.stringAttribute("command_line"), config: try root.stringAttribute("config"),
+                          worldSize: try int(root, "world_size"), progress: progress, rngStates: rngStates,
+                          stateDict: stateDict, quantization: quantization, optimizer: optimizer)
+    }
+}
