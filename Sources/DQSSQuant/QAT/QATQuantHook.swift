@@ -37,7 +37,8 @@ public final class QATQuantHook: TensorHook {
         guard let x = savedInput else { preconditionFailure("QATQuantHook.backward before forward") }
         precondition(gradOutput.count == x.count, "QATQuantHook.backward: gradient \(gradOutput.shape) vs input \(x.shape)")
         gradInput.resize(to: x.shape)
-        _ = quantizer.backward(x.data, gradOutput: gradOutput.data, count: x.count, samples: x.shape.first ?? 1,
+        _ = quantizer.backward(x.data, gradOutput: gradOutput.data, count: x.count,
+                               samples: quantizer.role == .weight ? 1 : (x.shape.first ?? 1),
                                scale: 1, gradInput: gradInput.data, accumulate: false)
         return gradInput
     }
