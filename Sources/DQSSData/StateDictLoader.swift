@@ -58,8 +58,11 @@ public struct StateDictLoader: Sendable {
         var wanted = Set<String>()
         for (name, tensor) in destinations {
             wanted.insert(name)
+            // Ignorable names (BatchNorm's step counter) are never loaded, so their shape in the file (a scalar
+            // in PyTorch) cannot make an otherwise matching checkpoint fail.
+            if isIgnorable(name) { ignored.append(name); continue }
             guard let fname = fileNameFor[name], let info = file.info(named: fname) else {
-                if isIgnorable(name) { ignored.append(name) } else { missing.append("\(name) \(tensor.shape)") }
+                missing.append("\(name) \(tensor.shape)")
                 continue
             }
             if info.shape != tensor.shape {

@@ -46,6 +46,27 @@ struct StateDictLoaderTests {
         }
     }
 
+    @Test("an ignorable tensor the model declares is skipped whatever its shape in the file, or its absence")
+    func ignorableDestinationNeverLoaded() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let url = dir.file("ckpt.safetensors")
+        try SafetensorsWriter.write(entries: [.float32("bn.bias", Tensor(shape: [2], values: [5, 6])),
+                                              .int64("bn.num_batches_tracked", shape: [], [7])], to: url)
+        let f = try SafetensorsFile(contentsOf: url)
+        let b = Tensor(shape: [2]), counter = Tensor(shape: [1], repeating: -1)
+        let report = try StateDictLoader().load(f, into: [("bn.bias", b), ("bn.num_batches_tracked", counter)])
+        #expect(b.array == [5, 6])
+        #expect(counter.array == [-1], "the counter is not copied")
+        #expect(report.loaded == ["bn.bias"])
+        #expect(report.ignored == ["bn.num_batches_tracked"])
+        // Not in the file at all: still no error.
+        let url2 = dir.file("no-counter.safetensors")
+        try SafetensorsWriter.write([("bn.bias", Tensor(shape: [2], values: [1, 2]))], to: url2)
+        let report2 = try StateDictLoader().load(try SafetensorsFile(contentsOf: url2),
+                                                 into: [("bn.bias", b), ("bn.num_batches_tracked", counter)])
+        #expect(report2.ignored == ["bn.num_batches_tracked"])
+    }
+
     @Test("the real ResNet-20 checkpoint loads strictly into tensors shaped as its manifest says",
           .enabled(if: SharedData.exists(SharedData.resnet20), "shared datasets absent"))
     func realResNet20() throws {
