@@ -23,7 +23,7 @@ let package = Package(
         .executable(name: "dqss", targets: ["dqss"]),
         .executable(name: "dqss-bench", targets: ["dqss-bench"]),
         .library(name: "DQSS", targets: ["DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels", "DQSSQuant",
-                                                "DQSSSearch", "DQSSCheckpoint"]),
+                                                "DQSSSearch", "DQSSCheckpoint", "DQSSDistributed"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -36,16 +36,22 @@ let package = Package(
                        providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "_CHDF5", path: "Sources/_CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "_CMPI", path: "Sources/_CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
 
         // MARK: - Engine
         .target(name: "DQSSTensor", dependencies: ["_CBLAS"], swiftSettings: swiftSettings),
         .target(name: "DQSSLayers", dependencies: ["DQSSTensor"], swiftSettings: swiftSettings),
         .target(name: "DQSSData", dependencies: ["DQSSTensor", "_CPNG"], swiftSettings: swiftSettings),
+        // Data parallelism: communicator (Open MPI or single process), gradient buckets, rank policy.
+        .target(name: "DQSSDistributed", dependencies: ["_CMPI", "DQSSTensor", "DQSSLayers"],
+                swiftSettings: swiftSettings),
         .target(name: "DQSSModels", dependencies: ["DQSSTensor", "DQSSLayers", "DQSSData"],
                 swiftSettings: swiftSettings),
-        .target(name: "DQSSQuant", dependencies: ["DQSSTensor", "DQSSLayers", "DQSSModels", "DQSSData"],
+        .target(name: "DQSSQuant", dependencies: ["DQSSTensor", "DQSSLayers", "DQSSModels", "DQSSData",
+                                                "DQSSDistributed"],
                 swiftSettings: swiftSettings),
-        .target(name: "DQSSSearch", dependencies: ["DQSSTensor", "DQSSLayers", "DQSSQuant"],
+        .target(name: "DQSSSearch", dependencies: ["DQSSTensor", "DQSSLayers", "DQSSQuant", "DQSSDistributed"],
                 swiftSettings: swiftSettings),
         // HDF5 checkpoints: a thin wrapper owning every HDF5 handle, the versioned layout, exact resume.
         .target(name: "DQSSCheckpoint", dependencies: ["_CHDF5", "DQSSTensor", "DQSSLayers", "DQSSQuant", "DQSSSearch"],
@@ -58,6 +64,11 @@ let package = Package(
                                .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 swiftSettings: swiftSettings),
         .executableTarget(name: "dqss", dependencies: ["DQSSCLI"], swiftSettings: swiftSettings),
+        // Multi-rank self-checks and the small PTQ search the mpirun tests compare across rank counts.
+        .executableTarget(name: "dqss-mpitest",
+                          dependencies: ["DQSSDistributed", "DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels",
+                                         "DQSSQuant", "DQSSSearch"],
+                          swiftSettings: swiftSettings),
         .executableTarget(name: "dqss-bench",
                           dependencies: ["DQSSTensor", "DQSSLayers", "DQSSModels", "DQSSQuant", "DQSSSearch",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -78,6 +89,9 @@ let package = Package(
                     swiftSettings: swiftSettings),
         // Runs the built `dqss` executable end to end (it sits next to the test bundle).
         .testTarget(name: "DQSSCLITests", dependencies: ["dqss"], swiftSettings: swiftSettings),
+        // Unit tests of the communicator and buckets; mpirun tests of the `dqss-mpitest` executable.
+        .testTarget(name: "DQSSDistributedTests", dependencies: ["DQSSDistributed", "dqss-mpitest", "_TestSupport"],
+                    swiftSettings: swiftSettings),
         .testTarget(name: "DQSSSearchTests", dependencies: ["DQSSSearch", "DQSSQuant", "_TestSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "DQSSCheckpointTests",

@@ -12,8 +12,13 @@
 // in O(levels · log n) per iteration instead of O(n), identical codes to the elementwise definition
 // (the same Double expression decides each element's code). Sorting also makes the result independent
 // of the order in which calibration batches arrived.
+//
+// Distributed (`communicator` with several ranks, each holding its own sorted values): max|x| is
+// allreduced (max), and each iteration allreduces (sum) [⟨q,x⟩, ⟨q,q⟩, codes-changed flag] computed on
+// the local values — one collective per iteration; every rank then takes the same α.
 
 import Foundation
+import DQSSDistributed
 
 public struct ADMMResult: Sendable {
     public let alpha: Double
@@ -34,10 +39,13 @@ public enum ADMMScale {
     ///   - iterations: K.
     ///   - recordErrors: also compute ‖x − α q‖² after every update (O(n) each; tests only).
     public static func solve(sorted x: [Float], quantizer: UniformQuantizer, initDivisor c: Double,
-                             iterations K: Int, recordErrors: Bool = false) -> ADMMResult {
+                             iterations K: Int, recordErrors: Bool = false,
+                             communicator: (any Communicator)? = nil) -> ADMMResult {
         let n = x.count
         let qmax = quantizer.qmax, qmin = quantizer.qmin
-        let maxAbs = n == 0 ? 0 : Double(max(abs(x[0]), abs(x[n - 1])))
+        let ranks = communicator.flatMap { $0.size > 1 ? $0 : nil }
+        var maxAbs = n == 0 ? 0 : Double(max(abs(x[0]), abs(x[n - 1])))
+        if let ranks { maxAbs = ranks.allreduce(maxAbs, .max) }
         if !(maxAbs > 0) { return ADMMResult(alpha: 0, threshold: 0, iterations: 0, errors: []) }
         // prefix[i] = Σ_{k<i} x[k]
         var prefix = [Double](repeating: 0, count: n + 1)
@@ -68,9 +76,9 @@ public enum ADMMScale {
                 }
                 starts[j] = lo
             }
-            if starts == previous { break }   // q unchanged: α is a fixed point
+            var changed = starts != previous
+            if ranks == nil && !changed { break }   // q unchanged: α is a fixed point
             previous = starts
-            iteration += 1
             // Least-squares step.
             var qx = 0.0, qq = 0.0
             for j in 0..<levels {
@@ -81,6 +89,15 @@ public enum ADMMScale {
                 qx += level * (prefix[hi] - prefix[lo])
                 qq += level * level * Double(hi - lo)
             }
+            if let ranks {
+                var sums = [qx, qq, changed ? 1 : 0]
+                ranks.allreduce(&sums, .sum)
+                qx = sums[0]
+                qq = sums[1]
+                changed = sums[2] != 0
+                if !changed { break }   // no rank's codes changed
+            }
+            iteration += 1
             alpha = qx / (qq + 1e-9)
             if recordErrors {
                 var e = 0.0

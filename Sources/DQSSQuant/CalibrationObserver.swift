@@ -14,10 +14,10 @@ public final class CalibrationObserver: TensorHook {
     public var pass = 0
     public let storesInputs: Bool
     public let histogramBins: Int
-    public private(set) var maxAbs = MaxAbsStatistic()
+    public internal(set) var maxAbs = MaxAbsStatistic()
     /// Smallest value seen in pass 0 (+∞ before any).
-    public private(set) var minimum: Float = .infinity
-    public private(set) var histogram: AbsHistogram?
+    public internal(set) var minimum: Float = .infinity
+    public internal(set) var histogram: AbsHistogram?
     /// Copies of the inputs of pass 0, batch by batch.
     public private(set) var inputs: [Tensor] = []
 

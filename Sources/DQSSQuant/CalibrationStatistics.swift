@@ -15,6 +15,12 @@ public struct MaxAbsStatistic: Sendable, Equatable {
 
     public init() {}
 
+    /// A statistic with known values (merging from other ranks).
+    public init(maxAbs: Float, count: Int) {
+        self.maxAbs = maxAbs
+        self.count = count
+    }
+
     public mutating func observe(_ x: UnsafePointer<Float>, count n: Int) {
         var m = maxAbs
         for i in 0..<n { m = max(m, abs(x[i])) }

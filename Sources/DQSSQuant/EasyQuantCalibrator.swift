@@ -13,9 +13,14 @@
 // evaluated over a whole stored calibration batch at once (one large GEMM per grid point), the FP32
 // reference of a batch is computed once per search, and a search is skipped when its fixed partner
 // equals the one of an earlier search (same result, exactly).
+//
+// Data parallelism: with a multi-rank `communicator` each rank holds the stored inputs of its own
+// calibration images (global indices firstImage ..<); every score gathers the per-image cosines of all
+// ranks and sums them in sorted order, exactly as one process does over all images.
 
 import DQSSTensor
 import DQSSLayers
+import DQSSDistributed
 
 public struct EasyQuantCalibrator: ThresholdCalibrator {
     /// Grid points n (100), range [α T⁰, β T⁰] with α = 0.5, β = 2.
@@ -28,6 +33,10 @@ public struct EasyQuantCalibrator: ThresholdCalibrator {
     public var maxImages: Int?
     /// KL settings for the T_a initialisation.
     public var kl = KLCalibrator()
+    /// The ranks whose calibration images are scored together, and the global index of this rank's
+    /// first image (see the file header).
+    public var communicator: any Communicator = SingleProcess()
+    public var firstImage = 0
 
     public init(maxImages: Int? = nil, rounds: Int = 2) {
         self.maxImages = maxImages
@@ -63,8 +72,10 @@ public struct EasyQuantCalibrator: ThresholdCalibrator {
     }
 
     public func thresholds(for data: LayerCalibrationData) throws -> LayerThresholds {
-        let inputs = Self.limit(data.inputs, to: maxImages)
-        if inputs.isEmpty {
+        // The first M images of the whole calibration set: this rank's share of them.
+        let inputs = Self.limit(data.inputs, to: maxImages.map { max(0, $0 - firstImage) })
+        let images = communicator.allreduce(inputs.reduce(0) { $0 + $1.shape[0] }, .sum)
+        if images == 0 {
             throw CalibrationError.missingStatistic(layer: data.name, method: "easyquant", what: "stored FP32 inputs")
         }
         let histogram: AbsHistogram
@@ -73,9 +84,11 @@ public struct EasyQuantCalibrator: ThresholdCalibrator {
         } else {
             var m = MaxAbsStatistic()
             for t in inputs { m.observe(t) }
-            var h = AbsHistogram(range: m.maxAbs, bins: kl.bins)
+            var h = AbsHistogram(range: communicator.allreduce(m.maxAbs, .max), bins: kl.bins)
             for t in inputs { h.observe(t) }
-            histogram = h
+            var counts = h.counts
+            communicator.allreduce(&counts, .sum)
+            histogram = AbsHistogram(range: h.range, counts: counts)
         }
         let tw0 = data.layer.weight.value.maxAbs()
         let ta0 = kl.activationThreshold(histogram, quantizer: data.activationQuantizer)
@@ -87,7 +100,7 @@ public struct EasyQuantCalibrator: ThresholdCalibrator {
     public func search(layer: any HookableLayer, inputs: [Tensor], weightQuantizer: UniformQuantizer,
                        activationQuantizer: UniformQuantizer, initial: LayerThresholds) -> LayerThresholds {
         let scorer = CosineScorer(layer: layer, inputs: inputs, weightQuantizer: weightQuantizer,
-                                  activationQuantizer: activationQuantizer)
+                                  activationQuantizer: activationQuantizer, communicator: communicator)
         defer { scorer.restoreHooks() }
         let gridA = grid(initial.activation), gridW = grid(initial.weight)
         var tw = initial.weight, ta = initial.activation
@@ -154,9 +167,11 @@ final class CosineScorer {
     let savedInputHook: (any TensorHook)?
     let savedWeightHook: (any TensorHook)?
     let reference = Tensor(shape: [0])
+    let communicator: any Communicator
 
     init(layer: any HookableLayer, inputs: [Tensor], weightQuantizer: UniformQuantizer,
-         activationQuantizer: UniformQuantizer) {
+         activationQuantizer: UniformQuantizer, communicator: any Communicator = SingleProcess()) {
+        self.communicator = communicator
         self.layer = layer
         self.inputs = inputs
         weightHook = FakeQuantHook(quantizer: weightQuantizer, threshold: 0)
@@ -195,7 +210,7 @@ final class CosineScorer {
                 cosines[p] += Self.cosines(reference, y, images: n)
             }
         }
-        return cosines.map { $0.sorted().reduce(0, +) / Double(max(images, 1)) }
+        return meanScores(cosines, images: images)
     }
 
     /// The weight grid batched into ONE convolution per image chunk: the G quantized weights are
@@ -255,7 +270,21 @@ final class CosineScorer {
                 lo += b
             }
         }
-        return cosines.map { $0.sorted().reduce(0, +) / Double(max(images, 1)) }
+        return meanScores(cosines, images: images)
+    }
+
+    /// Per pair, the mean of the per-image cosines of every rank's images, summed in sorted order (the
+    /// same multiset and order as one process over all images: the same bits).
+    func meanScores(_ cosines: [[Double]], images: Int) -> [Double] {
+        if communicator.size == 1 { return cosines.map { $0.sorted().reduce(0, +) / Double(max(images, 1)) } }
+        let pairs = cosines.count
+        var merged = [[Double]](repeating: [], count: pairs)
+        for part in communicator.allgather(cosines.flatMap { $0 }) {
+            let n = part.count / max(pairs, 1)
+            for p in 0..<pairs { merged[p] += part[(p * n) ..< ((p + 1) * n)] }
+        }
+        let total = merged.first?.count ?? 0
+        return merged.map { $0.sorted().reduce(0, +) / Double(max(total, 1)) }
     }
 
     /// cos(vec u⁽ⁿ⁾, vec v⁽ⁿ⁾) for each image n, each accumulated in Double.

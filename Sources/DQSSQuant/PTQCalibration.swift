@@ -10,6 +10,7 @@
 import Foundation
 import DQSSTensor
 import DQSSLayers
+import DQSSDistributed
 
 public struct PTQSettings: Sendable {
     public var weightBits: Int
@@ -51,6 +52,11 @@ public final class PTQCalibration {
     public let settings: PTQSettings
     /// Per point, after `gather`.
     public private(set) var observers: [CalibrationObserver] = []
+    /// Data parallelism (CalibrationRanks.swift): this process holds only its shard of the calibration
+    /// images, the global images firstImage ..< firstImage + (its image count); statistics are combined
+    /// over `communicator` so that the thresholds equal those of one process over all images.
+    public var communicator: any Communicator = SingleProcess()
+    public var firstImage = 0
 
     public init(model: any UnaryLayer, settings: PTQSettings) {
         self.model = model
@@ -70,13 +76,17 @@ public final class PTQCalibration {
         for (p, o) in zip(points, observers) { p.layer.inputHook = o }
         defer { QuantizedModel.removeHooks(points) }
         let passes = needs.contains(.histogram) ? 2 : 1
+        let images = communicator.allreduce(batches.reduce(0) { $0 + $1.shape[0] }, .sum)
         for pass in 0..<passes {
             let start = Date()
             for o in observers { o.pass = pass }
             for b in batches { _ = model.forward(b) }
+            // The histogram range of pass 2 is the max|A| over every rank's images.
+            if pass == 0 { CalibrationObserver.combineFirstPass(observers, communicator: communicator) }
+            if pass == 1 { CalibrationObserver.combineHistograms(observers, communicator: communicator) }
             progress?(String(format: "calibration pass %d/%d (%@) over %d images: %.1f s", pass + 1, passes,
                              pass == 0 ? (store ? "max|A|, stored inputs" : "max|A|") : "|A| histograms",
-                             batches.reduce(0) { $0 + $1.shape[0] }, Date().timeIntervalSince(start)))
+                             images, Date().timeIntervalSince(start)))
         }
     }
 
@@ -99,7 +109,7 @@ public final class PTQCalibration {
     public func assignments(for method: PTQMethod,
                             progress: ((Int, String) -> Void)? = nil) throws -> [LayerQuantization] {
         precondition(observers.count == points.count, "gather() before assignments()")
-        let calibrator = settings.calibrator(method)
+        let calibrator = sharded(settings.calibrator(method))
         var out: [LayerQuantization] = []
         for i in points.indices {
             progress?(i, points[i].name)
@@ -109,6 +119,20 @@ public final class PTQCalibration {
                                          activationUnsigned: activationUnsigned(i), thresholds: t))
         }
         return out
+    }
+
+    /// `calibrator` set up for this process's shard (EQ and ADMM combine over the ranks themselves).
+    func sharded(_ calibrator: any ThresholdCalibrator) -> any ThresholdCalibrator {
+        if var eq = calibrator as? EasyQuantCalibrator {
+            eq.communicator = communicator
+            eq.firstImage = firstImage
+            return eq
+        }
+        if var admm = calibrator as? ADMMCalibrator {
+            admm.communicator = communicator
+            return admm
+        }
+        return calibrator
     }
 
     /// Free the stored calibration inputs.

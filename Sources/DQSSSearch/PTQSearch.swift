@@ -9,9 +9,19 @@
 // statistics), weights and thresholds frozen. Batches: the images in a seeded random order per epoch,
 // the last batch possibly smaller. Augmentation is the caller's business (pass augmented images).
 // After `run` the hooks are left in `.soft` mode at the final τ; derive with `mixed.assignment()`.
+//
+// Data parallelism (`run(images:labels:firstImage:totalImages:reducer:)`): every rank holds only its
+// shard of the calibration images (global indices firstImage ..< firstImage + its count). The epoch
+// order and the batches are those of one process over all images (same seed); each rank runs forward
+// and backward on the members of the global batch that lie in its shard, and the reducer averages the
+// α, β gradients over the global batch (Σ_r n_r/N g_r). BN is in eval mode, so per-sample gradients do
+// not depend on which rank holds the sample: the search equals the single-process one up to float
+// summation order, whatever the number of ranks. A non-finite loss on a rank throws (naming the rank)
+// BEFORE the gradient allreduce, so that rank aborts the job and the others never use its gradient.
 
 import DQSSTensor
 import DQSSLayers
+import DQSSDistributed
 import Foundation
 
 public enum SearchSchedule: String, Sendable, Codable, CaseIterable {
@@ -75,10 +85,23 @@ public struct SearchStepRecord: Sendable, Codable {
     public var temperature: Double
 }
 
+/// Where the time of the search steps went (data-parallel benchmark).
+public struct SearchTiming: Sendable, Codable {
+    /// Forward + backward + optimizer (this rank), summed over steps.
+    public var computeSeconds = 0.0
+    /// Inside the gradient and loss allreduce calls (waiting for the slowest rank included).
+    public var allreduceSeconds = 0.0
+    /// Gradient bytes allreduced per step (α and β of every layer).
+    public var allreduceBytesPerStep = 0
+    public var steps = 0
+}
+
 public final class PTQSearch {
     public let model: any UnaryLayer
     public let mixed: MixedQuantizedModel
     public let settings: PTQSearchSettings
+    /// Timing of the last data-parallel `run`.
+    public private(set) var timing = SearchTiming()
 
     public init(model: any UnaryLayer, mixed: MixedQuantizedModel, settings: PTQSearchSettings) {
         precondition(settings.epochs >= 1 && settings.batchSize >= 1 && settings.lr >= 0,
@@ -91,9 +114,24 @@ public final class PTQSearch {
     /// Run the schedule over `images` [M, C, H, W] with `labels` (M). `progress` after every step.
     @discardableResult
     public func run(images: Tensor, labels: [Int], progress: ((SearchStepRecord) -> Void)? = nil) -> [SearchStepRecord] {
-        let m = images.shape[0]
-        precondition(labels.count == m, "\(labels.count) labels for \(m) calibration images")
-        let per = images.count / max(m, 1)
+        // Without the finite-loss check the data-parallel run cannot throw.
+        (try? run(images: images, labels: labels, firstImage: 0, totalImages: images.shape[0],
+                  reducer: LocalGradientReducer(), checkFinite: false, progress: progress)) ?? []
+    }
+
+    /// Data-parallel run (see the file header): `images` [m, C, H, W] and `labels` (m) are this rank's
+    /// calibration images, global indices firstImage ..< firstImage + m of `totalImages`. Every rank must
+    /// call it with the same settings and totalImages. Records carry the global mean loss (identical on
+    /// every rank). Throws `SearchError.nonFiniteLoss` on the rank whose loss is not finite.
+    @discardableResult
+    public func run(images: Tensor, labels: [Int], firstImage: Int, totalImages: Int, reducer: any BatchGradientReducer,
+                    checkFinite: Bool = true, progress: ((SearchStepRecord) -> Void)? = nil) throws -> [SearchStepRecord] {
+        let local = images.shape[0]
+        precondition(labels.count == local, "\(labels.count) labels for \(local) calibration images")
+        precondition(firstImage >= 0 && firstImage + local <= totalImages,
+                     "shard \(firstImage)..<\(firstImage + local) outside \(totalImages) calibration images")
+        let m = totalImages
+        let per = local == 0 ? 0 : images.count / local
         let spe = settings.stepsPerEpoch(images: m), total = spe * settings.epochs
         let params = mixed.architectureParameters.map(\.parameter)
         let group = ParameterGroup(name: "architecture", parameters: params, lr: settings.lr,
@@ -102,33 +140,60 @@ public final class PTQSearch {
         let ce = SoftmaxCrossEntropy()
         model.setTraining(false)
         mixed.setMode(.soft)
+        // Every replica starts from rank 0's logits (they are equal by construction; this makes it so).
+        if reducer.size > 1 { reducer.broadcastValues(params) }
         var rng = RNG(seed: settings.seed)
         var records: [SearchStepRecord] = []
         let batch = Tensor(shape: [0])
+        var shape = images.shape
+        if shape.isEmpty { shape = [0] }
+        var timing = SearchTiming()
+        let clock = ContinuousClock()
+        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
         var step = 0
         for epoch in 0..<settings.epochs {
             var order = Array(0..<m)
             for i in stride(from: m - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
             for b in 0..<spe {
-                let idx = Array(order[(b * settings.batchSize)..<min(m, (b + 1) * settings.batchSize)])
-                var shape = images.shape
-                shape[0] = idx.count
-                batch.resize(to: shape)
-                for (r, i) in idx.enumerated() { (batch.data + r * per).update(from: images.data + i * per, count: per) }
+                let global = order[(b * settings.batchSize)..<min(m, (b + 1) * settings.batchSize)]
+                // This rank's members of the global batch, in batch order, as local indices.
+                let idx = global.compactMap { i in (firstImage..<firstImage + local).contains(i) ? i - firstImage : nil }
                 let tau = settings.temperature(step: step, totalSteps: total)
                 let lr = settings.learningRate(epoch: epoch, step: step, totalSteps: total)
+                let start = clock.now
                 mixed.setTemperature(tau)
                 optimizer.groups[0].lr = lr
                 mixed.zeroArchitectureGradients()
-                let loss = ce.forward(logits: model.forward(batch), labels: idx.map { labels[$0] })
-                _ = model.backward(ce.backward())
+                var loss: Float = 0
+                if !idx.isEmpty {
+                    shape[0] = idx.count
+                    batch.resize(to: shape)
+                    for (r, i) in idx.enumerated() { (batch.data + r * per).update(from: images.data + i * per, count: per) }
+                    loss = ce.forward(logits: model.forward(batch), labels: idx.map { labels[$0] })
+                    if checkFinite && !loss.isFinite {
+                        throw SearchError.nonFiniteLoss(step: step, rank: reducer.rank, size: reducer.size, value: loss)
+                    }
+                    _ = model.backward(ce.backward())
+                }
+                let computed = clock.now
+                var globalLoss = Double(loss)
+                if reducer.size > 1 || idx.count != global.count {
+                    reducer.averageGradients(params, localCount: idx.count, globalCount: global.count)
+                    globalLoss = reducer.sum([Double(loss) * Double(idx.count)])[0] / Double(global.count)
+                }
+                let reduced = clock.now
                 optimizer.step()
-                let rec = SearchStepRecord(epoch: epoch, step: step, loss: Double(loss), lr: lr, temperature: tau)
+                timing.computeSeconds += seconds(computed - start) + seconds(clock.now - reduced)
+                timing.allreduceSeconds += seconds(reduced - computed)
+                timing.steps += 1
+                let rec = SearchStepRecord(epoch: epoch, step: step, loss: globalLoss, lr: lr, temperature: tau)
                 records.append(rec)
                 progress?(rec)
                 step += 1
             }
         }
+        timing.allreduceBytesPerStep = reducer.size > 1 ? params.reduce(0) { $0 + $1.grad.count * 4 } : 0
+        self.timing = timing
         return records
     }
 }

@@ -5,6 +5,7 @@ public enum SearchError: Error, CustomStringConvertible {
     case candidateLayerName(candidate: String, index: Int, got: String, expected: String)
     case noCandidates
     case candidateSettings(layer: String, candidate: String, what: String)
+    case nonFiniteLoss(step: Int, rank: Int, size: Int, value: Float)
 
     public var description: String {
         switch self {
@@ -16,6 +17,8 @@ public enum SearchError: Error, CustomStringConvertible {
             "a DQSS search needs at least one candidate"
         case let .candidateSettings(layer, c, what):
             "layer '\(layer)': candidate \(c) uses a different \(what) than the first candidate"
+        case let .nonFiniteLoss(step, rank, size, value):
+            "search step \(step): loss is \(value) on rank \(rank) of \(size) (non-finite input or overflow in this rank's shard)"
         }
     }
 }

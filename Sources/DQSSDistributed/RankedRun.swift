@@ -1,0 +1,52 @@
+// RankedRun: the error policy of a data-parallel job, and rank-aware logging.
+//
+// * Progress goes to stderr from rank 0 only (every rank computes the same global numbers).
+// * An error on any rank is printed with the rank ("dqss: rank 1 of 2: error: ...") and, when the job
+//   has more than one rank, ends the WHOLE job through MPI_Abort with a non-zero status. Returning from
+//   the failing rank alone would leave the others blocked in their next collective forever.
+// * With one rank the error is rethrown to the caller (normal command-line error handling).
+
+public struct RankLog: Sendable {
+    public let communicator: any Communicator
+    /// Silence progress (errors are always printed).
+    public var quiet: Bool
+    public var tool: String
+
+    public init(communicator: any Communicator, quiet: Bool = false, tool: String = "dqss") {
+        self.communicator = communicator
+        self.quiet = quiet
+        self.tool = tool
+    }
+
+    /// "rank r of s" (empty for a single process).
+    public var rankLabel: String {
+        communicator.size > 1 ? "rank \(communicator.rank) of \(communicator.size)" : ""
+    }
+
+    /// Progress text to stderr, from rank 0 only, unless quiet.
+    public func progress(_ text: String) {
+        if quiet || communicator.rank != 0 { return }
+        writeStandardError(text)
+    }
+
+    /// An error line from any rank, naming it: "dqss: rank 1 of 2: error: ...".
+    public func errorLine(_ message: String) -> String {
+        communicator.size > 1 ? "\(tool): \(rankLabel): error: \(message)\n" : "\(tool): error: \(message)\n"
+    }
+}
+
+public enum RankedRun {
+    /// Runs `body`; an error thrown on any rank of a multi-rank job aborts the whole job (exit status 1)
+    /// after printing the error with the rank. With one rank the error is rethrown.
+    public static func run<T>(_ communicator: any Communicator = Distributed.world, tool: String = "dqss",
+                              _ body: (any Communicator) throws -> T) throws -> T {
+        do {
+            return try body(communicator)
+        } catch {
+            if communicator.size == 1 { throw error }
+            let log = RankLog(communicator: communicator, tool: tool)
+            communicator.abort(code: 1, message: log.errorLine("\(error)") +
+                               "\(tool): \(log.rankLabel): aborting all \(communicator.size) ranks")
+        }
+    }
+}

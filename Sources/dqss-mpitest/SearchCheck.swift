@@ -1,0 +1,140 @@
+// The PTQ pipeline of ALGORITHMS.md §3 + §6.2 on a small network, data-parallel: each rank takes the
+// calibration images of its index range (Sharding), gathers statistics on them (combined over the ranks
+// by PTQCalibration), and runs the DQSS search on them (α/β gradients averaged over the global batch).
+// Rank 0 prints everything a comparison across rank counts needs.
+
+import Foundation
+import DQSSTensor
+import DQSSLayers
+import DQSSData
+import DQSSModels
+import DQSSQuant
+import DQSSSearch
+import DQSSDistributed
+
+struct SearchCheck {
+    var images = 32
+    var batch = 8
+    var epochs = 2
+    var seed: UInt64 = 7
+    var size = 16
+    var schedule = SearchSchedule.annealed
+
+    init(arguments: [String]) throws {
+        var i = 0
+        func value() throws -> String {
+            guard i + 1 < arguments.count else { throw CheckError("\(arguments[i]) needs a value") }
+            i += 1
+            return arguments[i]
+        }
+        func int() throws -> Int {
+            let flag = arguments[i], v = try value()
+            guard let n = Int(v), n > 0 else { throw CheckError("\(flag) needs a positive integer, got '\(v)'") }
+            return n
+        }
+        while i < arguments.count {
+            switch arguments[i] {
+            case "--images": images = try int()
+            case "--batch": batch = try int()
+            case "--epochs": epochs = try int()
+            case "--seed": seed = UInt64(try int())
+            case "--size": size = try int()
+            case "--schedule":
+                let v = try value()
+                guard let s = SearchSchedule(rawValue: v) else { throw CheckError("--schedule: unknown '\(v)'") }
+                schedule = s
+            default: throw CheckError("unknown option '\(arguments[i])'")
+            }
+            i += 1
+        }
+    }
+
+    struct Output: Codable {
+        var ranks: Int
+        var shard: [Int]
+        var thresholds: [String: [LayerThresholds]]
+        var unsigned: [Bool]
+        var alpha: [[Float]]
+        var beta: [[Float]]
+        var assignment: [[Int]]
+        var losses: [Double]
+        var timing: SearchTiming
+    }
+
+    func run(_ comm: any Communicator) throws {
+        let log = RankLog(communicator: comm, tool: "dqss-mpitest")
+        let fault = FaultInjection.fromEnvironment(ProcessInfo.processInfo.environment)
+        // This rank's calibration images (the generator draws image i from its own seed, so generating
+        // the first `hi` and keeping lo..<hi reads exactly this index range).
+        let shard = Sharding.range(count: images, rank: comm.rank, size: comm.size)
+        if fault?.applies(.shard, rank: comm.rank) == true {
+            throw CheckError("cannot read calibration images \(shard.lowerBound)..<\(shard.upperBound) (injected bad shard)")
+        }
+        let data = SyntheticDataset(count: shard.upperBound, size: size, seed: seed)
+        let local = Tensor(shape: [shard.count, 3, size, size])
+        let per = 3 * size * size
+        local.data.update(from: data.images.data + shard.lowerBound * per, count: shard.count * per)
+        let labels = Array(data.labels[shard])
+        for k in 0..<local.count where !local.data[k].isFinite {
+            throw CheckError("calibration image \(shard.lowerBound + k / per) is not finite")
+        }
+
+        var rng = RNG(seed: seed)
+        let net = TinyConvNet(classes: SyntheticDataset.classNames.count, width: 8, rng: &rng)
+        for (name, t) in net.namedBuffers() {   // non-trivial BN statistics (eval mode, PTQ)
+            if name.hasSuffix("running_mean") { t.fillUniform(-0.2, 0.2, rng: &rng) }
+            if name.hasSuffix("running_var") { t.fillUniform(0.5, 1.5, rng: &rng) }
+        }
+        net.setTraining(false)
+
+        // Calibration on this rank's images, in batches of 8 (batching does not change any statistic).
+        let calibration = PTQCalibration(model: net, settings: PTQSettings())
+        calibration.communicator = comm
+        calibration.firstImage = shard.lowerBound
+        var batches: [Tensor] = []
+        var lo = 0
+        while lo < shard.count {
+            let n = min(8, shard.count - lo)
+            let t = Tensor(shape: [n, 3, size, size])
+            t.data.update(from: local.data + lo * per, count: n * per)
+            batches.append(t)
+            lo += n
+        }
+        calibration.gather(batches: batches, methods: PTQMethod.allCases) { log.progress($0 + "\n") }
+        var thresholds: [String: [LayerThresholds]] = [:]
+        var candidates: [PTQMethod: [LayerQuantization]] = [:]
+        for m in PTQMethod.allCases {
+            let a = try calibration.assignments(for: m)
+            candidates[m] = a
+            thresholds[m.rawValue] = a.map(\.thresholds)
+        }
+        calibration.releaseInputs()
+
+        let mixed = try MixedQuantizedModel(model: net, ptq: candidates)
+        var settings = PTQSearchSettings.defaults(schedule)
+        settings.epochs = epochs
+        settings.batchSize = batch
+        settings.seed = seed
+        if fault?.applies(.nan, rank: comm.rank) == true {
+            for k in 0..<shard.count { local.data[k * per] = .nan }
+        }
+        let search = PTQSearch(model: net, mixed: mixed, settings: settings)
+        let reducer: any BatchGradientReducer = comm.size > 1 ? BucketedGradientReducer(communicator: comm) : LocalGradientReducer()
+        let records = try search.run(images: local, labels: labels, firstImage: shard.lowerBound, totalImages: images,
+                                     reducer: reducer) { r in
+            log.progress(String(format: "step %d: loss %.5f\n", r.step, r.loss))
+        }
+        let assignment = mixed.assignment()
+        let out = Output(ranks: comm.size, shard: [shard.lowerBound, shard.upperBound], thresholds: thresholds,
+                         unsigned: calibration.points.indices.map(calibration.activationUnsigned),
+                         alpha: mixed.activationHooks.map(\.logits.value.array),
+                         beta: mixed.weightHooks.map(\.logits.value.array),
+                         assignment: assignment.layers.map { [$0.activation, $0.weight] },
+                         losses: records.map(\.loss), timing: search.timing)
+        if comm.rank == 0 {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(out), as: UTF8.self))
+        }
+    }
+}

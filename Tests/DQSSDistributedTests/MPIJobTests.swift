@@ -1,0 +1,134 @@
+// End-to-end data-parallel runs: the `dqss-mpitest` executable (built next to this test bundle) under
+// `mpirun --oversubscribe` (plus --allow-run-as-root as root), compared with one plain process.
+// Skipped when mpirun is not installed. Every launch runs under `timeout`, so a hang fails the test
+// instead of blocking the suite.
+
+import Foundation
+import Testing
+
+private let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    .appendingPathComponent("dqss-mpitest")
+
+private func findInPath(_ name: String) -> String? {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+    return path.split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+}
+
+private let mpirun = findInPath("mpirun")
+private let mpiReady = mpirun != nil && FileManager.default.isExecutableFile(atPath: executable.path)
+
+struct Launch {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var seconds: Double
+}
+
+/// Runs `arguments[0]` with the rest, under `timeout -k 5 <limit>` when available; status 124 = timed out.
+func launch(_ arguments: [String], environment extra: [String: String] = [:], limit: Int = 60) throws -> Launch {
+    let p = Process()
+    var args = arguments
+    if let t = findInPath("timeout") { args = [t, "-k", "5", "\(limit)"] + args }
+    p.executableURL = URL(fileURLWithPath: args[0])
+    p.arguments = Array(args.dropFirst())
+    var env = ProcessInfo.processInfo.environment
+    for (k, v) in extra { env[k] = v }
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    p.environment = env
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    let start = Date()
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return Launch(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                  stderr: String(decoding: e, as: UTF8.self), seconds: Date().timeIntervalSince(start))
+}
+
+/// mpirun -np `ranks` dqss-mpitest `arguments`.
+func mpi(_ ranks: Int, _ arguments: [String], environment: [String: String] = [:]) throws -> Launch {
+    var a = [mpirun!, "-np", "\(ranks)", "--oversubscribe", "--bind-to", "none"]
+    if getuid() == 0 { a.append("--allow-run-as-root") }
+    for k in environment.keys.sorted() { a += ["-x", k] }
+    return try launch(a + [executable.path] + arguments, environment: environment)
+}
+
+struct SearchOutput: Decodable {
+    struct Thresholds: Decodable, Equatable { var weight: Float; var activation: Float }
+    var ranks: Int
+    var shard: [Int]
+    var thresholds: [String: [Thresholds]]
+    var unsigned: [Bool]
+    var alpha: [[Float]]
+    var beta: [[Float]]
+    var assignment: [[Int]]
+    var losses: [Double]
+}
+
+@Suite("mpirun jobs", .serialized,
+       .enabled(if: mpiReady, "skipped: mpirun (openmpi-bin) or the built dqss-mpitest executable not found"))
+struct MPIJobTests {
+    @Test("collectives give the hand-computed sums, maxima, broadcasts, gathers and bucket averages on 2 and 3 ranks")
+    func collectives() throws {
+        for n in [2, 3] {
+            let r = try mpi(n, ["collectives"])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "{\"ok\":true,\"ranks\":\(n)}")
+        }
+    }
+
+    @Test("PTQ calibration + DQSS search on 2 and 3 ranks = 1 process: thresholds, assignment, α/β and losses")
+    func searchMatchesSingleProcess() throws {
+        let args = ["ptq-search", "--images", "32", "--batch", "8", "--epochs", "2", "--seed", "7"]
+        let single = try launch([executable.path] + args)
+        #expect(single.status == 0, "\(single.stderr)")
+        let one = try JSONDecoder().decode(SearchOutput.self, from: Data(single.stdout.utf8))
+        #expect(one.ranks == 1 && one.losses.count == 8)
+        for n in [2, 3] {
+            let run = try mpi(n, args)
+            #expect(run.status == 0, "\(run.stderr)")
+            let many = try JSONDecoder().decode(SearchOutput.self, from: Data(run.stdout.utf8))
+            #expect(many.ranks == n && many.shard == [0, 32 / n + (32 % n > 0 ? 1 : 0)])
+            // Max_Abs, KL and EQ combine exactly (max, integer histogram counts, sorted cosine sums);
+            // ADMM sums ⟨q,x⟩, ⟨q,q⟩ over ranks: equal to Double rounding.
+            for m in ["maxabs", "kl", "easyquant"] { #expect(many.thresholds[m] == one.thresholds[m], "\(m)") }
+            for (a, b) in zip(try #require(many.thresholds["admm"]), try #require(one.thresholds["admm"])) {
+                #expect(abs(a.activation - b.activation) <= 1e-6 * b.activation && a.weight == b.weight)
+            }
+            #expect(many.unsigned == one.unsigned)
+            #expect(many.assignment == one.assignment)
+            let logits = zip(many.alpha + many.beta, one.alpha + one.beta).flatMap { zip($0, $1).map { abs($0 - $1) } }
+            #expect(logits.max()! < 1e-4, "max |Δ logit| \(logits.max()!)")
+            #expect(zip(many.losses, one.losses).allSatisfy { abs($0 - $1) < 1e-4 })
+            // The search moved the logits (the comparison is not between two untouched states).
+            #expect(one.alpha.flatMap { $0 }.contains { abs($0 - 0.1) > 1e-3 })
+        }
+    }
+
+    @Test("a rank that cannot read its shard aborts the whole job with a non-zero status naming the rank")
+    func badShardAborts() throws {
+        let r = try mpi(2, ["ptq-search"], environment: ["DQSS_INJECT_FAULT": "shard@1"])
+        #expect(r.status != 0 && r.status != 124, "status \(r.status) (124 = hung until the timeout)")
+        #expect(r.stderr.contains("rank 1 of 2: error: cannot read calibration images 16..<32"), "\(r.stderr)")
+        #expect(r.stdout.isEmpty)
+        #expect(r.seconds < 30)
+    }
+
+    @Test("a NaN in one rank's batch stops the search: that rank names itself and the job exits non-zero")
+    func nanAborts() throws {
+        let r = try mpi(2, ["ptq-search"], environment: ["DQSS_INJECT_FAULT": "nan@1"])
+        #expect(r.status != 0 && r.status != 124, "status \(r.status) (124 = hung until the timeout)")
+        #expect(r.stderr.contains("loss is nan on rank 1 of 2"), "\(r.stderr)")
+        #expect(r.stdout.isEmpty)
+        #expect(r.seconds < 30)
+    }
+
+    @Test("DQSS_MPI=1 without a launcher initialises MPI as a singleton rank 0 of 1")
+    func singleton() throws {
+        let r = try launch([executable.path, "collectives"], environment: ["DQSS_MPI": "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("\"ranks\":1"))
+    }
+}
