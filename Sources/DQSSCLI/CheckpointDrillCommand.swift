@@ -30,30 +30,24 @@ struct CheckpointDrillCommand: ParsableCommand {
 
     func run() throws {
         let log = ProgressLog(quiet: quiet)
-        let stop = StopSignal()
         let config = TinyMixedConfig(steps: steps, batch: batch, seed: seed)
-        let writer = try checkpoints.writer()
+        var session = try CheckpointSession(checkpoints, log: log)
         let run: TinyMixedRun
-        if let url = try checkpoints.resumeFile(log: { log.line($0) }) {
-            let c = try CheckpointReader.read(url)
-            run = try TinyMixedRun.resumed(from: c, file: url.path, config: config)
-            log.line("resumed from \(url.path) at step \(run.step)")
+        if let (c, file) = try session.resumePoint() {
+            run = try TinyMixedRun.resumed(from: c, file: file, config: config)
+            log.line("resumed from \(file) at step \(run.step)")
         } else {
             run = try TinyMixedRun(config: config)
         }
-        var last: URL?
         while !run.isFinished {
             run.trainStep()
             if stepDelayMs > 0 { usleep(useconds_t(stepDelayMs * 1000)) }
-            let stopping = stop.receivedSignal != nil
-            if let writer, stopping || checkpoints.due(step: run.step, endOfEpoch: run.atEpochEnd, last: run.isFinished) {
-                last = try writer.write(try run.checkpoint(commandLine: quotedCommandLine()))
-            }
-            if stopping {
-                log.line("stopped by \(stop.signalName) after step \(run.step)" + (last.map { "; checkpoint \($0.path)" } ?? ""))
+            if try session.afterStep(run.step, endOfEpoch: run.atEpochEnd, last: run.isFinished,
+                                     make: { try run.checkpoint(commandLine: quotedCommandLine()) }) {
                 throw ExitCode.preempted
             }
         }
+        let last = session.lastWritten
         let c = try run.checkpoint()
         let digest = CheckpointDigest.of(c)
         if json {

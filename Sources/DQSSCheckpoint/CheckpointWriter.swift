@@ -57,14 +57,15 @@ public struct CheckpointWriter: Sendable {
             try? FileManager.default.removeItem(at: tmp)
             throw CheckpointError(.writeFailed, file: final.path, "write failed, previous checkpoints kept: \(error)")
         }
-        prune()
+        prune(keeping: final)
         return final
     }
 
-    /// Remove all but the newest `keep` checkpoints.
-    func prune() {
-        let all = CheckpointDirectory.checkpoints(in: directory)
-        for old in all.dropLast(keep) { try? FileManager.default.removeItem(at: old.url) }
+    /// Remove all but the newest `keep` checkpoints (by step), never the one just written (a run resumed
+    /// from an older file into a directory holding newer ones must not delete its own checkpoint).
+    func prune(keeping current: URL) {
+        let others = CheckpointDirectory.checkpoints(in: directory).filter { $0.url.lastPathComponent != current.lastPathComponent }
+        for old in others.dropLast(keep - 1) { try? FileManager.default.removeItem(at: old.url) }
     }
 
     static func fsync(_ url: URL) throws {

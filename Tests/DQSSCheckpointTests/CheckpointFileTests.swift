@@ -44,6 +44,10 @@ struct CheckpointFileTests {
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.url.path).sorted()
         #expect(names == ["ckpt-00000008.h5", "ckpt-00000012.h5"])
         #expect(try CheckpointDirectory.latest(in: dir.url).url.lastPathComponent == "ckpt-00000012.h5")
+        // A run resumed from an older file keeps its own newest checkpoint.
+        c.progress.step = 5
+        try writer.write(c)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.url.path).sorted() == ["ckpt-00000005.h5", "ckpt-00000012.h5"])
     }
 
     @Test("a write that fails part-way leaves the previous checkpoint as the latest and no temporary file")

@@ -1,0 +1,56 @@
+// CheckpointSession: the checkpoint side of a training loop, so that every command (qat, search,
+// checkpoint-drill) gets the same behaviour from three calls:
+//
+//     var session = try CheckpointSession(options, log: log)       // writer + SIGTERM/SIGINT catcher
+//     if let (c, file) = try session.resumePoint() { ...restore from c... }
+//     while !done { step(); if try session.afterStep(step, endOfEpoch:, last:, make: { run.checkpoint() }) { throw ExitCode.preempted } }
+//
+// `afterStep` writes when the policy says so (every K steps, epoch end, last step, a stop signal) and
+// returns true when a stop signal arrived (the caller exits with `ExitCode.preempted` after cleaning up).
+// Only the writing rank (`isWriter`, rank 0) touches the directory; every rank reads on resume.
+
+import ArgumentParser
+import Foundation
+import DQSSModels
+import DQSSCheckpoint
+
+struct CheckpointSession {
+    let options: CheckpointOptions
+    let writer: CheckpointWriter?
+    let stop: StopSignal
+    let log: ProgressLog
+    /// False on ranks other than 0: they never write.
+    let isWriter: Bool
+    /// The last checkpoint written by this session.
+    private(set) var lastWritten: URL?
+
+    init(_ options: CheckpointOptions, log: ProgressLog, isWriter: Bool = true) throws {
+        self.options = options
+        self.log = log
+        self.isWriter = isWriter
+        self.writer = isWriter ? try options.writer() : nil
+        self.stop = StopSignal()
+    }
+
+    /// The checkpoint to resume from (read and format-checked), or nil for a fresh start.
+    func resumePoint() throws -> (checkpoint: Checkpoint, file: String)? {
+        guard let url = try options.resumeFile(log: { log.line($0) }) else { return nil }
+        return (try CheckpointReader.read(url), url.path)
+    }
+
+    var stopRequested: Bool { stop.receivedSignal != nil }
+
+    /// After the step that made `step` steps done: write a checkpoint if due (or if stopping) and
+    /// report whether to stop.
+    mutating func afterStep(_ step: Int, endOfEpoch: Bool, last: Bool, make: () throws -> Checkpoint) throws -> Bool {
+        let stopping = stopRequested
+        if let writer, stopping || options.due(step: step, endOfEpoch: endOfEpoch, last: last) {
+            lastWritten = try writer.write(try make())
+        }
+        if stopping {
+            log.line("stopped by \(stop.signalName) after step \(step)"
+                     + (lastWritten.map { "; checkpoint \($0.path); continue with --resume auto" } ?? ""))
+        }
+        return stopping
+    }
+}
