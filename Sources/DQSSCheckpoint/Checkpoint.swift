@@ -120,6 +120,27 @@ public struct OptimizerState: Sendable, Equatable {
     }
 }
 
+/// A named text (JSON) value of a trainer section.
+public struct NamedText: Sendable, Equatable {
+    public var name: String
+    public var value: String
+    public init(name: String, value: String) { self.name = name; self.value = value }
+}
+
+/// State specific to one training loop (QATTrainer: epoch sums, history, observed statistics), as
+/// arrays and texts under `/trainer`.
+public struct TrainerSection: Sendable, Equatable {
+    /// Which loop wrote it ("qat").
+    public var kind: String
+    public var arrays: [NamedArray]
+    public var texts: [NamedText]
+    public init(kind: String, arrays: [NamedArray] = [], texts: [NamedText] = []) {
+        self.kind = kind; self.arrays = arrays; self.texts = texts
+    }
+    public func array(_ name: String) -> HDF5Array? { arrays.first { $0.name == name }?.array }
+    public func text(_ name: String) -> String? { texts.first { $0.name == name }?.value }
+}
+
 public struct Checkpoint: Sendable, Equatable {
     /// Written as the root attribute `format`; a file without it is not a dqss checkpoint.
     public static let formatName = "dqss-checkpoint"
@@ -142,13 +163,15 @@ public struct Checkpoint: Sendable, Equatable {
     public var stateDict: [NamedArray]
     public var quantization: QuantizationState?
     public var optimizer: OptimizerState?
+    public var trainer: TrainerSection?
 
     public init(model: String, task: String, commandLine: String = "", config: String = "{}", worldSize: Int = 1,
                 progress: TrainingProgress, rngStates: [RNGStreamState] = [], stateDict: [NamedArray],
-                quantization: QuantizationState? = nil, optimizer: OptimizerState? = nil) {
+                quantization: QuantizationState? = nil, optimizer: OptimizerState? = nil, trainer: TrainerSection? = nil) {
         self.model = model; self.task = task; self.commandLine = commandLine; self.config = config
         self.worldSize = worldSize; self.progress = progress; self.rngStates = rngStates
         self.stateDict = stateDict; self.quantization = quantization; self.optimizer = optimizer
+        self.trainer = trainer
     }
 
     /// The RNG stream `name`, if saved.

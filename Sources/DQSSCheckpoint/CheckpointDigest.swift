@@ -39,6 +39,10 @@ public enum CheckpointDigest {
             }
             for s in o.state { text(s.parameter); for b in s.buffers { text(b.name); array(b.array) } }
         }
+        if let t = c.trainer {
+            text(t.kind)
+            for a in t.arrays { text(a.name); array(a.array) }
+        }
         return String(h, radix: 16)
     }
 }

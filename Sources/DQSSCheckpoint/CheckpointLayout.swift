@@ -13,6 +13,7 @@
 //   /optimizer        attrs kind, schedule_time
 //   /optimizer/groups/<group>   attrs lr, base_lr, momentum, weight_decay, nesterov; parameters (strings)
 //   /optimizer/state/<parameter>/<buffer>   momentum_buffer | exp_avg, exp_avg_sq, step
+//   /trainer          attrs kind and the loop's texts (JSON); the loop's arrays as datasets
 //
 // Decoding checks that every required object is there with the right element type and that sizes
 // agree (N thresholds and logits per layer for N candidates); HDF5Errors become CheckpointErrors.
@@ -91,6 +92,14 @@ enum CheckpointLayout {
                 for b in ps.buffers { try pg.write(b.name, b.array) }
             }
         }
+
+        if let t = c.trainer {
+            let g = try root.createGroup("trainer")
+            try g.setAttribute("kind", t.kind)
+            try g.writeStrings("text_names", t.texts.map(\.name))
+            for x in t.texts { try g.setAttribute(x.name, x.value) }
+            for a in t.arrays { try g.write(a.name, a.array) }
+        }
     }
 
     // MARK: - Decode
@@ -122,6 +131,15 @@ enum CheckpointLayout {
             try g.read(name, type: "float32", shape: [count]).float32Values!
         }
 
+        /// α/β: N logits, or none (a single-candidate QAT run has no architecture parameters).
+        func logits(_ g: HDF5Group, _ name: String, count: Int) throws -> [Float] {
+            let a = try g.read(name, type: "float32")
+            guard a.shape == [count] || a.shape == [0] else {
+                throw HDF5Error(file: path, object: g.path + "/" + name, operation: "read dataset",
+                                detail: "has shape \(a.shape), expected [\(count)] (one logit per candidate)")
+            }
+            return a.float32Values!
+        }
         let p = try root.group("progress")
         let progress = TrainingProgress(epoch: try int(p, "epoch"), step: try int(p, "step"),
                                         dataCursor: try int(p, "data_cursor"), globalBatch: try int(p, "global_batch"))
@@ -146,7 +164,7 @@ enum CheckpointLayout {
                     activationUnsigned: try int(lg, "activation_unsigned") != 0,
                     activationThresholds: try floats(lg, "activation_thresholds", count: n),
                     weightThresholds: try floats(lg, "weight_thresholds", count: n),
-                    alpha: try floats(lg, "alpha", count: n), beta: try floats(lg, "beta", count: n),
+                    alpha: try logits(lg, "alpha", count: n), beta: try logits(lg, "beta", count: n),
                     parameters: try pg.childNames().map { NamedArray(name: $0, array: try pg.read($0)) },
                     activationAssignment: try lg.stringAttribute("activation_assignment"),
                     weightAssignment: try lg.stringAttribute("weight_assignment"))
@@ -177,9 +195,18 @@ enum CheckpointLayout {
                                        groups: groups, state: state)
         }
 
+        var trainer: TrainerSection?
+        if root.contains("trainer") {
+            let g = try root.group("trainer")
+            let textNames = try g.readStrings("text_names")
+            trainer = TrainerSection(kind: try g.stringAttribute("kind"),
+                                     arrays: try g.childNames().filter { $0 != "text_names" }.map { NamedArray(name: $0, array: try g.read($0)) },
+                                     texts: try textNames.map { NamedText(name: $0, value: try g.stringAttribute($0)) })
+        }
+
         return Checkpoint(model: header.model, task: try root.stringAttribute("task"),
                           commandLine: try root.stringAttribute("command_line"), config: try root.stringAttribute("config"),
                           worldSize: try int(root, "world_size"), progress: progress, rngStates: rngStates,
-                          stateDict: stateDict, quantization: quantization, optimizer: optimizer)
+                          stateDict: stateDict, quantization: quantization, optimizer: optimizer, trainer: trainer)
     }
 }

@@ -1,0 +1,162 @@
+// Checkpoints of QAT runs (QATTrainer over a QATMixedModel — the DQSS QAT search — or a UniformQATModel):
+//   state_dict       the network's parameters and buffers
+//   /quantization    per quantized layer: candidate names (paper names), bits, each candidate's current
+//                    threshold (LearnableQuantizer.effectiveThreshold), α, β (none for one candidate), and
+//                    the learnable parameters ("input_quantizer.lsq.s", "weight_quantizer.pact.a", ...)
+//   /optimizer       SGD groups "network" and "architecture" with momentum buffers by parameter name
+//   /trainer (qat)   epoch, step_in_epoch, global_step, epoch_sums [loss·n, correct, n], the observed
+//                    statistics of every hook [2L, 5] (max|x|, mean|x|, min, batches, momentum), and as
+//                    texts the epoch history and the epoch's elapsed seconds (JSON; timing, not state)
+// The batch order and augmentation are functions of (seed, epoch, index): no RNG state to save.
+
+import Foundation
+import DQSSTensor
+import DQSSLayers
+import DQSSQuant
+import DQSSSearch
+
+extension Checkpoint {
+    /// Everything `QATTrainer` needs to continue. `globalBatch` = batch per rank × ranks.
+    public static func qat(_ trainer: QATTrainer, model: String, task: String, commandLine: String = "",
+                           config: String = "{}", worldSize: Int = 1, temperature: Double = 1) throws -> Checkpoint {
+        let network = trainer.network
+        let s = trainer.state
+        let names = ParameterNames(network.model.namedParameters() + network.quantizerParameters + network.architectureParameters)
+        let stats = s.observedStatistics.flatMap {
+            [Double($0.maxAbs), Double($0.meanAbs), Double($0.minimum), Double($0.batches), Double($0.momentum)]
+        }
+        let history = String(decoding: try JSONEncoder().encode(s.history), as: UTF8.self)
+        let section = TrainerSection(kind: "qat", arrays: [
+            NamedArray(name: "epoch", array: .int64([Int64(s.epoch)], shape: [])),
+            NamedArray(name: "step_in_epoch", array: .int64([Int64(s.stepInEpoch)], shape: [])),
+            NamedArray(name: "global_step", array: .int64([Int64(s.globalStep)], shape: [])),
+            NamedArray(name: "epoch_sums", array: .float64(Array(s.epochSums.prefix(3)))),
+            NamedArray(name: "observed_statistics", array: .float64(stats, shape: [s.observedStatistics.count, 5])),
+        ], texts: [
+            NamedText(name: "history", value: history),
+            NamedText(name: "epoch_seconds", value: "\(s.epochSums.count > 3 ? s.epochSums[3] : 0)"),
+        ])
+        return Checkpoint(
+            model: model, task: task, commandLine: commandLine, config: config, worldSize: worldSize,
+            progress: TrainingProgress(epoch: s.position.epoch, step: s.globalStep, dataCursor: s.position.cursor,
+                                       globalBatch: trainer.configuration.batchSize * worldSize),
+            rngStates: [], stateDict: stateDict(of: network.model),
+            quantization: QuantizationState(qat: network, temperature: temperature),
+            optimizer: try OptimizerState(sgd: trainer.optimizer, names: names, scheduleTime: Double(s.epoch)),
+            trainer: section)
+    }
+
+    /// Restore `qat` (the trainer and its network) from this checkpoint; refuses another model, other candidates,
+    /// other bit widths or another global batch first.
+    public func restore(into qat: QATTrainer, model: String, task: String, worldSize: Int = 1, file: String) throws {
+        let network = qat.network
+        let own = QuantizationState(qat: network, temperature: 1)
+        try requireCompatible(with: CheckpointExpectation(
+            model: model, task: task, candidates: own.candidates,
+            layerBits: own.layers.map { ($0.name, $0.weightBits, $0.activationBits) },
+            globalBatch: qat.configuration.batchSize * worldSize), file: file)
+        guard let q = quantization, let o = optimizer, let t = self.trainer, t.kind == "qat" else {
+            throw CheckpointError(.mismatch, file: file, "cannot resume QAT: no quantizers, optimizer or QAT trainer state in it")
+        }
+        try restoreStateDict(into: network.model, file: file)
+
+        // Quantizer parameters and α/β by name.
+        let quantizerParameters = Dictionary(uniqueKeysWithValues: network.quantizerParameters.map { ($0.name, $0.parameter) })
+        let architecture = Dictionary(uniqueKeysWithValues: network.architectureParameters.map { ($0.name, $0.parameter) })
+        var restored = 0
+        for l in q.layers {
+            for p in l.parameters {
+                guard let target = quantizerParameters[l.name + "." + p.name] else {
+                    throw CheckpointError(.mismatch, file: file, "quantizer parameter '\(l.name).\(p.name)' does not exist in this run")
+                }
+                guard let v = p.array.float32Values, v.count == target.value.count else {
+                    throw CheckpointError(.mismatch, file: file, "'/quantization/layers/\(l.name)/parameters/\(p.name)' does not fit its parameter")
+                }
+                target.value.set(v)
+                restored += 1
+            }
+            for (side, values) in [("alpha", l.alpha), ("beta", l.beta)] where !values.isEmpty {
+                guard let target = architecture[l.name + "." + side], target.value.count == values.count else {
+                    throw CheckpointError(.mismatch, file: file, "'\(l.name).\(side)' does not exist in this run or has another size")
+                }
+                target.value.set(values)
+            }
+        }
+        if restored != quantizerParameters.count {
+            throw CheckpointError(.mismatch, file: file, "it holds \(restored) quantizer parameters, this run has \(quantizerParameters.count)")
+        }
+        if let mixed = network as? QATMixedModel {
+            for h in mixed.activationHooks + mixed.weightHooks { h.temperature = q.temperature }
+        }
+
+        let names = ParameterNames(network.model.namedParameters() + network.quantizerParameters + network.architectureParameters)
+        try o.restore(into: qat.optimizer, names: names, file: file)
+
+        func int(_ name: String) throws -> Int {
+            guard let v = t.array(name)?.int64Values?.first else {
+                throw CheckpointError(.unreadable, file: file, "missing '/trainer/\(name)'")
+            }
+            return Int(v)
+        }
+        guard let sums = t.array("epoch_sums")?.float64Values, sums.count == 3,
+              let statsArray = t.array("observed_statistics"), let stats = statsArray.float64Values,
+              statsArray.shape.count == 2, statsArray.shape[1] == 5 else {
+            throw CheckpointError(.unreadable, file: file, "missing or malformed '/trainer/epoch_sums' or '/trainer/observed_statistics'")
+        }
+        var s = qat.state
+        s.epoch = try int("epoch")
+        s.stepInEpoch = try int("step_in_epoch")
+        s.globalStep = try int("global_step")
+        s.epochSums = sums + [Double(t.text("epoch_seconds") ?? "0") ?? 0]
+        s.history = try JSONDecoder().decode([QATEpochRecord].self, from: Data((t.text("history") ?? "[]").utf8))
+        s.momentumBuffers = qat.optimizer.momentumBuffers
+        s.observedStatistics = (0..<statsArray.shape[0]).map { i in
+            TensorStatistics(maxAbs: Float(stats[5 * i]), meanAbs: Float(stats[5 * i + 1]), minimum: Float(stats[5 * i + 2]),
+                             batches: Int(stats[5 * i + 3]), momentum: Float(stats[5 * i + 4]))
+        }
+        s.position = .init(epoch: progress.epoch, cursor: progress.dataCursor)
+        do { try qat.restore(s) } catch {
+            throw CheckpointError(.mismatch, file: file, "cannot resume QAT: \(error)")
+        }
+    }
+}
+
+extension QuantizationState {
+    /// The quantizers of a QAT network: one entry per quantized layer.
+    public init(qat network: any QATNetwork, temperature: Double) {
+        if let mixed = network as? QATMixedModel {
+            self.init(candidates: mixed.methods.map(\.paperName), temperature: temperature,
+                      layers: zip(mixed.quantizedLayers, zip(mixed.activationHooks, mixed.weightHooks)).map { l, hw in
+                let (a, w) = hw
+                return QuantizedLayerState(
+                    name: l.point.name, activationBits: l.bits, weightBits: l.bits,
+                    activationUnsigned: a.branches[0].isUnsigned,
+                    activationThresholds: a.branches.map(\.effectiveThreshold),
+                    weightThresholds: w.branches.map(\.effectiveThreshold),
+                    alpha: a.logits.value.array, beta: w.logits.value.array,
+                    parameters: a.quantizerParameters.map { NamedArray(name: "input_quantizer." + $0.name, tensor: $0.parameter.value) }
+                        + w.quantizerParameters.map { NamedArray(name: "weight_quantizer." + $0.name, tensor: $0.parameter.value) },
+                    activationAssignment: mixed.methods[a.winner].paperName,
+                    weightAssignment: mixed.methods[w.winner].paperName)
+            })
+            return
+        }
+        // One candidate everywhere (UniformQATModel or another QATNetwork): no α/β.
+        let all = network.quantizerParameters
+        let uniform = network as? UniformQATModel
+        let candidate = uniform?.method.paperName ?? "QAT"
+        self.init(candidates: [candidate], temperature: temperature, layers: network.quantizedLayers.enumerated().map { i, l in
+            let prefix = l.point.name + "."
+            return QuantizedLayerState(
+                name: l.point.name, activationBits: l.bits, weightBits: l.bits,
+                activationUnsigned: uniform?.activationHooks[i].quantizer.isUnsigned ?? false,
+                activationThresholds: [uniform?.activationHooks[i].quantizer.effectiveThreshold ?? .nan],
+                weightThresholds: [uniform?.weightHooks[i].quantizer.effectiveThreshold ?? .nan],
+                alpha: [], beta: [],
+                parameters: all.filter { $0.name.hasPrefix(prefix) }.map {
+                    NamedArray(name: String($0.name.dropFirst(prefix.count)), tensor: $0.parameter.value)
+                },
+                activationAssignment: candidate, weightAssignment: candidate)
+        })
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+import DQSSTensor
+import DQSSData
+import DQSSModels
+import DQSSQuant
+import DQSSSearch
+import DQSSCheckpoint
+
+/// QAT (QATTrainer over the DQSS mixture of DoReFa/DSQ/LSQ/PACT, and over one candidate) stopped after k
+/// steps, written to HDF5, rebuilt from a differently initialised network and finished: bit for bit the
+/// uninterrupted run.
+@Suite("QAT resume")
+struct QATResumeTests {
+    static let train = SyntheticDataset(count: 64, size: 8, seed: 41)
+
+    static func trainer(mixed: Bool, initSeed: UInt64 = 1) -> QATTrainer {
+        var rng = RNG(seed: initSeed)
+        let model = TinyConvNet(classes: train.classCount, width: 4, rng: &rng)
+        let net: any QATNetwork = mixed ? QATMixedModel(model: model) : UniformQATModel(model: model, method: .lsq)
+        var c = QATConfiguration(epochs: 2)
+        c.warmupEpochs = 1
+        c.batchSize = 16
+        c.lr = 0.05
+        c.lrTheta = 0.01
+        c.milestones = [1]
+        c.seed = 5
+        c.evalEvery = 0
+        return QATTrainer(network: net, configuration: c, trainData: EpochBatchSource(train))
+    }
+
+    static func finalState(_ t: QATTrainer) throws -> Checkpoint {
+        try Checkpoint.qat(t, model: "tiny", task: "qat")
+    }
+
+    @Test("mixed QAT resumed in warm-up, at the warm-up's end and mid-training equals the uninterrupted run",
+          arguments: [(true, 2), (true, 4), (true, 7), (false, 6)])
+    func resume(mixed: Bool, k: Int) throws {
+        let reference = Self.trainer(mixed: mixed)
+        try reference.run()
+        let expected = try Self.finalState(reference)
+
+        let dir = TemporaryDirectory()
+        let first = Self.trainer(mixed: mixed)
+        for _ in 0..<k { try first.step() }
+        let url = try CheckpointWriter(directory: dir.url).write(try Checkpoint.qat(first, model: "tiny", task: "qat"))
+        let saved = try CheckpointReader.read(url)
+        #expect(saved.progress.step == k)
+        #expect(saved.quantization?.candidates == (mixed ? ["DoReFa", "DSQ", "LSQ", "PACT"] : ["LSQ"]))
+
+        let resumed = Self.trainer(mixed: mixed, initSeed: 99)   // other initial weights: all must come from the file
+        try saved.restore(into: resumed, model: "tiny", task: "qat", file: url.path)
+        #expect(resumed.globalStep == k)
+        try resumed.run()
+        let got = try Self.finalState(resumed)
+        for (a, b) in zip(got.stateDict, expected.stateDict) {
+            #expect(a.name == b.name && a.array.bitwiseEqual(b.array), "\(a.name) differs")
+        }
+        #expect(got.quantization == expected.quantization)
+        #expect(got.optimizer == expected.optimizer)
+        #expect(got.trainer?.arrays == expected.trainer?.arrays)
+        #expect(resumed.history.map(\.loss) == reference.history.map(\.loss))
+        #expect(CheckpointDigest.of(got) == CheckpointDigest.of(expected))
+    }
+
+    @Test("a mixed-QAT checkpoint is refused by a single-candidate run and by another batch size")
+    func refusals() throws {
+        let dir = TemporaryDirectory()
+        let first = Self.trainer(mixed: true)
+        for _ in 0..<3 { try first.step() }
+        let url = try CheckpointWriter(directory: dir.url).write(try Checkpoint.qat(first, model: "tiny", task: "qat"))
+        let saved = try CheckpointReader.read(url)
+        let e = #expect(throws: CheckpointError.self) {
+            try saved.restore(into: Self.trainer(mixed: false), model: "tiny", task: "qat", file: url.path)
+        }
+        #expect(e?.description.contains("candidates are [\"DoReFa\", \"DSQ\", \"LSQ\", \"PACT\"], this run uses [\"LSQ\"]") == true)
+        let g = #expect(throws: CheckpointError.self) {
+            try saved.restore(into: Self.trainer(mixed: true), model: "tiny", task: "qat", worldSize: 2, file: url.path)
+        }
+        #expect(g?.description.contains("global batch was 16, this run uses 32") == true)
+    }
+}
