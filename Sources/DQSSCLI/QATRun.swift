@@ -1,0 +1,361 @@
+// The shared part of `dqss qat` (one QAT candidate) and `dqss search --mode qat` (DQSS over the four):
+// flags, data, the pretrained model, the QATTrainer run, and the report (text, --json, --markdown).
+//
+// Data: `--train-split` (default train: the 4,660 CIFAR-10 training images of ../shared/datasets), first
+// `--train-limit N` images of it, with the CIFAR augmentation (flip + 4-pixel-pad crop, seeded per epoch
+// and image); evaluation on `--split` (first `--eval-limit` images), eval-mode BN.
+// Schedule (ALGORITHMS.md §7.2–7.3): `--warmup-epochs` observation epochs, then `--epochs` of SGD with
+// the two groups (network lr `--lr`, α/β lr `--lr-theta`), ×0.1 at `--milestones` (epochs after warm-up).
+
+import ArgumentParser
+import Foundation
+import DQSSTensor
+import DQSSLayers
+import DQSSData
+import DQSSModels
+import DQSSQuant
+
+struct QATRunOptions: ParsableArguments {
+    @Option(help: "Model name (a CIFAR-10 zoo model).")
+    var model: String = "resnet20"
+
+    @Option(help: "Pretrained FP32 weights (.safetensors). Without it the network starts from a random initialisation.")
+    var weights: String?
+
+    @Option(help: "Dataset directory (CIFAR-10: the folder holding manifest.json).")
+    var data: String
+
+    @Option(help: "Split to train on.")
+    var trainSplit: String = "train"
+
+    @Option(help: "Use only the first N training images.")
+    var trainLimit: Int?
+
+    @Option(help: "Split to evaluate on.")
+    var split: String = "test"
+
+    @Option(help: "Evaluate only the first N images of the split.")
+    var evalLimit: Int?
+
+    @Option(help: "Training epochs after the warm-up (the paper: 200).")
+    var epochs: Int = 200
+
+    @Option(help: "Warm-up (observation) epochs before training (§7.3).")
+    var warmupEpochs: Int = 1
+
+    @Option(help: "Training batch size.")
+    var batch: Int = 128
+
+    @Option(help: "Learning rate of the network group: weights, BN, quantizer parameters.")
+    var lr: Float = 1e-3
+
+    @Option(help: "Learning rate of the architecture group (DQSS alpha/beta).")
+    var lrTheta: Float = 1e-4
+
+    @Option(help: "SGD momentum (both groups).")
+    var momentum: Float = 0.9
+
+    @Option(help: "L2 weight decay on conv/linear weights and PACT clips.")
+    var weightDecay: Float = 5e-4
+
+    @Option(help: "Comma-separated epochs (after warm-up) where both learning rates are multiplied by 0.1.")
+    var milestones: String = "100,200"
+
+    @Option(help: "Bit width of weights and activations of the inner layers.")
+    var bits: Int = 4
+
+    @Option(help: "Bit width of the first conv and the classifier: a number, or fp32 (not quantized).")
+    var firstLastBits: String = "8"
+
+    @Option(help: "Evaluate every N epochs (0: only after the last).")
+    var evalEvery: Int = 1
+
+    @Option(help: "Images per forward pass during evaluation.")
+    var evalBatch: Int = 200
+
+    @Option(help: "Seed of the batch order, augmentation and (without --weights) the initialisation.")
+    var seed: UInt64 = 0
+
+    @Option(help: "DoReFa weights: symmetric (default) or original (16 levels without zero).")
+    var dorefaWeights: String = "symmetric"
+
+    @Option(help: "DoReFa weight rescale by max|W|: on or off.")
+    var dorefaRescale: String = "on"
+
+    @Option(help: "LSQ gradient scale N: features (per sample) or batch (whole tensor, MQBench).")
+    var lsqGradN: String = "features"
+
+    @Option(help: "PACT activation clip init (default: the observed max during warm-up).")
+    var pactInit: Float?
+
+    @Option(help: "PACT weight branch: clip (own learnable clip) or dorefa (paper/MQBench).")
+    var pactWeights: String = "clip"
+
+    @Flag(help: "Also evaluate the FP32 network before QAT.")
+    var fp32 = false
+
+    @Option(help: "Threads for BLAS and parallel loops (default: all cores).")
+    var threads: Int?
+
+    @Flag(help: "Print one JSON object on stdout.")
+    var json = false
+
+    @Flag(help: "Print one Markdown table row on stdout.")
+    var markdown = false
+
+    @Flag(help: "No progress on stderr.")
+    var quiet = false
+
+    var firstLast: FirstLastBits {
+        get throws {
+            guard let f = FirstLastBits(argument: firstLastBits) else {
+                throw ValidationError("--first-last-bits must be a bit width in 2...16 or fp32 (got \(firstLastBits))")
+            }
+            return f
+        }
+    }
+
+    var milestoneEpochs: [Double] {
+        get throws {
+            if milestones.trimmingCharacters(in: .whitespaces).isEmpty { return [] }
+            return try milestones.split(separator: ",").map {
+                guard let v = Double($0.trimmingCharacters(in: .whitespaces)), v >= 0 else {
+                    throw ValidationError("--milestones: \"\($0)\" is not a non-negative number of epochs")
+                }
+                return v
+            }
+        }
+    }
+
+    var qatOptions: QATOptions {
+        get throws {
+            var o = QATOptions()
+            switch dorefaWeights {
+            case "symmetric": o.dorefaOriginalWeights = false
+            case "original": o.dorefaOriginalWeights = true
+            default: throw ValidationError("--dorefa-weights must be symmetric or original (got \(dorefaWeights))")
+            }
+            switch dorefaRescale {
+            case "on": o.dorefaRescale = true
+            case "off": o.dorefaRescale = false
+            default: throw ValidationError("--dorefa-rescale must be on or off (got \(dorefaRescale))")
+            }
+            switch lsqGradN {
+            case "features": o.lsqGradientPerBatch = false
+            case "batch": o.lsqGradientPerBatch = true
+            default: throw ValidationError("--lsq-grad-n must be features or batch (got \(lsqGradN))")
+            }
+            switch pactWeights {
+            case "clip": o.pactDoReFaWeights = false
+            case "dorefa": o.pactDoReFaWeights = true
+            default: throw ValidationError("--pact-weights must be clip or dorefa (got \(pactWeights))")
+            }
+            o.pactInit = pactInit
+            return o
+        }
+    }
+
+    func validate() throws {
+        if epochs < 0 { throw ValidationError("--epochs must be at least 0 (got \(epochs))") }
+        if warmupEpochs < 0 { throw ValidationError("--warmup-epochs must be at least 0 (got \(warmupEpochs))") }
+        if batch < 1 { throw ValidationError("--batch must be at least 1 (got \(batch))") }
+        if !(lr > 0) || !lr.isFinite { throw ValidationError("--lr must be positive (got \(lr))") }
+        if !(lrTheta >= 0) || !lrTheta.isFinite { throw ValidationError("--lr-theta must be non-negative (got \(lrTheta))") }
+        if !(2...16).contains(bits) { throw ValidationError("--bits must be in 2...16 (got \(bits))") }
+        if let trainLimit, trainLimit < 1 { throw ValidationError("--train-limit must be at least 1 (got \(trainLimit))") }
+        if let evalLimit, evalLimit < 1 { throw ValidationError("--eval-limit must be at least 1 (got \(evalLimit))") }
+        if evalEvery < 0 { throw ValidationError("--eval-every must be at least 0 (got \(evalEvery))") }
+        if evalBatch < 1 { throw ValidationError("--eval-batch must be at least 1 (got \(evalBatch))") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1 (got \(threads))") }
+        if let pactInit, !(pactInit > 0) { throw ValidationError("--pact-init must be positive (got \(pactInit))") }
+        _ = try firstLast
+        _ = try milestoneEpochs
+        _ = try qatOptions
+    }
+
+    var configuration: QATConfiguration {
+        get throws {
+            var c = QATConfiguration(epochs: epochs)
+            c.warmupEpochs = warmupEpochs
+            c.batchSize = batch
+            c.lr = lr
+            c.lrTheta = lrTheta
+            c.momentum = momentum
+            c.weightDecay = weightDecay
+            c.milestones = try milestoneEpochs
+            c.seed = seed
+            c.evalEvery = evalEvery
+            c.evalBatchSize = evalBatch
+            return c
+        }
+    }
+}
+
+/// The loaded model and data of a QAT run.
+struct QATRunInputs {
+    let spec: ModelSpec
+    let model: any UnaryLayer
+    let train: CIFAR10Source
+    let test: CIFAR10Source
+    let normalizationSource: String
+
+    init(_ o: QATRunOptions, log: ProgressLog) throws {
+        spec = try ModelZoo.spec(named: o.model)
+        guard spec.dataset == "cifar10" else {
+            throw ValidationError("QAT runs on CIFAR-10 models only; \(o.model) is a \(spec.dataset) model")
+        }
+        let norm: Normalization
+        if let w = o.weights {
+            (norm, normalizationSource) = try spec.normalization(forWeights: URL(fileURLWithPath: w))
+        } else {
+            (norm, normalizationSource) = (spec.normalization, spec.normalizationSource)
+        }
+        let dir = URL(fileURLWithPath: o.data)
+        var trainSet = try CIFAR10Dataset(directory: dir, split: o.trainSplit)
+        if let n = o.trainLimit {
+            guard n <= trainSet.count else {
+                throw ValidationError("--train-limit \(n) exceeds the \(trainSet.count) images of split \"\(o.trainSplit)\"")
+            }
+            trainSet = trainSet.subset(indices: Array(0..<n))
+        }
+        var testSet = try CIFAR10Dataset(directory: dir, split: o.split)
+        if let n = o.evalLimit, n < testSet.count { testSet = testSet.subset(indices: Array(0..<n)) }
+        train = CIFAR10Source(trainSet, normalization: norm, augmentation: Augmentation(seed: o.seed))
+        test = CIFAR10Source(testSet, normalization: norm)
+        if let w = o.weights {
+            model = try spec.load(weights: URL(fileURLWithPath: w))
+        } else {
+            log.line("no --weights: \(o.model) starts from a random initialisation (seed \(o.seed))")
+            model = spec.make(seed: o.seed)
+        }
+        log.line("normalisation: mean \(norm.mean) std \(norm.std) (\(normalizationSource))")
+        log.line("train: \(train.count) images of \(o.trainSplit) (augmented); evaluation: \(test.count) images of \(o.split)")
+    }
+}
+
+/// The --json output of `dqss qat` and `dqss search --mode qat`.
+struct QATReport: Encodable {
+    var model: String
+    var weights: String?
+    var data: String
+    var method: String
+    var bits: Int
+    var firstLastBits: String
+    var epochs: Int
+    var warmupEpochs: Int
+    var batch: Int
+    var lr: Float
+    var lrTheta: Float
+    var milestones: [Double]
+    var trainSplit: String
+    var trainImages: Int
+    var split: String
+    var testImages: Int
+    var seed: UInt64
+    var threads: Int
+    var fp32Top1: Double?
+    /// Percent: the uniform candidate's, or the derived (argmax) DQSS network's (§7.4).
+    var top1: Double
+    /// DQSS only: the soft mixture at the end of training.
+    var softTop1: Double?
+    var history: [QATEpochRecord]
+    var assignment: AssignmentReport?
+    var seconds: Double
+
+    struct AssignmentReport: Encodable {
+        var candidates: [String]
+        var activationCounts: [Int]
+        var weightCounts: [Int]
+        var layers: [Layer]
+        struct Layer: Encodable {
+            var name: String
+            var activation: String
+            var weight: String
+            var activationThreshold: Float
+            var weightThreshold: Float
+            var alpha: [Float]
+            var beta: [Float]
+            enum CodingKeys: String, CodingKey {
+                case name, activation, weight, alpha, beta
+                case activationThreshold = "activation_threshold"
+                case weightThreshold = "weight_threshold"
+            }
+        }
+        enum CodingKeys: String, CodingKey {
+            case candidates, layers
+            case activationCounts = "activation_counts"
+            case weightCounts = "weight_counts"
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case model, weights, data, method, bits, epochs, batch, lr, milestones, split, seed, threads, top1, history,
+             assignment, seconds
+        case firstLastBits = "first_last_bits"
+        case warmupEpochs = "warmup_epochs"
+        case lrTheta = "lr_theta"
+        case trainSplit = "train_split"
+        case trainImages = "train_images"
+        case testImages = "test_images"
+        case fp32Top1 = "fp32_top1"
+        case softTop1 = "soft_top1"
+    }
+
+    /// Text, JSON or a Markdown row on stdout.
+    func print(json: Bool, markdown: Bool) throws {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            Swift.print(String(decoding: try encoder.encode(self), as: UTF8.self))
+        } else if markdown {
+            let f = { (v: Double?) in v.map { String(format: "%.2f", $0) } ?? "" }
+            Swift.print("| \(model) | \(method) | W\(bits)A\(bits) | \(f(fp32Top1)) | \(f(top1)) | \(f(softTop1)) | "
+                        + String(format: "%.0f s", seconds) + " |")
+        } else {
+            if let fp32Top1 { Swift.print(String(format: "%@ FP32 on %@: top-1 %.2f %%", model, split, fp32Top1)) }
+            if let softTop1 { Swift.print(String(format: "%@ %@ W%dA%d soft mixture on %@: top-1 %.2f %%", model, method, bits, bits, split, softTop1)) }
+            Swift.print(String(format: "%@ %@ W%dA%d on %@: top-1 %.2f %% (%d epochs, %d training images, %.0f s)",
+                               model, method, bits, bits, split, top1, epochs, trainImages, seconds))
+            if let a = assignment {
+                Swift.print("assignment (activations / weights per candidate \(a.candidates.joined(separator: ", "))): "
+                            + "\(a.activationCounts) / \(a.weightCounts)")
+            }
+        }
+    }
+}
+
+/// Build the network with `install`, train it, and report. `finish` (DQSS) returns (final top-1, soft
+/// top-1, assignment) after training; the default reports the last evaluation.
+func runQAT(_ o: QATRunOptions, method: String,
+            install: (any UnaryLayer) throws -> any QATNetwork,
+            finish: ((any QATNetwork, CIFAR10Source, QATTrainer) -> (Double, Double?, QATReport.AssignmentReport?))? = nil) throws {
+    if let threads = o.threads { Threads.configure(threads) }
+    let log = ProgressLog(quiet: o.quiet)
+    let start = Date()
+    let inputs = try QATRunInputs(o, log: log)
+    var fp32: Double?
+    if o.fp32 {
+        let r = evaluateClassifier(inputs.model, data: inputs.test, batchSize: o.evalBatch)
+        fp32 = 100 * r.top1
+        log.line(String(format: "FP32: top-1 %.2f %% on %d images", 100 * r.top1, r.count))
+    }
+    let network = try install(inputs.model)
+    log.line("\(o.model) \(method): \(network.quantizedLayers.count) quantized layers, W\(o.bits)A\(o.bits), first/last "
+             + "\(try o.firstLast.description), \(o.warmupEpochs) warm-up + \(o.epochs) epochs, batch \(o.batch), lr \(o.lr), "
+             + "lr-theta \(o.lrTheta), seed \(o.seed)")
+    let trainer = QATTrainer(network: network, configuration: try o.configuration,
+                             trainData: EpochBatchSource(cifar: inputs.train), testData: inputs.test, log: log)
+    try trainer.run()
+    var top1 = trainer.history.last?.testTop1 ?? 100 * evaluateClassifier(inputs.model, data: inputs.test, batchSize: o.evalBatch).top1
+    var soft: Double?
+    var assignment: QATReport.AssignmentReport?
+    if let finish { (top1, soft, assignment) = finish(network, inputs.test, trainer) }
+    let report = QATReport(model: o.model, weights: o.weights, data: o.data, method: method, bits: o.bits,
+                           firstLastBits: try o.firstLast.description, epochs: o.epochs, warmupEpochs: o.warmupEpochs,
+                           batch: o.batch, lr: o.lr, lrTheta: o.lrTheta, milestones: try o.milestoneEpochs,
+                           trainSplit: o.trainSplit, trainImages: inputs.train.count, split: o.split,
+                           testImages: inputs.test.count, seed: o.seed, threads: Threads.count, fp32Top1: fp32,
+                           top1: top1, softTop1: soft, history: trainer.history, assignment: assignment,
+                           seconds: Date().timeIntervalSince(start))
+    try report.print(json: o.json, markdown: o.markdown)
+}

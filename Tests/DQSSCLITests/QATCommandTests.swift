@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+
+/// `dqss qat` and `dqss search --mode qat` end to end on a few shared CIFAR-10 images (pretrained ResNet-20).
+@Suite("dqss qat", .enabled(if: cifarCLITestsReady, "skipped: ../shared/datasets or the built dqss executable not found"))
+struct QATCommandTests {
+    let common = ["--model", "resnet20", "--weights", sharedWeights("akamaster_resnet20"),
+                  "--data", sharedDatasets.appendingPathComponent("cifar10").path,
+                  "--train-limit", "32", "--batch", "16", "--epochs", "1", "--eval-limit", "50", "--json"]
+
+    @Test("qat --method pact --json: one object with top1, per-epoch history (warm-up + training) and the budget; progress on stderr")
+    func uniformJSON() throws {
+        let (status, out, err) = try runDQSS(["qat", "--method", "pact"] + common)
+        #expect(status == 0, "\(err)")
+        #expect(out.split(separator: "\n").count == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        #expect(object["method"] as? String == "pact")
+        #expect(object["train_images"] as? Int == 32 && object["test_images"] as? Int == 50)
+        #expect(object["bits"] as? Int == 4 && object["first_last_bits"] as? String == "8")
+        let top1 = try #require(object["top1"] as? Double)
+        #expect(top1 > 40)   // FP32 gets 46/50; 4-bit PACT after two steps of training stays well above chance
+        let history = try #require(object["history"] as? [[String: Any]])
+        #expect(history.map { $0["phase"] as? String } == ["warmup", "train"])
+        #expect(history.last?["test_top1"] as? Double == top1)
+        #expect(object["assignment"] == nil)
+        #expect(err.contains("warm-up 1/1 step 2/2") && err.contains("img/s") && err.contains("ETA"))
+    }
+
+    @Test("search --mode qat --json: derived top1, soft top1 and the per-layer assignment over the four candidates")
+    func searchJSON() throws {
+        let (status, out, err) = try runDQSS(["search", "--mode", "qat", "--warmup-epochs", "0", "--quiet"] + common)
+        #expect(status == 0, "\(err)")
+        #expect(err.isEmpty, "--quiet: \(err)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        #expect(object["method"] as? String == "dqss")
+        #expect(object["top1"] as? Double != nil && object["soft_top1"] as? Double != nil)
+        let a = try #require(object["assignment"] as? [String: Any])
+        #expect(a["candidates"] as? [String] == ["DoReFa", "DSQ", "LSQ", "PACT"])
+        let layers = try #require(a["layers"] as? [[String: Any]])
+        #expect(layers.count == 20)   // 19 convs + fc of ResNet-20
+        #expect((a["activation_counts"] as? [Int])?.reduce(0, +) == 20)
+    }
+
+    @Test("bad flags are refused with a message naming the flag")
+    func badFlags() throws {
+        let (s1, _, e1) = try runDQSS(["qat", "--method", "foo"] + common)
+        #expect(s1 != 0 && e1.contains("--method"))
+        let (s2, _, e2) = try runDQSS(["qat", "--method", "lsq", "--first-last-bits", "x"] + common)
+        #expect(s2 != 0 && e2.contains("--first-last-bits"))
+        let (s3, _, e3) = try runDQSS(["qat", "--method", "lsq"] + common + ["--train-limit", "100000"])
+        #expect(s3 != 0 && e3.contains("--train-limit"))
+    }
+}
