@@ -71,6 +71,7 @@ let package = Package(
                           swiftSettings: swiftSettings),
         .executableTarget(name: "dqss-bench",
                           dependencies: ["DQSSTensor", "DQSSLayers", "DQSSModels", "DQSSQuant", "DQSSSearch",
+                                         "DQSSData", "DQSSDistributed",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: swiftSettings),
 
