@@ -7,7 +7,8 @@ public struct DQSSCommand: ParsableCommand {
         commandName: "dqss",
         abstract: "Differentiable search for per-layer quantization strategies (DQSS).",
         subcommands: [DemoCommand.self, EvalCommand.self, PTQCommand.self, QATCommand.self, QATSearchCommand.self, InspectCommand.self, ExportCommand.self,
-                      CheckpointDrillCommand.self]
+                      CheckpointDrillCommand.self,
+                      SREvalCommand.self]
     )
     public init() {}
 }

@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+
+private let srDatasets = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/datasets")
+private let srExecutable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    .appendingPathComponent("dqss")
+private let srEvalReady =
+    FileManager.default.fileExists(atPath: srDatasets.appendingPathComponent("models/sr/imdn_x4.safetensors").path)
+    && FileManager.default.fileExists(atPath: srDatasets.appendingPathComponent("sr/Set5/x4").path)
+    && FileManager.default.isExecutableFile(atPath: srExecutable.path)
+
+/// Run dqss with `arguments`; returns (exit status, stdout, stderr).
+func runSR(_ arguments: [String]) throws -> (Int32, String, String) {
+    let p = Process()
+    p.executableURL = srExecutable
+    p.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+/// A debug `dqss` runs IMDN on Set5 for minutes.
+private let srOptimizedBuild: Bool = {
+    #if DEBUG
+    return false
+    #else
+    return true
+    #endif
+}()
+
+/// `dqss sr-eval` end to end on Set5 (about 2 s in release). Skipped without ../shared/datasets.
+@Suite("dqss sr-eval", .enabled(if: srEvalReady, "skipped: ../shared/datasets (IMDN x4, sr/Set5) or the dqss executable not found"))
+struct SREvalCommandTests {
+    @Test("--json prints {\"sets\": {\"Set5\": {\"psnr\", \"ssim\"}}} with the BASELINES.md values; progress on stderr",
+          .enabled(if: srOptimizedBuild, "skipped in debug builds (minutes unoptimised): run swift test -c release"))
+    func json() throws {
+        let (status, out, err) = try runSR(["sr-eval", "--model", "imdn",
+                                            "--weights", srDatasets.appendingPathComponent("models/sr/imdn_x4.safetensors").path,
+                                            "--data", srDatasets.appendingPathComponent("sr").path, "--sets", "Set5", "--json"])
+        #expect(status == 0, "\(err)")
+        #expect(out.split(separator: "\n").count == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        let sets = try #require(object["sets"] as? [String: Any])
+        #expect(Array(sets.keys) == ["Set5"])
+        let set5 = try #require(sets["Set5"] as? [String: Any])
+        let psnr = try #require(set5["psnr"] as? Double), ssim = try #require(set5["ssim"] as? Double)
+        #expect(abs(psnr - 32.2114) <= 0.01)
+        #expect(abs(ssim - 0.8948) <= 0.0005)
+        #expect((set5["images"] as? [Any])?.count == 5)
+        #expect(err.contains("Set5/img_005_SRF_4"))
+    }
+
+    @Test("an unknown model or a missing test set is refused with a message naming it")
+    func errors() throws {
+        let w = srDatasets.appendingPathComponent("models/sr/imdn_x4.safetensors").path
+        let d = srDatasets.appendingPathComponent("sr").path
+        let (s1, _, e1) = try runSR(["sr-eval", "--model", "srcnn", "--weights", w, "--data", d])
+        #expect(s1 != 0 && e1.contains("srcnn"))
+        let (s2, _, e2) = try runSR(["sr-eval", "--model", "imdn", "--weights", w, "--data", d, "--sets", "Urban100"])
+        #expect(s2 != 0 && e2.contains("Urban100"))
+        let (s3, _, e3) = try runSR(["sr-eval", "--model", "msrresnet", "--weights", w, "--data", d, "--sets", "Set5"])
+        #expect(s3 != 0 && e3.contains("imdn_x4.safetensors"))
+    }
+}
