@@ -106,6 +106,9 @@ struct QATRunOptions: ParsableArguments {
     @Flag(help: "No progress on stderr.")
     var quiet = false
 
+    @OptionGroup(title: "Checkpoints")
+    var checkpoints: CheckpointOptions
+
     var firstLast: FirstLastBits {
         get throws {
             guard let f = FirstLastBits(argument: firstLastBits) else {
@@ -345,7 +348,7 @@ func runQAT(_ o: QATRunOptions, method: String,
              + "lr-theta \(o.lrTheta), seed \(o.seed)")
     let trainer = QATTrainer(network: network, configuration: try o.configuration,
                              trainData: EpochBatchSource(cifar: inputs.train), testData: inputs.test, log: log)
-    try trainer.run()
+    try runCheckpointed(trainer, o, task: method == "dqss" ? "search-qat" : "qat", method: method, log: log)
     var top1 = trainer.history.last?.testTop1 ?? 100 * evaluateClassifier(inputs.model, data: inputs.test, batchSize: o.evalBatch).top1
     var soft: Double?
     var assignment: QATReport.AssignmentReport?

@@ -1,0 +1,43 @@
+// Checkpoints of `dqss qat` and `dqss search --mode qat` (docs/checkpoint.md): resume from --resume,
+// then train step by step, writing a checkpoint every --checkpoint-every steps, at every epoch end
+// (warm-up included), at the end, and on SIGTERM/SIGINT (then exit 75 after the write).
+
+import ArgumentParser
+import Foundation
+import DQSSModels
+import DQSSQuant
+import DQSSCheckpoint
+
+/// The settings a resumed run must share with the checkpoint, as the checkpoint's `config` JSON.
+func qatCheckpointConfig(_ o: QATRunOptions, method: String) throws -> String {
+    let config: [String: Any] = [
+        "model": o.model, "method": method, "weights": o.weights ?? NSNull(), "data": o.data,
+        "train_split": o.trainSplit, "train_limit": o.trainLimit ?? NSNull(), "epochs": o.epochs,
+        "warmup_epochs": o.warmupEpochs, "batch": o.batch, "lr": Double(o.lr), "lr_theta": Double(o.lrTheta),
+        "momentum": Double(o.momentum), "weight_decay": Double(o.weightDecay), "milestones": try o.milestoneEpochs,
+        "bits": o.bits, "first_last_bits": try o.firstLast.description, "seed": o.seed,
+    ]
+    return String(decoding: try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]), as: UTF8.self)
+}
+
+/// Run `trainer` to its end with checkpoints (or resume it first).
+func runCheckpointed(_ trainer: QATTrainer, _ o: QATRunOptions, task: String, method: String, log: ProgressLog) throws {
+    var session = try CheckpointSession(o.checkpoints, log: log)
+    let config = try qatCheckpointConfig(o, method: method)
+    if let (c, file) = try session.resumePoint() {
+        if let saved = try? JSONSerialization.jsonObject(with: Data(c.config.utf8)) as? [String: Any],
+           let seed = saved["seed"] as? UInt64, seed != o.seed {
+            throw CheckpointError(.mismatch, file: file, "cannot resume: it was run with --seed \(seed), this run uses \(o.seed)")
+        }
+        try c.restore(into: trainer, model: o.model, task: task, file: file)
+        log.line("resumed from \(file) at step \(trainer.globalStep) (epoch \(trainer.epoch + 1) of \(trainer.totalEpochs), warm-up included)")
+    }
+    while !trainer.isFinished {
+        let epochBefore = trainer.epoch
+        try trainer.step()
+        let stop = try session.afterStep(trainer.globalStep, endOfEpoch: trainer.epoch != epochBefore, last: trainer.isFinished) {
+            try Checkpoint.qat(trainer, model: o.model, task: task, commandLine: quotedCommandLine(), config: config)
+        }
+        if stop { throw ExitCode.preempted }
+    }
+}

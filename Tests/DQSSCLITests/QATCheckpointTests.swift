@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+
+/// `dqss search --mode qat` / `dqss qat` with checkpoints on a few shared CIFAR-10 images (pretrained
+/// ResNet-20): a run resumed from a mid-warm-up or a mid-training checkpoint reports exactly what the
+/// uninterrupted run reports; checkpoints of another run are refused.
+@Suite("dqss qat checkpoints", .serialized,
+       .enabled(if: cifarCLITestsReady, "skipped: ../shared/datasets or the built dqss executable not found"))
+struct QATCheckpointTests {
+    // 32 images, batch 16: 2 warm-up steps + 2 training steps.
+    let common = ["--model", "resnet20", "--weights", sharedWeights("akamaster_resnet20"),
+                  "--data", sharedDatasets.appendingPathComponent("cifar10").path,
+                  "--train-limit", "32", "--batch", "16", "--epochs", "1", "--eval-limit", "20", "--json", "--quiet"]
+
+    func object(_ out: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+    }
+
+    /// What must not depend on interruptions: accuracies, per-epoch losses and lrs, the assignment with α, β.
+    func outcome(_ o: [String: Any]) throws -> String {
+        let history = (o["history"] as? [[String: Any]] ?? []).map { h in
+            ["phase", "epoch", "loss", "train_top1", "test_top1", "lr", "lr_theta"].map { "\(h[$0] ?? "-")" }
+        }
+        var kept: [String: Any] = ["history": history, "top1": o["top1"] ?? NSNull(), "soft_top1": o["soft_top1"] ?? NSNull()]
+        kept["assignment"] = o["assignment"] ?? NSNull()
+        return String(decoding: try JSONSerialization.data(withJSONObject: kept, options: [.sortedKeys]), as: UTF8.self)
+    }
+
+    @Test("search --mode qat: resuming from step 1 (warm-up) and step 3 (training) reproduces the uninterrupted result exactly")
+    func searchResume() throws {
+        let search = ["search", "--mode", "qat"] + common
+        let (s0, out0, e0) = try runDQSS(search)
+        #expect(s0 == 0, "\(e0)")
+        let reference = try outcome(try object(out0))
+
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dqss-qat-ckpt-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (s1, out1, e1) = try runDQSS(search + ["--checkpoint-dir", dir.path, "--checkpoint-every", "1", "--keep", "10"])
+        #expect(s1 == 0, "\(e1)")
+        #expect(try outcome(try object(out1)) == reference)   // writing checkpoints changes nothing
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+        #expect(files == (1...4).map { String(format: "ckpt-%08d.h5", $0) })
+
+        for step in [1, 3] {
+            let file = dir.appendingPathComponent(String(format: "ckpt-%08d.h5", step)).path
+            let (s, out, e) = try runDQSS(search + ["--resume", file])
+            #expect(s == 0, "\(e)")
+            #expect(try outcome(try object(out)) == reference, "resumed from step \(step)")
+        }
+
+        let (si, text, _) = try runDQSS(["inspect", dir.appendingPathComponent("ckpt-00000003.h5").path])
+        #expect(si == 0)
+        #expect(text.contains("model resnet20, task search-qat"))
+        #expect(text.contains("candidates: DoReFa, DSQ, LSQ, PACT"))
+        #expect(text.contains("layer1.0.conv1"))
+    }
+
+    @Test("a search checkpoint is refused by dqss qat, by another seed and by another batch; each message names the file")
+    func refusals() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dqss-qat-ckpt-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (s0, _, e0) = try runDQSS(["search", "--mode", "qat"] + common + ["--checkpoint-dir", dir.path, "--epochs", "0"])
+        #expect(s0 == 0, "\(e0)")
+        let file = dir.appendingPathComponent("ckpt-00000002.h5").path
+        let (s1, _, e1) = try runDQSS(["qat", "--method", "lsq"] + common + ["--resume", file])
+        #expect(s1 != 0 && e1.contains(file) && e1.contains("task 'search-qat', this run is 'qat'"))
+        let (s2, _, e2) = try runDQSS(["search", "--mode", "qat"] + common + ["--resume", file, "--seed", "5"])
+        #expect(s2 != 0 && e2.contains(file) && e2.contains("--seed 0, this run uses 5"))
+        let (s3, _, e3) = try runDQSS(["search", "--mode", "qat"] + common + ["--resume", file, "--batch", "8"])
+        #expect(s3 != 0 && e3.contains(file) && e3.contains("global batch was 16, this run uses 8"))
+    }
+}
