@@ -27,6 +27,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // ONNX export: runtime of the generated Sources/ONNXProto/onnx.pb.swift (same release as its generator).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // MARK: - C shims
@@ -57,10 +59,20 @@ let package = Package(
         .target(name: "DQSSCheckpoint", dependencies: ["_CHDF5", "DQSSTensor", "DQSSLayers", "DQSSQuant", "DQSSSearch"],
                 swiftSettings: swiftSettings),
 
+        // MARK: - Export (ONNX QDQ, TensorRT calibration cache)
+        // Generated protobuf types of onnx.proto (see Sources/ONNXProto/README.md); no build-time protoc.
+        .target(name: "ONNXProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["onnx.proto", "README.md"]),
+        .target(name: "DQSSExport",
+                dependencies: ["DQSSTensor", "DQSSLayers", "DQSSModels", "DQSSQuant", "DQSSSearch", "ONNXProto",
+                               .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                swiftSettings: swiftSettings),
+
         // MARK: - Command line
         .target(name: "DQSSCLI",
                 dependencies: ["DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels", "DQSSQuant", "DQSSSearch",
                                "DQSSCheckpoint",
+                               "DQSSExport",
                                .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 swiftSettings: swiftSettings),
         .executableTarget(name: "dqss", dependencies: ["DQSSCLI"], swiftSettings: swiftSettings),
@@ -97,6 +109,9 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "DQSSCheckpointTests",
                     dependencies: ["DQSSCheckpoint", "DQSSCLI", "DQSSModels", "DQSSData", "DQSSSearch", "DQSSQuant", "_TestSupport"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "DQSSExportTests",
+                    dependencies: ["DQSSExport", "DQSSModels", "DQSSQuant", "DQSSData", "ONNXProto", "_TestSupport"],
                     swiftSettings: swiftSettings),
     ]
 )

@@ -1,24 +1,49 @@
-// `dqss export --from CHECKPOINT --format json --out FILE`: the derived network of a search — per layer
-// the winner-take-all (Eq. 6) activation and weight candidates with their thresholds, bit widths and the
-// α, β they were chosen from — as one JSON document. Formats are cases of `ExportFormat`; a new format
-// adds a case and a writer function.
+// `dqss export`: make a quantization result deployable.
+//
+//   dqss export --from FILE|DIR --format onnx-qdq|onnx|trt-cache|json --out FILE ('-' = stdout)
+//               [--model NAME] [--weights FILE] [--method M] [--exact-narrow-range] [--trt-version 8.6.1]
+//               [--data DIR [--split test]] [--json] [--quiet]
+//
+// --from (see DQSSExport.QuantizationSource):
+//   * a `dqss ptq --save-thresholds` file (choose --method when it holds several);
+//   * a `dqss search` output directory (its assignment.json) or an assignment JSON file;
+//   * an HDF5 checkpoint, or a checkpoint directory (its newest checkpoint): the derived (winner-take-all,
+//     Eq. 6) assignment; the network weights come from the checkpoint's state_dict unless --weights.
+// Model and weights default to the ones the source recorded.
+// Formats:
+//   onnx-qdq   FP32 graph + QuantizeLinear/DequantizeLinear on every Conv/Gemm input and weight (opset 13)
+//   onnx       the FP32 graph only (no --from needed); tensor names identical to onnx-qdq's
+//   trt-cache  TensorRT INT8 calibration cache for the activation tensors of that graph
+//              (trtexec --onnx=model.onnx --int8 --calib=FILE; see docs/export.md)
+//   json       from a checkpoint: the derived assignment with α, β ("dqss-assignment" document);
+//              otherwise per quantized tensor: strategy, threshold, scale, bits, signedness, ONNX tensor
+// Graph input "input" = normalised images (the caller normalises as `dqss eval` does; mean/std are in the
+// model's metadata_props). With --data, the same assignment is also evaluated by dqss itself (fake
+// quantizers installed in the Swift network), for a side-by-side check against the runtime.
 
 import ArgumentParser
 import Foundation
+import DQSSTensor
+import DQSSLayers
+import DQSSData
+import DQSSModels
+import DQSSQuant
 import DQSSSearch
 import DQSSCheckpoint
+import DQSSExport
 
 enum ExportFormat: String, ExpressibleByArgument, CaseIterable {
-    case json
+    case onnxQDQ = "onnx-qdq", onnx, trtCache = "trt-cache", json
 }
 
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Export the derived per-layer assignment and thresholds of a checkpoint.")
+        abstract: "Export a PTQ/search result or checkpoint as ONNX QDQ, a TensorRT calibration cache or JSON.",
+        discussion: "Models: \(ModelZoo.names.joined(separator: ", ")).")
 
-    @Option(help: "A checkpoint file, or a checkpoint directory (its newest checkpoint).")
-    var from: String
+    @Option(help: "A `dqss ptq --save-thresholds` file, a `dqss search` directory / assignment.json, or a checkpoint (file or directory).")
+    var from: String?
 
     @Option(help: "Output format: \(ExportFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
     var format: ExportFormat = .json
@@ -26,11 +51,177 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Output file ('-' for stdout).")
     var out: String
 
+    @Option(help: "Model name (default: the one recorded in --from).")
+    var model: String?
+
+    @Option(help: "Weights file (default: the one recorded in --from, or the checkpoint's state_dict).")
+    var weights: String?
+
+    @Option(help: "PTQ method to export from a thresholds file holding several (maxabs, kl, easyquant, admm).")
+    var method: String?
+
+    @Flag(help: "onnx-qdq: Clip signed activations to [-127, 127]·s before QuantizeLinear (int8 saturates at -128).")
+    var exactNarrowRange = false
+
+    @Option(help: "trt-cache: TensorRT version the header is written for (major.minor.patch).")
+    var trtVersion: String = "8.6.1"
+
+    @Option(help: "Also evaluate the assignment with dqss on this dataset directory.")
+    var data: String?
+
+    @Option(help: "Split for --data.")
+    var split: String = "test"
+
+    @Option(help: "Images per forward pass (--data).")
+    var batch: Int = 200
+
+    @Option(help: "Threads for BLAS and parallel loops (default: all cores).")
+    var threads: Int?
+
+    @Flag(help: "Print one JSON object on stdout (not with --out -).")
+    var json = false
+
+    @Flag(help: "No progress on stderr.")
+    var quiet = false
+
+    func validate() throws {
+        if from == nil && format != .onnx {
+            throw ValidationError("--from is required for --format \(format.rawValue) (only the FP32 `onnx` export has no source)")
+        }
+        if batch < 1 { throw ValidationError("--batch must be at least 1 (got \(batch))") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1 (got \(threads))") }
+        if json && out == "-" { throw ValidationError("--json and --out - both use stdout") }
+    }
+
+    /// A checkpoint: an HDF5 file (by its signature), or a directory without assignment.json.
+    static func isCheckpoint(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return false }
+        if isDirectory.boolValue {
+            return !FileManager.default.fileExists(atPath: URL(fileURLWithPath: path).appendingPathComponent("assignment.json").path)
+        }
+        guard let h = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? h.close() }
+        let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+        return (try? h.read(upToCount: 8)).map { [UInt8]($0) == signature } ?? false
+    }
+
     func run() throws {
-        let url = try resolveCheckpointArgument(from)
-        let c = try CheckpointReader.read(url)
+        if let threads { Threads.configure(threads) }
+        let log = { (s: String) in if !quiet { FileHandle.standardError.write(Data(s.utf8)) } }
+
+        // The source: a checkpoint, or one of DQSSExport's readers.
+        var checkpoint: (Checkpoint, URL)?
+        var assignment: ExportAssignment?
+        if let from {
+            if Self.isCheckpoint(from) {
+                let url = try resolveCheckpointArgument(from)
+                let c = try CheckpointReader.read(url)
+                if format == .json {   // the derived assignment with α, β, as `dqss inspect` shows it
+                    try write(try Self.assignmentJSON(c, file: url.path))
+                    return
+                }
+                let doc = try Self.assignmentJSON(c, file: url.path)
+                assignment = try SearchAssignmentSource(url: url, data: doc).assignment()
+                assignment!.origin = "derived assignment of checkpoint \(url.path) (step \(c.progress.step))"
+                checkpoint = (c, url)
+            } else {
+                assignment = try QuantizationSources.open(from, method: method).assignment()
+            }
+        }
+
+        // The network, with its weights.
+        guard let modelName = model ?? assignment?.model else {
+            throw ValidationError("--model is required (the source does not record one)")
+        }
+        let spec = try ModelZoo.spec(named: modelName)
+        let network: any UnaryLayer
+        let weightsLabel: String
+        let norm: Normalization, normSource: String
+        if let path = weights ?? (checkpoint == nil ? assignment?.weights : nil) {
+            let url = URL(fileURLWithPath: path)
+            network = try spec.load(weights: url)
+            (norm, normSource) = try spec.normalization(forWeights: url)
+            weightsLabel = url.path
+        } else if let (c, url) = checkpoint {
+            network = spec.make(seed: 0)
+            try c.restoreStateDict(into: network, file: url.path)
+            (norm, normSource) = (spec.normalization, spec.normalizationSource)
+            weightsLabel = "state_dict of \(url.path)"
+        } else {
+            throw ValidationError("--weights is required (the source does not record one)")
+        }
+        network.setTraining(false)
+        if let assignment { log("source: \(assignment.origin), \(assignment.layers.count) layers\n") }
+
+        let quantized = format != .onnx
+        let metadata: [(String, String)] = [
+            ("dqss.model", modelName), ("dqss.weights", weightsLabel),
+            ("dqss.input", "normalised images x = (byte/255 - mean)/std, NCHW float32"),
+            ("dqss.normalization.mean", norm.mean.map { "\($0)" }.joined(separator: ",")),
+            ("dqss.normalization.std", norm.std.map { "\($0)" }.joined(separator: ",")),
+            ("dqss.normalization.source", normSource),
+            ("dqss.origin", quantized ? assignment!.origin : "FP32"),
+        ]
+        let exported = try ONNXNetworkExporter.export(
+            network, name: modelName, inputShape: spec.inputShape,
+            quantization: quantized ? assignment!.layers : nil,
+            options: ONNXExportOptions(exactNarrowRange: exactNarrowRange), metadata: metadata)
+
+        var notes: [String] = []
+        let bytes: Data
         switch format {
-        case .json: try write(try Self.assignmentJSON(c, file: url.path))
+        case .onnxQDQ, .onnx:
+            bytes = try exported.serialized()
+            let narrow = exported.points.filter { $0.quantization.map { !$0.activation.isUnsigned && $0.activation.bits == 8 } ?? false }
+            if format == .onnxQDQ && !exactNarrowRange && !narrow.isEmpty {
+                notes.append("\(narrow.count) signed 8-bit input(s) saturate at -128 in ONNX (dqss: -127); --exact-narrow-range adds a Clip")
+            }
+        case .trtCache:
+            let header = try TensorRTCalibrationCache.header(tensorRTVersion: trtVersion)
+            let (cache, merged) = try TensorRTCalibrationCache.build(points: exported.points, header: header)
+            bytes = Data(cache.text.utf8)
+            for m in merged {
+                notes.append("tensor \(m.tensor) feeds layers with thresholds \(m.thresholds); the cache holds the largest")
+            }
+            let unsigned = exported.points.filter { $0.quantization!.activation.isUnsigned }.count
+            if unsigned > 0 { notes.append("\(unsigned) unsigned input(s) become TensorRT's signed INT8 range [-T, T]") }
+            notes.append("weight scales are not part of a calibration cache (TensorRT computes its own); use onnx-qdq for the searched weight strategies")
+        case .json:
+            bytes = try AssignmentJSON(model: modelName, weights: weightsLabel, origin: assignment!.origin,
+                                       mean: norm.mean, std: norm.std, points: exported.points).encoded()
+        }
+        try write(bytes)
+        log("\(format.rawValue): \(out) (\(bytes.count) bytes, \(exported.points.count) quantization points)\n")
+        for n in notes { log("note: \(n)\n") }
+
+        var result: ClassifierResult?
+        if let data {
+            let source = try ClassificationSource.open(dataset: spec.dataset, directory: URL(fileURLWithPath: data),
+                                                       split: split, normalization: norm)
+            let points = QuantizedModel.points(of: network)
+            if quantized, let assignment {
+                let byName = Dictionary(uniqueKeysWithValues: assignment.layers.map { ($0.name, $0.layerQuantization) })
+                QuantizedModel.install(points, assignments: points.map { byName[$0.name]! })
+            }
+            result = try evaluateTop1(network, total: source.count, batchSize: batch, batch: source.batch)
+            QuantizedModel.removeHooks(points)
+            log(String(format: "dqss %@ on %@/%@: %d / %d\n", quantized ? "quantized" : "FP32", data, split,
+                       result!.correct, result!.total))
+        }
+
+        if out == "-" { return }
+        let report = ExportReport(model: modelName, weights: weightsLabel, format: format.rawValue, out: out,
+                                  bytes: bytes.count, origin: assignment?.origin, layers: exported.points.count,
+                                  notes: notes, split: result == nil ? nil : split,
+                                  dqssCorrect: result?.correct, dqssTotal: result?.total)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print("\(modelName) -> \(out) (\(format.rawValue), \(exported.points.count) quantization points)" +
+                  (result.map { ", dqss top-1 \($0.correct)/\($0.total) on \(split)" } ?? ""))
         }
     }
 
@@ -57,5 +248,25 @@ struct ExportCommand: ParsableCommand {
         var data = try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys, .prettyPrinted])
         data.append(0x0A)
         return data
+    }
+}
+
+/// The --json output of `dqss export`.
+private struct ExportReport: Encodable {
+    var model: String
+    var weights: String
+    var format: String
+    var out: String
+    var bytes: Int
+    var origin: String?
+    var layers: Int
+    var notes: [String]
+    var split: String?
+    var dqssCorrect: Int?
+    var dqssTotal: Int?
+    enum CodingKeys: String, CodingKey {
+        case model, weights, format, out, bytes, origin, layers, notes, split
+        case dqssCorrect = "dqss_correct"
+        case dqssTotal = "dqss_total"
     }
 }
