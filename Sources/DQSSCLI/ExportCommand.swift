@@ -1,7 +1,7 @@
 // `dqss export`: make a quantization result deployable.
 //
 //   dqss export --from FILE|DIR --format onnx-qdq|onnx|trt-cache|json --out FILE ('-' = stdout)
-//               [--model NAME] [--weights FILE] [--method M] [--exact-narrow-range] [--trt-version 8.6.1]
+//               [--model NAME] [--weights FILE] [--method M] [--no-narrow-clip] [--trt-version 8.6.1]
 //               [--data DIR [--split test]] [--json] [--quiet]
 //
 // --from (see DQSSExport.QuantizationSource):
@@ -60,8 +60,8 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "PTQ method to export from a thresholds file holding several (maxabs, kl, easyquant, admm).")
     var method: String?
 
-    @Flag(help: "onnx-qdq: Clip signed activations to [-127, 127]·s before QuantizeLinear (int8 saturates at -128).")
-    var exactNarrowRange = false
+    @Flag(help: "onnx-qdq: no Clip(-127·s, 127·s) before signed QuantizeLinear (bare Q/DQ; int8 then saturates at -128, dqss at -127).")
+    var noNarrowClip = false
 
     @Option(help: "trt-cache: TensorRT version the header is written for (major.minor.patch).")
     var trtVersion: String = "8.6.1"
@@ -166,7 +166,7 @@ struct ExportCommand: ParsableCommand {
         let exported = try ONNXNetworkExporter.export(
             network, name: modelName, inputShape: spec.inputShape,
             quantization: quantized ? assignment!.layers : nil,
-            options: ONNXExportOptions(exactNarrowRange: exactNarrowRange), metadata: metadata)
+            options: ONNXExportOptions(exactNarrowRange: !noNarrowClip), metadata: metadata)
 
         var notes: [String] = []
         let bytes: Data
@@ -174,8 +174,10 @@ struct ExportCommand: ParsableCommand {
         case .onnxQDQ, .onnx:
             bytes = try exported.serialized()
             let narrow = exported.points.filter { $0.quantization.map { !$0.activation.isUnsigned && $0.activation.bits == 8 } ?? false }
-            if format == .onnxQDQ && !exactNarrowRange && !narrow.isEmpty {
-                notes.append("\(narrow.count) signed 8-bit input(s) saturate at -128 in ONNX (dqss: -127); --exact-narrow-range adds a Clip")
+            if format == .onnxQDQ && noNarrowClip && !narrow.isEmpty {
+                notes.append("\(narrow.count) signed 8-bit input(s) saturate at -128 in ONNX (dqss: -127): results may differ from dqss")
+            } else if format == .onnxQDQ && !narrow.isEmpty {
+                notes.append("\(narrow.count) signed 8-bit input(s) get a Clip to [-127, 127]·s before QuantizeLinear (dqss's narrow range)")
             }
         case .trtCache:
             let header = try TensorRTCalibrationCache.header(tensorRTVersion: trtVersion)

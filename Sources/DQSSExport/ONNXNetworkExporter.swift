@@ -27,9 +27,11 @@ public struct ONNXExportOptions: Sendable {
     /// Default-domain opset (13: the first with per-axis QDQ, Split/Pad/Slice with tensor inputs).
     public var opset: Int64 = 13
     /// Insert Clip(−127·s, 127·s) before each signed 8-bit activation QuantizeLinear so that int8
-    /// saturation equals dqss's narrow range [−127, 127] (see TensorQuantization).
-    public var exactNarrowRange = false
-    public init(opset: Int64 = 13, exactNarrowRange: Bool = false) {
+    /// saturation equals dqss's narrow range [−127, 127] (see TensorQuantization). Default on: the
+    /// runtime then reproduces dqss image for image (measured: ShuffleNetV2 W8A8 KL, 3 of 932 test
+    /// predictions differ without the Clip, none with it). Off gives the bare Q/DQ pattern.
+    public var exactNarrowRange = true
+    public init(opset: Int64 = 13, exactNarrowRange: Bool = true) {
         self.opset = opset
         self.exactNarrowRange = exactNarrowRange
     }
@@ -42,6 +44,12 @@ public struct ExportedQuantizationPoint: Sendable {
     public var inputTensor: String
     /// The quantization written (nil in an FP32 export).
     public var quantization: LayerExportQuantization?
+
+    public init(layer: String, inputTensor: String, quantization: LayerExportQuantization?) {
+        self.layer = layer
+        self.inputTensor = inputTensor
+        self.quantization = quantization
+    }
 }
 
 public struct ExportedONNX {

@@ -58,7 +58,8 @@ struct ONNXNetworkExporterTests {
     func resnet20QDQ() throws {
         let net = try ModelZoo.spec(named: "resnet20").make(seed: 1)
         let q = Self.uniform(net)
-        let e = try ONNXNetworkExporter.export(net, name: "resnet20", inputShape: [3, 32, 32], quantization: q)
+        let e = try ONNXNetworkExporter.export(net, name: "resnet20", inputShape: [3, 32, 32], quantization: q,
+                                               options: ONNXExportOptions(exactNarrowRange: false))
         let ops = Self.opCounts(e.model)
         #expect(ops["QuantizeLinear"] == 40 && ops["DequantizeLinear"] == 40 && ops["Clip"] == nil)
         #expect(Self.initializer(e.model, "conv1.input_zero_point")?.dataType == 3)            // INT8
@@ -83,14 +84,14 @@ struct ONNXNetworkExporterTests {
         #expect(clamped > 0)   // T_w = max|W|/2 clips the tails
     }
 
-    @Test("--exact-narrow-range adds one Clip per signed 8-bit input; 4-bit inputs always get a Clip to the 4-bit grid")
+    @Test("the narrow-range Clip (default) sits before each signed 8-bit input only; 4-bit inputs always get a Clip to the 4-bit grid")
     func clips() throws {
         let net = try ModelZoo.spec(named: "resnet20").make(seed: 1)
-        let narrow = try ONNXNetworkExporter.export(net, name: "r", inputShape: [3, 32, 32], quantization: Self.uniform(net),
-                                                    options: ONNXExportOptions(exactNarrowRange: true))
+        let narrow = try ONNXNetworkExporter.export(net, name: "r", inputShape: [3, 32, 32], quantization: Self.uniform(net))
         #expect(Self.opCounts(narrow.model)["Clip"] == 1)
         #expect(Self.floats(Self.initializer(narrow.model, "conv1.input_clipped.clip_min")!) == [-127 * (Float(2) / 127)])
-        let four = try ONNXNetworkExporter.export(net, name: "r", inputShape: [3, 32, 32], quantization: Self.uniform(net, bits: 4))
+        let four = try ONNXNetworkExporter.export(net, name: "r", inputShape: [3, 32, 32], quantization: Self.uniform(net, bits: 4),
+                                                  options: ONNXExportOptions(exactNarrowRange: false))
         #expect(Self.opCounts(four.model)["Clip"] == 20)
         let s = Float(2) / 15
         #expect(Self.floats(Self.initializer(four.model, "layer1.0.conv1.input_clipped.clip_min")!) == [0])

@@ -49,7 +49,11 @@ struct ONNXRuntimeTests {
     }
 
     /// W8A8 with KL thresholds (they clip, so saturation matters) from 256 calibration images.
-    @Test("W8A8 KL QDQ export: ONNX Runtime top-1 within 2 images of dqss; with --exact-narrow-range image for image",
+    /// Default export (Clip to [−127, 127]·s before signed QuantizeLinear): ONNX Runtime must predict
+    /// every image as dqss does (≤ 2 differences allowed, 0 measured). Bare Q/DQ (`--no-narrow-clip`): int8 saturates at −128 where dqss
+    /// saturates at −127, on ShuffleNet's signed inputs (after a BN without ReLU) — measured 3 of 932
+    /// predictions differ (811 vs 813 correct); allowed here up to 5 and printed.
+    @Test("W8A8 KL QDQ export: ONNX Runtime predicts every test image as dqss (bare Q/DQ: within 2 correct, few flips)",
           arguments: models)
     func qdq(model: (String, String, Int)) throws {
         let (spec, net, norm) = try Self.load(model.0, model.1)
@@ -64,7 +68,7 @@ struct ONNXRuntimeTests {
 
         let q = layers.map { LayerExportQuantization($0, activationStrategy: "KL", weightStrategy: "KL") }
         var counts: [String] = []
-        for narrow in [false, true] {
+        for narrow in [true, false] {
             let e = try ONNXNetworkExporter.export(net, name: model.0, inputShape: spec.inputShape, quantization: q,
                                                    options: ONNXExportOptions(exactNarrowRange: narrow),
                                                    metadata: Self.metadata(norm))
@@ -72,9 +76,16 @@ struct ONNXRuntimeTests {
             defer { try? FileManager.default.removeItem(at: url) }
             let ort = try onnxRuntimePredictions(model: url)
             let differing = zip(ort.predictions, swift.predictions).filter { $0 != $1 }.count
-            counts.append("\(narrow ? "exact-narrow" : "plain") ORT \(ort.correct) (\(differing) predictions differ)")
-            #expect(abs(ort.correct - dqssCorrect) <= 2)
-            #expect(differing <= 2)
+            counts.append("\(narrow ? "default (narrow Clip)" : "bare Q/DQ") ORT \(ort.correct) (\(differing) predictions differ)")
+            if narrow {
+                // Measured: 0 differing predictions on both models (ONNX Runtime 1.32); ≤ 2 allows for
+                // runtimes that accumulate in another order.
+                #expect(abs(ort.correct - dqssCorrect) <= 2)
+                #expect(differing <= 2)
+            } else {
+                #expect(abs(ort.correct - dqssCorrect) <= 2)
+                #expect(differing <= 5)
+            }
         }
         print("\(model.0) W8A8 KL: dqss \(dqssCorrect)/932, " + counts.joined(separator: ", "))
     }
