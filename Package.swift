@@ -71,6 +71,7 @@ let package = Package(
         // MARK: - Command line
         .target(name: "DQSSCLI",
                 dependencies: ["DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels", "DQSSQuant", "DQSSSearch",
+                               "DQSSDistributed",
                                "DQSSCheckpoint",
                                "DQSSExport",
                                .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -103,7 +104,7 @@ let package = Package(
         // Runs the built `dqss` executable end to end (it sits next to the test bundle).
         .testTarget(name: "DQSSCLITests", dependencies: ["dqss"], swiftSettings: swiftSettings),
         // Unit tests of the communicator and buckets; mpirun tests of the `dqss-mpitest` executable.
-        .testTarget(name: "DQSSDistributedTests", dependencies: ["DQSSDistributed", "dqss-mpitest", "_TestSupport"],
+        .testTarget(name: "DQSSDistributedTests", dependencies: ["DQSSDistributed", "dqss-mpitest", "dqss", "_TestSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "DQSSSearchTests", dependencies: ["DQSSSearch", "DQSSQuant", "_TestSupport"],
                     swiftSettings: swiftSettings),

@@ -23,6 +23,9 @@ struct CheckpointSession {
     let isWriter: Bool
     /// The last checkpoint written by this session.
     private(set) var lastWritten: URL?
+    /// Data-parallel jobs: turns this rank's "stop requested" into the job's decision (true if any rank
+    /// got the signal; a collective, called once per step on every rank), so all ranks stop together.
+    var stopAgreement: ((Bool) -> Bool)?
 
     init(_ options: CheckpointOptions, log: ProgressLog, isWriter: Bool = true) throws {
         self.options = options
@@ -43,7 +46,7 @@ struct CheckpointSession {
     /// After the step that made `step` steps done: write a checkpoint if due (or if stopping) and
     /// report whether to stop.
     mutating func afterStep(_ step: Int, endOfEpoch: Bool, last: Bool, make: () throws -> Checkpoint) throws -> Bool {
-        let stopping = stopRequested
+        let stopping = stopAgreement?(stopRequested) ?? stopRequested
         if let writer, stopping || options.due(step: step, endOfEpoch: endOfEpoch, last: last) {
             lastWritten = try writer.write(try make())
         }

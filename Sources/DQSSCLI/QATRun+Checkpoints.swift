@@ -6,6 +6,7 @@ import ArgumentParser
 import Foundation
 import DQSSModels
 import DQSSQuant
+import DQSSDistributed
 import DQSSCheckpoint
 
 /// The settings a resumed run must share with the checkpoint, as the checkpoint's `config` JSON.
@@ -21,8 +22,11 @@ func qatCheckpointConfig(_ o: QATRunOptions, method: String) throws -> String {
 }
 
 /// Run `trainer` to its end with checkpoints (or resume it first).
-func runCheckpointed(_ trainer: QATTrainer, _ o: QATRunOptions, task: String, method: String, log: ProgressLog) throws {
-    var session = try CheckpointSession(o.checkpoints, log: log)
+func runCheckpointed(_ trainer: QATTrainer, _ o: QATRunOptions, task: String, method: String, log: ProgressLog,
+                     communicator: any Communicator = SingleProcess()) throws {
+    // Several ranks: only rank 0 writes; a stop signal seen by any rank stops every rank after the same step.
+    var session = try CheckpointSession(o.checkpoints, log: log, isWriter: communicator.rank == 0)
+    if communicator.size > 1 { session.stopAgreement = { communicator.any($0) } }
     let config = try qatCheckpointConfig(o, method: method)
     if let (c, file) = try session.resumePoint() {
         if let saved = try? JSONSerialization.jsonObject(with: Data(c.config.utf8)) as? [String: Any],

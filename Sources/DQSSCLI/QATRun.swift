@@ -6,6 +6,13 @@
 // and image); evaluation on `--split` (first `--eval-limit` images), eval-mode BN.
 // Schedule (ALGORITHMS.md §7.2–7.3): `--warmup-epochs` observation epochs, then `--epochs` of SGD with
 // the two groups (network lr `--lr`, α/β lr `--lr-theta`), ×0.1 at `--milestones` (epochs after warm-up).
+//
+// Under mpirun (DQSSDistributed): `--batch` is the GLOBAL batch; each of the R ranks reads only its
+// contiguous shard of the training images (all shards cut to the same length, so every rank runs the
+// same number of steps) and trains on batch/R of them per step; gradients and metrics are averaged over
+// the ranks (BucketedGradientReducer), the warm-up statistics combined before the quantizers are
+// initialised. BatchNorm uses per-rank batch statistics (no synchronised BN). Every rank evaluates the
+// full evaluation split (identical models); only rank 0 prints. A failing rank aborts the job.
 
 import ArgumentParser
 import Foundation
@@ -14,6 +21,7 @@ import DQSSLayers
 import DQSSData
 import DQSSModels
 import DQSSQuant
+import DQSSDistributed
 
 struct QATRunOptions: ParsableArguments {
     @Option(help: "Model name (a CIFAR-10 zoo model).")
@@ -202,7 +210,7 @@ struct QATRunInputs {
     let test: CIFAR10Source
     let normalizationSource: String
 
-    init(_ o: QATRunOptions, log: ProgressLog) throws {
+    init(_ o: QATRunOptions, log: ProgressLog, communicator: any Communicator = SingleProcess()) throws {
         spec = try ModelZoo.spec(named: o.model)
         guard spec.dataset == "cifar10" else {
             throw ValidationError("QAT runs on CIFAR-10 models only; \(o.model) is a \(spec.dataset) model")
@@ -214,12 +222,27 @@ struct QATRunInputs {
             (norm, normalizationSource) = (spec.normalization, spec.normalizationSource)
         }
         let dir = URL(fileURLWithPath: o.data)
-        var trainSet = try CIFAR10Dataset(directory: dir, split: o.trainSplit)
-        if let n = o.trainLimit {
+        let (rank, ranks) = (communicator.rank, communicator.size)
+        var trainSet: CIFAR10Dataset
+        if ranks == 1 {
+            trainSet = try CIFAR10Dataset(directory: dir, split: o.trainSplit)
+        } else if let n = o.trainLimit {
+            trainSet = try CIFAR10Dataset(directory: dir, split: o.trainSplit,
+                                          range: Sharding.range(count: n, rank: rank, size: ranks))
+        } else {
+            trainSet = try CIFAR10Dataset(directory: dir, split: o.trainSplit, rank: rank, size: ranks)
+        }
+        if let n = o.trainLimit, ranks == 1 {
             guard n <= trainSet.count else {
                 throw ValidationError("--train-limit \(n) exceeds the \(trainSet.count) images of split \"\(o.trainSplit)\"")
             }
             trainSet = trainSet.subset(indices: Array(0..<n))
+        }
+        if ranks > 1 {
+            // Equal shards: every rank must run the same number of steps (each step is a collective).
+            let shortest = communicator.allreduce(trainSet.count, .min)
+            if trainSet.count > shortest { trainSet = trainSet.subset(0..<shortest) }
+            if shortest == 0 { throw ValidationError("\(ranks) ranks but too few training images for one each") }
         }
         var testSet = try CIFAR10Dataset(directory: dir, split: o.split)
         if let n = o.evalLimit, n < testSet.count { testSet = testSet.subset(indices: Array(0..<n)) }
@@ -232,7 +255,8 @@ struct QATRunInputs {
             model = spec.make(seed: o.seed)
         }
         log.line("normalisation: mean \(norm.mean) std \(norm.std) (\(normalizationSource))")
-        log.line("train: \(train.count) images of \(o.trainSplit) (augmented); evaluation: \(test.count) images of \(o.split)")
+        log.line("train: \(train.count) images of \(o.trainSplit) (augmented)\(ranks > 1 ? " per rank, \(ranks) ranks" : ""); "
+                 + "evaluation: \(test.count) images of \(o.split)")
     }
 }
 
@@ -256,6 +280,12 @@ struct QATReport: Encodable {
     var testImages: Int
     var seed: UInt64
     var threads: Int
+    /// MPI ranks (1 without mpirun); `batch` is the global batch, batch / ranks per rank.
+    var ranks: Int = 1
+    /// "per-rank": BatchNorm batch statistics are each rank's own (no synchronised BN).
+    var batchNorm: String = "per-rank"
+    /// Several ranks: whether every rank ended with bit-identical parameters (checked at the end).
+    var replicasIdentical: Bool?
     var fp32Top1: Double?
     /// Percent: the uniform candidate's, or the derived (argmax) DQSS network's (§7.4).
     var top1: Double
@@ -301,6 +331,9 @@ struct QATReport: Encodable {
         case trainImages = "train_images"
         case testImages = "test_images"
         case fp32Top1 = "fp32_top1"
+        case ranks
+        case batchNorm = "batchnorm"
+        case replicasIdentical = "replicas_identical"
         case softTop1 = "soft_top1"
     }
 
@@ -332,10 +365,19 @@ struct QATReport: Encodable {
 func runQAT(_ o: QATRunOptions, method: String,
             install: (any UnaryLayer) throws -> any QATNetwork,
             finish: ((any QATNetwork, CIFAR10Source, QATTrainer) -> (Double, Double?, QATReport.AssignmentReport?))? = nil) throws {
+    try RankedRun.run { comm in try runQAT(o, method: method, communicator: comm, install: install, finish: finish) }
+}
+
+func runQAT(_ o: QATRunOptions, method: String, communicator comm: any Communicator,
+            install: (any UnaryLayer) throws -> any QATNetwork,
+            finish: ((any QATNetwork, CIFAR10Source, QATTrainer) -> (Double, Double?, QATReport.AssignmentReport?))?) throws {
     if let threads = o.threads { Threads.configure(threads) }
-    let log = ProgressLog(quiet: o.quiet)
+    let log = ProgressLog(quiet: o.quiet || comm.rank != 0)
     let start = Date()
-    let inputs = try QATRunInputs(o, log: log)
+    guard o.batch % comm.size == 0 else {
+        throw ValidationError("--batch \(o.batch) (the global batch) is not divisible by the \(comm.size) ranks")
+    }
+    let inputs = try QATRunInputs(o, log: log, communicator: comm)
     var fp32: Double?
     if o.fp32 {
         let r = evaluateClassifier(inputs.model, data: inputs.test, batchSize: o.evalBatch)
@@ -346,9 +388,22 @@ func runQAT(_ o: QATRunOptions, method: String,
     log.line("\(o.model) \(method): \(network.quantizedLayers.count) quantized layers, W\(o.bits)A\(o.bits), first/last "
              + "\(try o.firstLast.description), \(o.warmupEpochs) warm-up + \(o.epochs) epochs, batch \(o.batch), lr \(o.lr), "
              + "lr-theta \(o.lrTheta), seed \(o.seed)")
-    let trainer = QATTrainer(network: network, configuration: try o.configuration,
-                             trainData: EpochBatchSource(cifar: inputs.train), testData: inputs.test, log: log)
-    try runCheckpointed(trainer, o, task: method == "dqss" ? "search-qat" : "qat", method: method, log: log)
+    var configuration = try o.configuration
+    configuration.batchSize = o.batch / comm.size
+    let reducer: any GradientReducer = comm.size > 1 ? BucketedGradientReducer(communicator: comm) : SingleProcessReducer()
+    if comm.size > 1 {
+        // Every replica starts from rank 0's parameters (they are loaded/initialised alike; this makes it so).
+        for p in network.model.namedParameters() {
+            comm.broadcast(UnsafeMutableRawPointer(p.parameter.value.data), bytes: p.parameter.value.count * 4, root: 0)
+        }
+        log.line("data parallel: \(comm.size) ranks, global batch \(o.batch) = \(configuration.batchSize) per rank, "
+                 + "BatchNorm statistics per rank")
+    }
+    let trainer = QATTrainer(network: network, configuration: configuration,
+                             trainData: EpochBatchSource(cifar: inputs.train), testData: inputs.test,
+                             reducer: reducer, log: log)
+    try runCheckpointed(trainer, o, task: method == "dqss" ? "search-qat" : "qat", method: method, log: log,
+                        communicator: comm)
     var top1 = trainer.history.last?.testTop1 ?? 100 * evaluateClassifier(inputs.model, data: inputs.test, batchSize: o.evalBatch).top1
     var soft: Double?
     var assignment: QATReport.AssignmentReport?
@@ -356,9 +411,21 @@ func runQAT(_ o: QATRunOptions, method: String,
     let report = QATReport(model: o.model, weights: o.weights, data: o.data, method: method, bits: o.bits,
                            firstLastBits: try o.firstLast.description, epochs: o.epochs, warmupEpochs: o.warmupEpochs,
                            batch: o.batch, lr: o.lr, lrTheta: o.lrTheta, milestones: try o.milestoneEpochs,
-                           trainSplit: o.trainSplit, trainImages: inputs.train.count, split: o.split,
-                           testImages: inputs.test.count, seed: o.seed, threads: Threads.count, fp32Top1: fp32,
+                           trainSplit: o.trainSplit, trainImages: inputs.train.count * comm.size, split: o.split,
+                           testImages: inputs.test.count, seed: o.seed, threads: Threads.count, ranks: comm.size,
+                           fp32Top1: fp32,
                            top1: top1, softTop1: soft, history: trainer.history, assignment: assignment,
                            seconds: Date().timeIntervalSince(start))
-    try report.print(json: o.json, markdown: o.markdown)
+    var out = report
+    if comm.size > 1 {
+        // The replicas must agree bit for bit: compare a checksum of every parameter's bits over ranks.
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for p in network.model.namedParameters() {
+            let v = p.parameter.value
+            for i in 0..<v.count { h = (h ^ UInt64(v.data[i].bitPattern)) &* 0x100_0000_01b3 }
+        }
+        let d = Double(h >> 12)   // 52 bits: exact in a Double
+        out.replicasIdentical = comm.allreduce(d, .max) == comm.allreduce(d, .min)
+    }
+    if comm.rank == 0 { try out.print(json: o.json, markdown: o.markdown) }
 }

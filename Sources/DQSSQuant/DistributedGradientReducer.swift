@@ -4,6 +4,10 @@
 // QATTrainer gives every rank a batch of the same size B (global batch = B × ranks), so the gradient of
 // the mean loss over the global batch is the plain mean over ranks, g = (1/R) Σ_r g_r: each rank's
 // share is 1 of R. Metrics (loss·n, correct, n) are summed.
+//
+// Observed quantizer statistics (warm-up EMAs, §7.3) are combined before they initialise the quantizers:
+// M_x (EMA of batch maxima) by max, μ_x by mean over ranks, the minimum by min, batch counts summed. Every
+// replica then initialises identically. (BatchNorm statistics stay per rank.)
 
 import DQSSLayers
 import DQSSDistributed
@@ -14,4 +18,23 @@ extension BucketedGradientReducer: GradientReducer {
     }
 
     public func reduceMetrics(_ values: [Double]) throws -> [Double] { sum(values) }
+
+    public func synchronizeStatistics(_ statistics: [TensorStatistics]) throws -> [TensorStatistics] {
+        if communicator.size == 1 { return statistics }
+        var maxima = statistics.map(\.maxAbs), means = statistics.map(\.meanAbs), minima = statistics.map(\.minimum)
+        var batches = statistics.map { Int64($0.batches) }
+        communicator.allreduce(&maxima, .max)
+        communicator.allreduce(&means, .sum)
+        communicator.allreduce(&minima, .min)
+        communicator.allreduce(&batches, .sum)
+        let r = Float(communicator.size)
+        return statistics.indices.map { i in
+            var s = statistics[i]
+            s.maxAbs = maxima[i]
+            s.meanAbs = means[i] / r
+            s.minimum = minima[i]
+            s.batches = Int(batches[i])
+            return s
+        }
+    }
 }

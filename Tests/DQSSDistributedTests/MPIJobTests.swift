@@ -49,10 +49,15 @@ func launch(_ arguments: [String], environment extra: [String: String] = [:], li
 
 /// mpirun -np `ranks` dqss-mpitest `arguments`.
 func mpi(_ ranks: Int, _ arguments: [String], environment: [String: String] = [:]) throws -> Launch {
+    try launchMPI(ranks, executable, arguments, environment: environment)
+}
+
+/// mpirun -np `ranks` `program` `arguments` (oversubscribed, unbound, as root if need be).
+func launchMPI(_ ranks: Int, _ program: URL, _ arguments: [String], environment: [String: String] = [:]) throws -> Launch {
     var a = [mpirun!, "-np", "\(ranks)", "--oversubscribe", "--bind-to", "none"]
     if getuid() == 0 { a.append("--allow-run-as-root") }
     for k in environment.keys.sorted() { a += ["-x", k] }
-    return try launch(a + [executable.path] + arguments, environment: environment)
+    return try launch(a + [program.path] + arguments, environment: environment)
 }
 
 struct SearchOutput: Decodable {
@@ -130,5 +135,36 @@ struct MPIJobTests {
         let r = try launch([executable.path, "collectives"], environment: ["DQSS_MPI": "1"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("\"ranks\":1"))
+    }
+}
+
+private let sharedDatasets = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/datasets")
+private let dqss = executable.deletingLastPathComponent().appendingPathComponent("dqss")
+private let qatReady = mpiReady && FileManager.default.isExecutableFile(atPath: dqss.path)
+    && FileManager.default.fileExists(atPath: sharedDatasets.appendingPathComponent("cifar10/manifest.json").path)
+
+@Suite("mpirun QAT", .serialized,
+       .enabled(if: qatReady, "skipped: mpirun, the built dqss executable or ../shared/datasets/cifar10 not found"))
+struct MPIQATTests {
+    @Test("dqss qat on 2 ranks: one JSON object from rank 0, global batch split, per-rank BN stated, replicas identical")
+    func qatTwoRanks() throws {
+        let d = sharedDatasets
+        let r = try launchMPI(2, dqss, ["qat", "--method", "lsq",
+                                         "--weights", d.appendingPathComponent("models/cifar10/akamaster_resnet20.safetensors").path,
+                                         "--data", d.appendingPathComponent("cifar10").path, "--train-limit", "64",
+                                         "--batch", "32", "--epochs", "1", "--warmup-epochs", "1", "--eval-limit", "64",
+                                         "--threads", "1", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.split(separator: "\n").count == 1)
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(o["ranks"] as? Int == 2)
+        #expect(o["batch"] as? Int == 32)
+        #expect(o["train_images"] as? Int == 64)
+        #expect(o["batchnorm"] as? String == "per-rank")
+        #expect(o["replicas_identical"] as? Bool == true)
+        let history = try #require(o["history"] as? [[String: Any]])
+        #expect(history.count == 2 && history.allSatisfy { ($0["loss"] as? Double)?.isFinite == true })
+        #expect(r.stderr.contains("global batch 32 = 16 per rank"))
     }
 }

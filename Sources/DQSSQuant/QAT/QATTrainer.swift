@@ -57,6 +57,14 @@ public protocol GradientReducer: AnyObject {
     func reduceGradients(_ parameters: [Parameter]) throws
     /// Sum `values` (loss·n, correct, n of this rank's batch) over ranks, for the logged metrics.
     func reduceMetrics(_ values: [Double]) throws -> [Double]
+    /// Combine the quantizers' observed statistics over ranks before they initialise the quantizers
+    /// (end of warm-up, or the single observation without warm-up), so every replica starts alike.
+    func synchronizeStatistics(_ statistics: [TensorStatistics]) throws -> [TensorStatistics]
+}
+
+extension GradientReducer {
+    /// One process: nothing to combine.
+    public func synchronizeStatistics(_ statistics: [TensorStatistics]) throws -> [TensorStatistics] { statistics }
 }
 
 /// One process: nothing to reduce.
@@ -221,7 +229,7 @@ public final class QATTrainer {
 
     /// Without a warm-up epoch: initialise the quantizers from one observation-only forward of the first
     /// batch (eval-mode BN, no update).
-    private func observeOnce() {
+    private func observeOnce() throws {
         let model = network.model
         let wasTraining = model.isTraining
         model.setTraining(false)
@@ -230,8 +238,16 @@ public final class QATTrainer {
         _ = trainData.fill(probe.next()[...], 0, batch)
         _ = model.forward(batch)
         network.setObserving(false)
+        try synchronizeObservedStatistics()
         network.initializeWeightQuantizers()
         model.setTraining(wasTraining)
+    }
+
+    /// Other ranks' observations folded in (a no-op for one process: nothing is restored).
+    private func synchronizeObservedStatistics() throws {
+        let observed = network.observedStatistics
+        let combined = try reducer.synchronizeStatistics(observed)
+        if combined != observed { try network.restoreObservedStatistics(combined) }
     }
 
     /// Learning rates for the current step: warm-up ramp, or the step schedule at fractional epoch t.
@@ -251,7 +267,7 @@ public final class QATTrainer {
     public func step() throws {
         precondition(!isFinished, "QATTrainer.step after the last epoch")
         if globalStep == 0 && stepInEpoch == 0 && epoch == 0 {
-            if configuration.warmupEpochs == 0 { observeOnce() }
+            if configuration.warmupEpochs == 0 { try observeOnce() }
             runStart = .now
         }
         enterPhase()
@@ -328,6 +344,7 @@ public final class QATTrainer {
         stepInEpoch = 0
         if warm && !inWarmup {   // end of warm-up: observers off, weight quantizers from the current W
             network.setObserving(false)
+            try synchronizeObservedStatistics()
             network.initializeWeightQuantizers()
         }
         if !warm, let testData {
