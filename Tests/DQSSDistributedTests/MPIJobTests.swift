@@ -53,11 +53,12 @@ func mpi(_ ranks: Int, _ arguments: [String], environment: [String: String] = [:
 }
 
 /// mpirun -np `ranks` `program` `arguments` (oversubscribed, unbound, as root if need be).
-func launchMPI(_ ranks: Int, _ program: URL, _ arguments: [String], environment: [String: String] = [:]) throws -> Launch {
+func launchMPI(_ ranks: Int, _ program: URL, _ arguments: [String], environment: [String: String] = [:],
+               limit: Int = 60) throws -> Launch {
     var a = [mpirun!, "-np", "\(ranks)", "--oversubscribe", "--bind-to", "none"]
     if getuid() == 0 { a.append("--allow-run-as-root") }
     for k in environment.keys.sorted() { a += ["-x", k] }
-    return try launch(a + [program.path] + arguments, environment: environment)
+    return try launch(a + [program.path] + arguments, environment: environment, limit: limit)
 }
 
 struct SearchOutput: Decodable {
@@ -154,7 +155,7 @@ struct MPIQATTests {
                                          "--weights", d.appendingPathComponent("models/cifar10/akamaster_resnet20.safetensors").path,
                                          "--data", d.appendingPathComponent("cifar10").path, "--train-limit", "64",
                                          "--batch", "32", "--epochs", "1", "--warmup-epochs", "1", "--eval-limit", "64",
-                                         "--threads", "1", "--json"])
+                                         "--threads", "1", "--json"], limit: 300)   // debug builds: ~30 s alone
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.split(separator: "\n").count == 1)
         let o = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
