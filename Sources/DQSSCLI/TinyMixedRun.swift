@@ -13,35 +13,39 @@ import DQSSQuant
 import DQSSSearch
 import DQSSCheckpoint
 
-struct TinyMixedConfig: Codable, Equatable {
-    var steps: Int = 60
-    var batch: Int = 16
-    var images: Int = 96
-    var seed: UInt64 = 1
-    var lr: Float = 0.05
-    var bits: Int = 4
+public struct TinyMixedConfig: Codable, Equatable, Sendable {
+    public var steps: Int = 60
+    public var batch: Int = 16
+    public var images: Int = 96
+    public var seed: UInt64 = 1
+    public var lr: Float = 0.05
+    public var bits: Int = 4
+
+    public init(steps: Int = 60, batch: Int = 16, images: Int = 96, seed: UInt64 = 1, lr: Float = 0.05, bits: Int = 4) {
+        self.steps = steps; self.batch = batch; self.images = images; self.seed = seed; self.lr = lr; self.bits = bits
+    }
 }
 
-final class TinyMixedRun {
-    static let modelName = "tiny"
-    static let task = "checkpoint-drill"
+public final class TinyMixedRun {
+    public static let modelName = "tiny"
+    public static let task = "checkpoint-drill"
     /// Two threshold candidates per side: a wide and a narrow range.
-    static let candidateNames = ["wide", "narrow"]
+    public static let candidateNames = ["wide", "narrow"]
 
-    let config: TinyMixedConfig
-    let data: SyntheticDataset
-    let model: TinyConvNet
-    let mixed: MixedQuantizedModel
-    let sgd: SGD
-    let names: ParameterNames
-    var batches: BatchIterator
-    var augment: RNG
-    private(set) var step = 0
+    public let config: TinyMixedConfig
+    public let data: SyntheticDataset
+    public let model: TinyConvNet
+    public let mixed: MixedQuantizedModel
+    public let sgd: SGD
+    public let names: ParameterNames
+    public var batches: BatchIterator
+    public var augment: RNG
+    public private(set) var step = 0
     private let loss = SoftmaxCrossEntropy()
     private let batch = Tensor(shape: [0])
 
     /// A fresh run (initialisation from `config.seed`), or one rebuilt from a checkpoint's quantizers.
-    init(config: TinyMixedConfig, candidates: [(name: String, layers: [LayerQuantization])]? = nil) throws {
+    public init(config: TinyMixedConfig, candidates: [(name: String, layers: [LayerQuantization])]? = nil) throws {
         self.config = config
         data = SyntheticDataset(count: config.images, size: 8, seed: config.seed &+ 100)
         var rng = RNG(seed: config.seed)
@@ -68,12 +72,12 @@ final class TinyMixedRun {
         model.setTraining(true)
     }
 
-    var isFinished: Bool { step >= config.steps }
+    public var isFinished: Bool { step >= config.steps }
     /// True right after the step that used the last batch of an epoch.
-    var atEpochEnd: Bool { batches.position.cursor >= data.count }
+    public var atEpochEnd: Bool { batches.position.cursor >= data.count }
 
     /// One forward/backward/update on the next batch.
-    func trainStep() {
+    public func trainStep() {
         sgd.setEpoch(Double(step))   // schedules count steps here
         let indices = batches.next()
         let labels = data.fillBatch(indices[...], images: batch)
@@ -94,7 +98,7 @@ final class TinyMixedRun {
         step += 1
     }
 
-    func checkpoint(commandLine: String = "", worldSize: Int = 1) throws -> Checkpoint {
+    public func checkpoint(commandLine: String = "", worldSize: Int = 1) throws -> Checkpoint {
         let configJSON = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
         return Checkpoint(
             model: Self.modelName, task: Self.task, commandLine: commandLine, config: configJSON, worldSize: worldSize,
@@ -107,7 +111,7 @@ final class TinyMixedRun {
     }
 
     /// Rebuild a run from `checkpoint` (read from `file`): same quantizers, weights, optimizer, position.
-    static func resumed(from checkpoint: Checkpoint, file: String, config: TinyMixedConfig) throws -> TinyMixedRun {
+    public static func resumed(from checkpoint: Checkpoint, file: String, config: TinyMixedConfig) throws -> TinyMixedRun {
         try checkpoint.requireCompatible(with: CheckpointExpectation(model: modelName, task: task, candidates: candidateNames,
                                                                       globalBatch: config.batch), file: file)
         guard let q = checkpoint.quantization, let o = checkpoint.optimizer else {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import DQSSTensor
 import DQSSCheckpoint
-@testable import DQSSCLI
+import DQSSCLI
 
 /// A checkpoint of a few steps of the tiny mixed-quantized run (every section filled).
 func sampleCheckpoint(steps: Int = 5) throws -> Checkpoint {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import DQSSTensor
 import DQSSCheckpoint
-@testable import DQSSCLI
+import DQSSCLI
 
 /// Train k steps, checkpoint to HDF5, rebuild everything from the file, finish: the result must equal
 /// an uninterrupted run bit for bit (weights, BN buffers, α, β, assignment, momentum, RNG, position).
