@@ -7,15 +7,19 @@ import DQSSCheckpoint
 
 enum CheckpointSummary {
     /// θ of one side of a layer (softmax of the logits at the saved temperature).
+    /// A layer without logits (one candidate, e.g. `dqss qat --method lsq`) has θ = [1].
     static func theta(_ logits: [Float], temperature: Double) -> [Double] {
-        ArchitectureSoftmax.probabilities(logits.map(Double.init), temperature: temperature)
+        logits.isEmpty ? [1] : ArchitectureSoftmax.probabilities(logits.map(Double.init), temperature: temperature)
     }
+
+    /// Winner-take-all index (Eq. 6, ties -> lowest); 0 without logits.
+    static func winner(_ logits: [Float]) -> Int { logits.isEmpty ? 0 : ArchitectureSoftmax.argmax(logits) }
 
     /// The derived (winner-take-all, Eq. 6; ties -> lowest index) assignment with the winners'
     /// thresholds, one object per layer with the keys of DQSSSearch's `LayerStrategy` JSON plus bit widths.
     static func derivedLayers(_ q: QuantizationState) -> [[String: Any]] {
         q.layers.map { l in
-            let i = ArchitectureSoftmax.argmax(l.alpha), j = ArchitectureSoftmax.argmax(l.beta)
+            let i = winner(l.alpha), j = winner(l.beta)
             return [
                 "name": l.name, "activation": i, "weight": j,
                 "activation_candidate": q.candidates[i], "weight_candidate": q.candidates[j],

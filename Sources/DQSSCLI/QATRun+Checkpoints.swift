@@ -33,14 +33,15 @@ func runCheckpointed(_ trainer: QATTrainer, _ o: QATRunOptions, task: String, me
            let seed = saved["seed"] as? UInt64, seed != o.seed {
             throw CheckpointError(.mismatch, file: file, "cannot resume: it was run with --seed \(seed), this run uses \(o.seed)")
         }
-        try c.restore(into: trainer, model: o.model, task: task, file: file)
+        try c.restore(into: trainer, model: o.model, task: task, worldSize: communicator.size, file: file)
         log.line("resumed from \(file) at step \(trainer.globalStep) (epoch \(trainer.epoch + 1) of \(trainer.totalEpochs), warm-up included)")
     }
     while !trainer.isFinished {
         let epochBefore = trainer.epoch
         try trainer.step()
         let stop = try session.afterStep(trainer.globalStep, endOfEpoch: trainer.epoch != epochBefore, last: trainer.isFinished) {
-            try Checkpoint.qat(trainer, model: o.model, task: task, commandLine: quotedCommandLine(), config: config)
+            try Checkpoint.qat(trainer, model: o.model, task: task, commandLine: quotedCommandLine(), config: config,
+                               worldSize: communicator.size)
         }
         if stop { throw ExitCode.preempted }
     }

@@ -38,7 +38,8 @@ extension Checkpoint {
         ])
         return Checkpoint(
             model: model, task: task, commandLine: commandLine, config: config, worldSize: worldSize,
-            progress: TrainingProgress(epoch: s.position.epoch, step: s.globalStep, dataCursor: s.position.cursor,
+            // Every rank walks its own equal-length shard with the per-rank batch: the global cursor is R times the local one.
+            progress: TrainingProgress(epoch: s.position.epoch, step: s.globalStep, dataCursor: s.position.cursor * worldSize,
                                        globalBatch: trainer.configuration.batchSize * worldSize),
             rngStates: [], stateDict: stateDict(of: network.model),
             quantization: QuantizationState(qat: network, temperature: temperature),
@@ -47,7 +48,9 @@ extension Checkpoint {
     }
 
     /// Restore `qat` (the trainer and its network) from this checkpoint; refuses another model, other candidates,
-    /// other bit widths or another global batch first.
+    /// other bit widths or another global batch first. `worldSize` is this run's number of ranks: resuming on
+    /// another number of ranks (same global batch) continues at the same step of the same epoch; the batches
+    /// then differ from the original run's, since every rank shuffles its own shard.
     public func restore(into qat: QATTrainer, model: String, task: String, worldSize: Int = 1, file: String) throws {
         let network = qat.network
         let own = QuantizationState(qat: network, temperature: 1)
@@ -114,7 +117,13 @@ extension Checkpoint {
             TensorStatistics(maxAbs: Float(stats[5 * i]), meanAbs: Float(stats[5 * i + 1]), minimum: Float(stats[5 * i + 2]),
                              batches: Int(stats[5 * i + 3]), momentum: Float(stats[5 * i + 4]))
         }
-        s.position = .init(epoch: progress.epoch, cursor: progress.dataCursor)
+        if worldSize == self.worldSize {
+            s.position = .init(epoch: progress.epoch, cursor: progress.dataCursor / worldSize)
+        } else {
+            // Another number of ranks (same global batch, so the same steps per epoch): this rank's shard
+            // cursor after `stepInEpoch` per-rank batches of the current epoch.
+            s.position = .init(epoch: s.epoch, cursor: min(s.stepInEpoch * qat.configuration.batchSize, qat.trainData.count))
+        }
         do { try qat.restore(s) } catch {
             throw CheckpointError(.mismatch, file: file, "cannot resume QAT: \(error)")
         }

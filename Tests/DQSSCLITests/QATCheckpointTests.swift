@@ -69,4 +69,24 @@ struct QATCheckpointTests {
         let (s3, _, e3) = try runDQSS(["search", "--mode", "qat"] + common + ["--resume", file, "--batch", "8"])
         #expect(s3 != 0 && e3.contains(file) && e3.contains("global batch was 16, this run uses 8"))
     }
+
+    @Test("a single-candidate QAT checkpoint (no α, β): inspect shows θ = 1 and the method, export the assignment")
+    func uniformInspectExport() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dqss-qat-ckpt-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (s0, _, e0) = try runDQSS(["qat", "--method", "lsq"] + common + ["--checkpoint-dir", dir.path, "--epochs", "0"])
+        #expect(s0 == 0, "\(e0)")
+        let file = dir.appendingPathComponent("ckpt-00000002.h5").path
+        let (s1, text, e1) = try runDQSS(["inspect", file])
+        #expect(s1 == 0, "\(e1)")
+        #expect(text.contains("task qat") && text.contains("candidates: LSQ"))
+        #expect(text.split(separator: "\n").contains { $0.hasPrefix("layer1.0.conv1 ") && $0.contains("W4A4") && $0.contains("θα[1.0000") })
+        let out = dir.appendingPathComponent("a.json").path
+        let (s2, _, e2) = try runDQSS(["export", "--from", dir.path, "--format", "json", "--out", out])
+        #expect(s2 == 0, "\(e2)")
+        let doc = try object(String(decoding: try Data(contentsOf: URL(fileURLWithPath: out)), as: UTF8.self))
+        let layers = try #require(doc["layers"] as? [[String: Any]])
+        #expect(layers.count == 20 && layers.allSatisfy { $0["activation_candidate"] as? String == "LSQ" })
+        #expect(layers.allSatisfy { ($0["weight_threshold"] as? Double).map { $0 > 0 } == true })
+    }
 }

@@ -14,13 +14,13 @@ import DQSSCheckpoint
 struct QATResumeTests {
     static let train = SyntheticDataset(count: 64, size: 8, seed: 41)
 
-    static func trainer(mixed: Bool, initSeed: UInt64 = 1) -> QATTrainer {
+    static func trainer(mixed: Bool, initSeed: UInt64 = 1, batch: Int = 16) -> QATTrainer {
         var rng = RNG(seed: initSeed)
         let model = TinyConvNet(classes: train.classCount, width: 4, rng: &rng)
         let net: any QATNetwork = mixed ? QATMixedModel(model: model) : UniformQATModel(model: model, method: .lsq)
         var c = QATConfiguration(epochs: 2)
         c.warmupEpochs = 1
-        c.batchSize = 16
+        c.batchSize = batch
         c.lr = 0.05
         c.lrTheta = 0.01
         c.milestones = [1]
@@ -78,5 +78,27 @@ struct QATResumeTests {
             try saved.restore(into: Self.trainer(mixed: true), model: "tiny", task: "qat", worldSize: 2, file: url.path)
         }
         #expect(g?.description.contains("global batch was 16, this run uses 32") == true)
+    }
+
+    @Test("another number of ranks, same global batch: the run continues at the same step of the same epoch, shard cursor converted")
+    func otherRankCount() throws {
+        let dir = TemporaryDirectory()
+        // "2 ranks": per-rank batch 8 (global 16) over this rank's 64 images -> 8 steps per epoch.
+        let twoRanks = Self.trainer(mixed: true, batch: 8)
+        for _ in 0..<11 { try twoRanks.step() }   // warm-up epoch done, 3 steps into training
+        let c = try Checkpoint.qat(twoRanks, model: "tiny", task: "qat", worldSize: 2)
+        #expect(c.progress.globalBatch == 16 && c.progress.dataCursor == 2 * 24 && c.worldSize == 2)
+        let url = try CheckpointWriter(directory: dir.url).write(c)
+        let saved = try CheckpointReader.read(url)
+        // One rank with the whole global batch of 16 over its 64 images: 4 steps per epoch.
+        let oneRank = Self.trainer(mixed: true, initSeed: 7, batch: 16)
+        try saved.restore(into: oneRank, model: "tiny", task: "qat", worldSize: 1, file: url.path)
+        #expect(oneRank.globalStep == 11 && oneRank.epoch == 1 && oneRank.stepInEpoch == 3)
+        #expect(oneRank.state.position == .init(epoch: 1, cursor: 48))
+        for (a, b) in zip(oneRank.network.architectureParameters, twoRanks.network.architectureParameters) {
+            #expect(a.parameter.value.array == b.parameter.value.array, "\(a.name)")
+        }
+        try oneRank.run()
+        #expect(oneRank.history.count == 3 && oneRank.history.allSatisfy { $0.loss.isFinite })
     }
 }
