@@ -66,37 +66,52 @@ public final class DSQQuantizer: LearnableQuantizer {
         alpha.value.data[0] = min(max(alpha.value.data[0], 0.01), 0.99)
     }
 
+    /// The per-tensor constants of the surrogate (computed once per pass, not per element).
+    public struct SoftConstants<T: SurrogateScalar> {
+        public let u: T, l: T, sigma: T, n: T, delta: T, logTerm: T, st: T, dLogTerm: T
+        @inlinable
+        public init(u: T, alpha: T, intervals: Int, signed: Bool) {
+            self.u = u
+            sigma = signed ? 1 : 0
+            l = -sigma * u
+            n = T(intervals)
+            delta = (u - l) / n
+            logTerm = T.logOf(2 / alpha - 1)
+            st = 1 / (1 - alpha)
+            dLogTerm = -2 / (alpha * (2 - alpha))
+        }
+    }
+
     /// soft(x) and its partial derivatives (∂x, ∂u, ∂α) for one element — the surrogate of §4.2 with the
     /// interval index held constant. `Double` in tests, `Float` in the kernel.
     @inlinable
     public static func soft<T: SurrogateScalar>(_ x: T, u: T, alpha: T, intervals n: Int, signed: Bool)
         -> (value: T, dx: T, du: T, dalpha: T) {
-        let sigma: T = signed ? 1 : 0
-        let l = -sigma * u
+        soft(x, SoftConstants(u: u, alpha: alpha, intervals: n, signed: signed))
+    }
+
+    @inlinable
+    public static func soft<T: SurrogateScalar>(_ x: T, _ c: SoftConstants<T>) -> (value: T, dx: T, du: T, dalpha: T) {
+        let u = c.u, l = c.l, sigma = c.sigma, delta = c.delta, L = c.logTerm, st = c.st
         if x >= u { return (u, 0, 1, 0) }
         if x <= l { return (l, 0, -sigma, 0) }
-        let nn = T(n)
-        let delta = (u - l) / nn
         let r = (x - l) / delta
-        let i = min((r).rounded(.down), nn - 1)
+        let i = min(r.rounded(.down), c.n - 1)
         let w = r - i - T(0.5)
-        let L = T.logOf(2 / alpha - 1)
-        let st = 1 / (1 - alpha)
         let z = L * w
         let th = T.tanhOf(z)
         let sech2 = 1 - th * th
         let mid: T = l + delta * (i + T(0.5))
-        let value: T = mid + delta / 2 * st * th
-        let dx: T = st * L / 2 * sech2
         let half = delta / 2
+        let value: T = mid + half * st * th
+        let dx: T = st * L / 2 * sech2
         let du1: T = delta / u * (i + T(0.5))
         let du2: T = half / u * st * th
         let dr: T = sigma / delta - r / u
         let du3: T = half * st * sech2 * L * dr
         let du: T = du1 + du2 + du3 - sigma
-        let dL: T = -2 / (alpha * (2 - alpha))
         let da1: T = st * st * th
-        let da2: T = st * sech2 * w * dL
+        let da2: T = st * sech2 * w * c.dLogTerm
         let dalpha: T = half * (da1 + da2)
         return (value, dx, du, dalpha)
     }
@@ -117,14 +132,14 @@ public final class DSQQuantizer: LearnableQuantizer {
                          scale: Float, gradInput dx: UnsafeMutablePointer<Float>?, accumulate: Bool) -> Double {
         let u = upper.value.data[0], a = alpha.value.data[0]
         let s = u / Float(qmax), lo = Float(qmin), hi = Float(qmax)
-        let n = intervals, signed = !isUnsigned
+        let constants = SoftConstants<Float>(u: u, alpha: a, intervals: intervals, signed: !isUnsigned)
         let sums = chunkedSum(count) { r in
             var dot = 0.0, du = 0.0, da = 0.0
             for i in r {
                 let xi = x[i], gi = g[i]
                 let v = s * min(max((xi / s).rounded(.toNearestOrEven), lo), hi)
                 dot += Double(gi) * Double(v)
-                let d = Self.soft(xi, u: u, alpha: a, intervals: n, signed: signed)
+                let d = Self.soft(xi, constants)
                 du += Double(gi * d.du)
                 da += Double(gi * d.dalpha)
                 if let dx {

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Reproduces the 4-bit QAT table of docs/results.md: each uniform QAT candidate (DoReFa, DSQ, LSQ, PACT;
+# ALGORITHMS.md §4) and DQSS in QAT (§7) fine-tuned from the pretrained CIFAR-10 ResNets of
+# ../shared/datasets with the same short budget and seed, evaluated on the 10,000-image test-jpeg split.
+#
+#   scripts/qat-table.sh                                   # resnet20, all rows (prints the Markdown table)
+#   MODELS="resnet32 resnet44" scripts/qat-table.sh
+#   METHODS="lsq dqss" EPOCHS=4 scripts/qat-table.sh
+#
+# Budget (environment): TRAIN_LIMIT (default 4660 = every training image of ../shared/datasets),
+# EPOCHS (2, after 1 warm-up epoch), BATCH (128), LR (1e-3), LR_THETA (1e-4, the paper's; "dqss@X" in
+# METHODS runs DQSS with --lr-theta X), SEED (0), BITS (4; first conv and classifier at 8, §2.2).
+# Other: DATA (../shared/datasets), THREADS, BIN (default .build/release/dqss, built here).
+# Progress goes to stderr; rows are printed as each run finishes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-../shared/datasets}
+MODELS=${MODELS:-"resnet20"}
+METHODS=${METHODS:-"dorefa dsq lsq pact dqss"}
+TRAIN_LIMIT=${TRAIN_LIMIT:-4660}
+EPOCHS=${EPOCHS:-2}
+BATCH=${BATCH:-128}
+LR=${LR:-1e-3}
+LR_THETA=${LR_THETA:-1e-4}
+SEED=${SEED:-0}
+BITS=${BITS:-4}
+EXTRA=()
+if [[ -n "${THREADS:-}" ]]; then EXTRA+=(--threads "$THREADS"); fi
+if [[ -z "${BIN:-}" ]]; then
+    swift build -c release --product dqss >&2
+    BIN=.build/release/dqss
+fi
+
+echo "| model | method | setting | FP32 | top-1 (derived for DQSS) | DQSS soft mixture | wall time |"
+echo "|---|---|---|---|---|---|---|"
+for model in $MODELS; do
+    fp32=(--fp32)   # FP32 evaluated once per model, on its first row
+    for m in $METHODS; do
+        common=(--model "$model" --weights "$DATA/models/cifar10/akamaster_$model.safetensors"
+                --data "$DATA/cifar10" --split test-jpeg --train-limit "$TRAIN_LIMIT" --epochs "$EPOCHS"
+                --warmup-epochs 1 --batch "$BATCH" --lr "$LR" --bits "$BITS" --seed "$SEED" --eval-every 0
+                --markdown ${fp32[@]+"${fp32[@]}"} ${EXTRA[@]+"${EXTRA[@]}"})
+        case "$m" in
+            dqss) "$BIN" search --mode qat --lr-theta "$LR_THETA" "${common[@]}" ;;
+            dqss@*) "$BIN" search --mode qat --lr-theta "${m#dqss@}" "${common[@]}" | sed "s/| dqss |/| dqss (lr-theta ${m#dqss@}) |/" ;;
+            *) "$BIN" qat --method "$m" --lr-theta "$LR_THETA" "${common[@]}" ;;
+        esac
+        fp32=()
+    done
+done
