@@ -8,7 +8,7 @@ public struct DQSSCommand: ParsableCommand {
         abstract: "Differentiable search for per-layer quantization strategies (DQSS).",
         subcommands: [DemoCommand.self, EvalCommand.self, PTQCommand.self, QATCommand.self, QATSearchCommand.self, InspectCommand.self, ExportCommand.self,
                       CheckpointDrillCommand.self,
-                      SREvalCommand.self]
+                      SREvalCommand.self, SRSearchCommand.self]
     )
     public init() {}
 }

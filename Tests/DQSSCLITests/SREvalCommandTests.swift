@@ -68,3 +68,43 @@ struct SREvalCommandTests {
         #expect(s3 != 0 && e3.contains("imdn_x4.safetensors"))
     }
 }
+
+private let srSearchReady = srEvalReady
+    && FileManager.default.fileExists(atPath: srDatasets.appendingPathComponent("cifar10/manifest.json").path)
+
+/// `dqss sr-search` end to end, shrunk (Set5, 16 calibration pairs, two candidates, 2 search steps):
+/// about 15 s in release. Skipped without ../shared/datasets and in debug builds.
+@Suite("dqss sr-search", .enabled(if: srSearchReady, "skipped: ../shared/datasets (IMDN x4, sr/Set5, cifar10) or the dqss executable not found"),
+       .enabled(if: srOptimizedBuild, "skipped in debug builds (minutes unoptimised): run swift test -c release"))
+struct SRSearchCommandTests {
+    @Test("--json reports FP32 (= BASELINES.md), each candidate, DQSS-None and DQSS per set, and the assignment")
+    func json() throws {
+        let (status, out, err) = try runSR([
+            "sr-search", "--model", "imdn",
+            "--weights", srDatasets.appendingPathComponent("models/sr/imdn_x4.safetensors").path,
+            "--data", srDatasets.appendingPathComponent("sr").path,
+            "--calib-data", srDatasets.appendingPathComponent("cifar10").path,
+            "--sets", "Set5", "--candidates", "maxabs,kl", "--calib", "16", "--epochs", "2", "--batch", "8", "--json"])
+        #expect(status == 0, "\(err)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        let rows = try #require(object["rows"] as? [[String: Any]])
+        #expect(rows.map { $0["method"] as? String } == ["FP32", "Max_Abs", "KL", "DQSS-None", "DQSS"])
+        func set5(_ row: [String: Any]) -> (Double, Double)? {
+            guard let s = (row["sets"] as? [String: Any])?["Set5"] as? [String: Any],
+                  let p = s["psnr"] as? Double, let q = s["ssim"] as? Double else { return nil }
+            return (p, q)
+        }
+        let fp32 = try #require(set5(rows[0]))
+        #expect(abs(fp32.0 - 32.2114) <= 0.01 && abs(fp32.1 - 0.8948) <= 0.0005)
+        for r in rows.dropFirst() {
+            let v = try #require(set5(r))
+            // 8-bit PTQ costs something but not everything.
+            #expect(v.0 < fp32.0 + 0.05 && v.0 > fp32.0 - 3, "\(r["method"] ?? "?"): \(v)")
+        }
+        let search = try #require(object["search"] as? [String: Any])
+        #expect(search["steps"] as? Int == 4)
+        let assignment = try #require(object["assignment"] as? [String: Any])
+        #expect((assignment["layers"] as? [Any])?.count == 46)   // every conv of IMDN x4
+        #expect(err.contains("calibration: 16 HR/LR pairs"))
+    }
+}

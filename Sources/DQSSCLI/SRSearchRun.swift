@@ -1,0 +1,237 @@
+// The DQSS PTQ search for super-resolution (`dqss search --task sr`), ALGORITHMS.md §6 with the SR
+// choices of §10.1 / §9 #11:
+//
+//   1. FP32 PSNR/SSIM on every test set (SRBenchmark: Y channel, 4-pixel shave, 8-bit output).
+//   2. Calibration pairs: `calib` HR/LR patch pairs from CIFAR-10 *training* records (SRPatchPairs: no SR
+//      training set is available, the test sets are never used), LR = MATLAB bicubic x4.
+//   3. Every candidate's (T_w, T_a) per conv from FP32 passes over the LR patches (PTQCalibration);
+//      each uniform candidate evaluated on the test sets.
+//   4. DQSS-None: the mixture with θ = 1/N everywhere (§6.1), evaluated.
+//   5. Search α, β with the L1 loss to the HR patches (PTQSearch.run(inputs:targets:)), derive by argmax
+//      (Eq. 6), install the plain quantizers of the winners, evaluate: the "DQSS" row.
+//
+// Every row is scored on identical inputs. Output: a Markdown table (PSNR/SSIM per set and the average
+// over sets) on stdout, or one JSON object with --json; progress on stderr.
+
+import Foundation
+import DQSSTensor
+import DQSSLayers
+import DQSSData
+import DQSSModels
+import DQSSQuant
+import DQSSSearch
+
+struct SRSearchOptions {
+    var model: String
+    var weights: String
+    /// Folder of test sets (one sub-folder per set).
+    var data: String
+    /// CIFAR-10 folder whose training split gives the HR calibration patches.
+    var calibData: String
+    var sets: [String]?
+    var methods: [PTQMethod]
+    var ptq: PTQSettings
+    var search: PTQSearchSettings
+    var calib: Int
+    var patch: Int
+    var seed: UInt64
+    var calibBatch: Int
+    var tile: Int?
+    var tileOverlap: Int?
+    var savePng: String?
+    var out: String?
+    var json: Bool
+    var quiet: Bool
+}
+
+/// One row of the table: a network variant and its scores per set.
+struct SRSearchRow: Encodable {
+    var method: String
+    var sets: [String: SRSetScore]
+    var seconds: Double
+}
+
+struct SRSearchReport: Encodable {
+    struct Calibration: Encodable {
+        var source: String
+        var pairs: Int
+        var hrPatch: Int
+        var lrPatch: Int
+        var seed: UInt64
+        enum CodingKeys: String, CodingKey {
+            case source, pairs, seed
+            case hrPatch = "hr_patch"
+            case lrPatch = "lr_patch"
+        }
+    }
+    struct Search: Encodable {
+        var schedule: String
+        var steps: Int
+        var epochs: Int
+        var batch: Int
+        var lr: Float
+        var temperatureEnd: Double
+        var firstLoss: Double
+        var lastLoss: Double
+        var seconds: Double
+        enum CodingKeys: String, CodingKey {
+            case schedule, steps, epochs, batch, lr, seconds
+            case temperatureEnd = "temperature_end"
+            case firstLoss = "first_loss"
+            case lastLoss = "last_loss"
+        }
+    }
+    var task = "sr"
+    var model: String
+    var weights: String
+    var scale: Int
+    var weightBits: Int
+    var activationBits: Int
+    var setNames: [String]
+    var rows: [SRSearchRow]
+    var calibration: Calibration
+    var search: Search
+    var assignment: StrategyAssignment
+    var activationCounts: [String: Int]
+    var weightCounts: [String: Int]
+
+    enum CodingKeys: String, CodingKey {
+        case task, model, weights, scale, rows, calibration, search, assignment
+        case weightBits = "weight_bits"
+        case activationBits = "activation_bits"
+        case setNames = "set_names"
+        case activationCounts = "activation_counts"
+        case weightCounts = "weight_counts"
+    }
+}
+
+enum SRSearchRun {
+    static func log(_ quiet: Bool, _ s: String) {
+        if !quiet { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+    }
+
+    static func run(_ o: SRSearchOptions) throws {
+        let spec = try SRModelZoo.spec(named: o.model)
+        let bench = try SRBenchmark(directory: URL(fileURLWithPath: o.data), scale: spec.scale, names: o.sets)
+        let train = try CIFAR10Dataset(directory: URL(fileURLWithPath: o.calibData), split: "train")
+        guard o.calib <= train.count else {
+            throw DQSSDataError("--calib \(o.calib): the CIFAR-10 training split of \(o.calibData) has \(train.count) records")
+        }
+        let network = try spec.load(weights: URL(fileURLWithPath: o.weights))
+        let setNames = bench.sets.map(\.name)
+        var rows: [SRSearchRow] = []
+        let overlap = o.tileOverlap ?? spec.receptiveRadius ?? 16
+
+        func evaluate(_ label: String) throws {
+            let start = Date()
+            let scores = try bench.evaluate(network, tile: o.tile, overlap: overlap,
+                                            saveDirectory: o.savePng.map {
+                URL(fileURLWithPath: $0).appendingPathComponent(label.replacingOccurrences(of: " ", with: "_"))
+            })
+            let row = SRSearchRow(method: label, sets: Dictionary(uniqueKeysWithValues: scores.map { ($0.name, $0) }),
+                                  seconds: Date().timeIntervalSince(start))
+            rows.append(row)
+            log(o.quiet, String(format: "%-10@ ", label) + scores.map {
+                String(format: "%@ %.4f / %.4f", $0.name, $0.psnr, $0.ssim)
+            }.joined(separator: ", ") + String(format: "  (%.1f s)", row.seconds))
+        }
+
+        // 1. FP32.
+        try evaluate("FP32")
+
+        // 2. Calibration pairs from CIFAR-10 training records (seeded draw without replacement).
+        var rng = RNG(seed: o.seed)
+        let indices = Array(rng.permutation(train.count).prefix(o.calib))
+        let pairs = try SRPatchPairs.cifar(train, indices: indices, scale: spec.scale, patch: o.patch, seed: o.seed &+ 1)
+        log(o.quiet, "calibration: \(pairs.count) HR/LR pairs (\(o.patch)x\(o.patch) -> \(o.patch / spec.scale)x\(o.patch / spec.scale)) "
+            + "from CIFAR-10 train records of \(o.calibData)")
+
+        // 3. Candidates.
+        let calibration = PTQCalibration(model: network, settings: o.ptq)
+        var batches: [Tensor] = []
+        for s in stride(from: 0, to: pairs.count, by: o.calibBatch) {
+            batches.append(pairs.slice(s..<min(s + o.calibBatch, pairs.count)).lowResolution)
+        }
+        calibration.gather(batches: batches, methods: o.methods, progress: { log(o.quiet, $0) })
+        var thresholds: [PTQMethod: [LayerQuantization]] = [:]
+        for m in o.methods {
+            let start = Date()
+            thresholds[m] = try calibration.assignments(for: m)
+            log(o.quiet, String(format: "%@ thresholds: %.1f s", m.paperName, Date().timeIntervalSince(start)))
+        }
+        calibration.releaseInputs()
+        let points = QuantizedModel.points(of: network)
+        for m in o.methods {
+            QuantizedModel.install(points, assignments: thresholds[m]!)
+            try evaluate(m.paperName)
+            QuantizedModel.removeHooks(points)
+        }
+
+        // 4. DQSS-None.
+        let mixed = try MixedQuantizedModel(model: network, ptq: thresholds, methods: o.methods)
+        mixed.setMode(.uniform)
+        try evaluate("DQSS-None")
+
+        // 5. Search with L1 to the HR patches, derive, evaluate the deployed (plain-quantizer) network.
+        let searchStart = Date()
+        let search = PTQSearch(model: network, mixed: mixed, settings: o.search)
+        let records = search.run(inputs: pairs.lowResolution, targets: pairs.highResolution) { r in
+            if !o.quiet && (r.step % 10 == 0) {
+                log(false, String(format: "search step %d (epoch %d): L1 %.5f, lr %.2e, tau %.3f", r.step, r.epoch, r.loss, r.lr, r.temperature))
+            }
+        }
+        let searchSeconds = Date().timeIntervalSince(searchStart)
+        let assignment = mixed.assignment()
+        let derived = mixed.derivedQuantization()
+        mixed.remove()
+        QuantizedModel.install(points, assignments: derived)
+        try evaluate("DQSS")
+        QuantizedModel.removeHooks(points)
+
+        let names = o.methods.map(\.paperName)
+        let report = SRSearchReport(
+            model: o.model, weights: o.weights, scale: spec.scale, weightBits: o.ptq.weightBits,
+            activationBits: o.ptq.activationBits, setNames: setNames, rows: rows,
+            calibration: .init(source: "CIFAR-10 train records (\(o.calibData)), bicubic x\(spec.scale)", pairs: pairs.count,
+                               hrPatch: o.patch, lrPatch: o.patch / spec.scale, seed: o.seed),
+            search: .init(schedule: o.search.schedule.rawValue, steps: records.count, epochs: o.search.epochs,
+                          batch: o.search.batchSize, lr: o.search.lr, temperatureEnd: o.search.temperatureEnd,
+                          firstLoss: records.first?.loss ?? .nan, lastLoss: records.last?.loss ?? .nan, seconds: searchSeconds),
+            assignment: assignment,
+            activationCounts: Dictionary(uniqueKeysWithValues: zip(names, assignment.activationCounts)),
+            weightCounts: Dictionary(uniqueKeysWithValues: zip(names, assignment.weightCounts)))
+        if let out = o.out {
+            let dir = URL(fileURLWithPath: out)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+            try enc.encode(report).write(to: dir.appendingPathComponent("sr-search.json"))
+        }
+        if o.json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try enc.encode(report), as: UTF8.self))
+        } else {
+            print(markdownTable(rows: rows, sets: setNames))
+            print("")
+            print("DQSS assignment (layers per candidate): activations " + zip(names, assignment.activationCounts).map { "\($0) \($1)" }.joined(separator: ", ")
+                  + "; weights " + zip(names, assignment.weightCounts).map { "\($0) \($1)" }.joined(separator: ", "))
+        }
+    }
+
+    /// | method | Set5 | Set14 | Avg | with PSNR/SSIM cells (the paper's Table 2 layout).
+    static func markdownTable(rows: [SRSearchRow], sets: [String]) -> String {
+        var lines = ["| method | " + sets.joined(separator: " | ") + " | Avg |",
+                     "|---|" + sets.map { _ in "---|" }.joined() + "---|"]
+        for r in rows {
+            let cells = sets.map { s -> String in
+                guard let v = r.sets[s] else { return "–" }
+                return String(format: "%.2f/%.4f", v.psnr, v.ssim)
+            }
+            let ps = sets.compactMap { r.sets[$0]?.psnr }, ss = sets.compactMap { r.sets[$0]?.ssim }
+            let avg = String(format: "%.2f/%.4f", ps.reduce(0, +) / Double(max(ps.count, 1)), ss.reduce(0, +) / Double(max(ss.count, 1)))
+            lines.append("| \(r.method) | " + cells.joined(separator: " | ") + " | \(avg) |")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
