@@ -3,8 +3,8 @@
 //
 //   dqss sr-search --model imdn --weights ../shared/datasets/models/sr/imdn_x4.safetensors \
 //       --data ../shared/datasets/sr --calib-data ../shared/datasets/cifar10 [--sets Set5,Set14] \
-//       [--candidates maxabs,kl,easyquant,admm] [--bits 8] [--calib 256] [--patch 32] [--eq-images 64] \
-//       [--schedule annealed|paper] [--epochs N] [--batch N] [--lr X] [--temperature TAU_END] [--seed S] \
+//       [--candidates maxabs,kl,easyquant,admm] [--bits 8] [--calib 256] [--val-pairs 256] [--patch 32] [--eq-images 64] \
+//       [--target hr|fp32] [--schedule annealed|paper] [--epochs N] [--batch N] [--lr X] [--temperature TAU_END] [--seed S] \
 //       [--save-png DIR] [--out DIR] [--json] [--quiet]
 
 import ArgumentParser
@@ -29,6 +29,10 @@ struct SRSearchCommand: ParsableCommand {
     @Option(help: "Candidates in branch order: maxabs, kl, easyquant, admm.") var candidates: String = "maxabs,kl,easyquant,admm"
     @Option(help: "Bit width of weights and activations.") var bits: Int = 8
     @Option(help: "Number of calibration HR/LR pairs.") var calib: Int = 256
+    @Option(help: "Search target: hr (L1 to the HR patch, default) or fp32 (L1 to the FP32 network's output).")
+    var target: String = "hr"
+    @Option(help: "Held-out validation pairs (CIFAR-10 train records disjoint from the calibration ones) for the selection; 0 disables.")
+    var valPairs: Int = 256
     @Option(help: "HR patch size (multiple of the scale, at most 32 for CIFAR-10 images).") var patch: Int = 32
     @Option(help: "EQ: use only the first M calibration pairs (default: all).") var eqImages: Int?
     @Option(help: "Search schedule: annealed (§6.2, default) or paper (§6).") var schedule: String = "annealed"
@@ -50,6 +54,8 @@ struct SRSearchCommand: ParsableCommand {
     func validate() throws {
         if !(2...8).contains(bits) { throw ValidationError("--bits must be in 2...8 (got \(bits))") }
         if calib < 1 { throw ValidationError("--calib must be at least 1 (got \(calib))") }
+        if target != "hr" && target != "fp32" { throw ValidationError("--target must be hr or fp32 (got \(target))") }
+        if valPairs < 0 { throw ValidationError("--val-pairs must be at least 0 (got \(valPairs))") }
         if calibBatch < 1 { throw ValidationError("--calib-batch must be at least 1 (got \(calibBatch))") }
         if SearchSchedule(rawValue: schedule) == nil { throw ValidationError("--schedule must be annealed or paper (got \(schedule))") }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1 (got \(epochs))") }
@@ -86,7 +92,7 @@ struct SRSearchCommand: ParsableCommand {
             sets: sets.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } },
             methods: try methods,
             ptq: PTQSettings(weightBits: bits, activationBits: bits, signedActivations: signedActivations, eqMaxImages: eqImages),
-            search: s, calib: calib, patch: patch, seed: seed, calibBatch: calibBatch, tile: tile, tileOverlap: tileOverlap,
+            search: s, calib: calib, target: target, valPairs: valPairs, patch: patch, seed: seed, calibBatch: calibBatch, tile: tile, tileOverlap: tileOverlap,
             savePng: savePng, out: out, json: json, quiet: quiet))
     }
 }

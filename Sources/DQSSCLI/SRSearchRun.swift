@@ -7,8 +7,13 @@
 //   3. Every candidate's (T_w, T_a) per conv from FP32 passes over the LR patches (PTQCalibration);
 //      each uniform candidate evaluated on the test sets.
 //   4. DQSS-None: the mixture with θ = 1/N everywhere (§6.1), evaluated.
-//   5. Search α, β with the L1 loss to the HR patches (PTQSearch.run(inputs:targets:)), derive by argmax
+//   5. Search α, β with the L1 loss to the HR patches (PTQSearch.run(inputs:targets:); `--target fp32`: to the
+//      FP32 network's outputs instead), derive by argmax
 //      (Eq. 6), install the plain quantizers of the winners, evaluate: the "DQSS" row.
+//   6. Selection (§6.2, adapted to SR): on `valPairs` further CIFAR-10 training records, disjoint from the
+//      calibration ones, score the derived assignment and every uniform candidate by the mean absolute
+//      difference between the quantized and the FP32 network's outputs (label-free, like §6.2's KL to the
+//      FP32 softmax); the best one is the "DQSS (selected)" row. No greedy per-layer refinement here.
 //
 // Every row is scored on identical inputs. Output: a Markdown table (PSNR/SSIM per set and the average
 // over sets) on stdout, or one JSON object with --json; progress on stderr.
@@ -33,6 +38,11 @@ struct SRSearchOptions {
     var ptq: PTQSettings
     var search: PTQSearchSettings
     var calib: Int
+    /// Search target: "hr" (L1 to the HR patch, the paper's task loss, §9 #11) or "fp32" (L1 to the FP32
+    /// network's output on the same LR patch: only the quantization error, label-free).
+    var target: String
+    /// Held-out validation pairs for the selection step (0: no selection).
+    var valPairs: Int
     var patch: Int
     var seed: UInt64
     var calibBatch: Int
@@ -66,6 +76,7 @@ struct SRSearchReport: Encodable {
     }
     struct Search: Encodable {
         var schedule: String
+        var target: String
         var steps: Int
         var epochs: Int
         var batch: Int
@@ -75,7 +86,7 @@ struct SRSearchReport: Encodable {
         var lastLoss: Double
         var seconds: Double
         enum CodingKeys: String, CodingKey {
-            case schedule, steps, epochs, batch, lr, seconds
+            case schedule, target, steps, epochs, batch, lr, seconds
             case temperatureEnd = "temperature_end"
             case firstLoss = "first_loss"
             case lastLoss = "last_loss"
@@ -94,9 +105,13 @@ struct SRSearchReport: Encodable {
     var assignment: StrategyAssignment
     var activationCounts: [String: Int]
     var weightCounts: [String: Int]
+    /// Validation score (mean |y_q − y_FP32|) of each contender, and the winner (nil without selection).
+    var selectionScores: [String: Double]
+    var selected: String?
 
     enum CodingKeys: String, CodingKey {
-        case task, model, weights, scale, rows, calibration, search, assignment
+        case task, model, weights, scale, rows, calibration, search, assignment, selected
+        case selectionScores = "selection_scores"
         case weightBits = "weight_bits"
         case activationBits = "activation_bits"
         case setNames = "set_names"
@@ -114,8 +129,9 @@ enum SRSearchRun {
         let spec = try SRModelZoo.spec(named: o.model)
         let bench = try SRBenchmark(directory: URL(fileURLWithPath: o.data), scale: spec.scale, names: o.sets)
         let train = try CIFAR10Dataset(directory: URL(fileURLWithPath: o.calibData), split: "train")
-        guard o.calib <= train.count else {
-            throw DQSSDataError("--calib \(o.calib): the CIFAR-10 training split of \(o.calibData) has \(train.count) records")
+        guard o.calib + o.valPairs <= train.count else {
+            throw DQSSDataError("--calib \(o.calib) + --val-pairs \(o.valPairs): the CIFAR-10 training split of \(o.calibData) "
+                                + "has \(train.count) records")
         }
         let network = try spec.load(weights: URL(fileURLWithPath: o.weights))
         let setNames = bench.sets.map(\.name)
@@ -141,10 +157,34 @@ enum SRSearchRun {
 
         // 2. Calibration pairs from CIFAR-10 training records (seeded draw without replacement).
         var rng = RNG(seed: o.seed)
-        let indices = Array(rng.permutation(train.count).prefix(o.calib))
+        let order = rng.permutation(train.count)
+        let indices = Array(order.prefix(o.calib))
+        let validation: SRPatchPairs? = try o.valPairs == 0 ? nil
+            : SRPatchPairs.cifar(train, indices: Array(order[o.calib..<(o.calib + o.valPairs)]), scale: spec.scale,
+                                 patch: o.patch, seed: o.seed &+ 2)
         let pairs = try SRPatchPairs.cifar(train, indices: indices, scale: spec.scale, patch: o.patch, seed: o.seed &+ 1)
         log(o.quiet, "calibration: \(pairs.count) HR/LR pairs (\(o.patch)x\(o.patch) -> \(o.patch / spec.scale)x\(o.patch / spec.scale)) "
             + "from CIFAR-10 train records of \(o.calibData)")
+
+        // FP32 outputs of the validation patches (the selection's reference), in batches.
+        var valBatches: [Tensor] = [], valReference: [Tensor] = []
+        if let validation {
+            for s in stride(from: 0, to: validation.count, by: o.calibBatch) {
+                let b = validation.slice(s..<min(s + o.calibBatch, validation.count)).lowResolution
+                valBatches.append(b)
+                valReference.append(network.forward(b).copy())
+            }
+        }
+        func validationScore() -> Double {
+            var total = 0.0, n = 0
+            for (b, ref) in zip(valBatches, valReference) {
+                let y = network.forward(b)
+                for i in 0..<y.count { total += Double(abs(y.data[i] - ref.data[i])) }
+                n += y.count
+            }
+            return total / Double(max(n, 1))
+        }
+        var selectionScores: [String: Double] = [:]
 
         // 3. Candidates.
         let calibration = PTQCalibration(model: network, settings: o.ptq)
@@ -164,7 +204,19 @@ enum SRSearchRun {
         for m in o.methods {
             QuantizedModel.install(points, assignments: thresholds[m]!)
             try evaluate(m.paperName)
+            if validation != nil { selectionScores[m.paperName] = validationScore() }
             QuantizedModel.removeHooks(points)
+        }
+
+        // Search targets: the HR patches, or (--target fp32) the FP32 network's outputs of the LR patches.
+        var targets = pairs.highResolution
+        if o.target == "fp32" {
+            targets = Tensor(shape: pairs.highResolution.shape)
+            let per = targets.count / pairs.count
+            for s in stride(from: 0, to: pairs.count, by: o.calibBatch) {
+                let y = network.forward(pairs.slice(s..<min(s + o.calibBatch, pairs.count)).lowResolution)
+                (targets.data + s * per).update(from: y.data, count: y.count)
+            }
         }
 
         // 4. DQSS-None.
@@ -175,7 +227,7 @@ enum SRSearchRun {
         // 5. Search with L1 to the HR patches, derive, evaluate the deployed (plain-quantizer) network.
         let searchStart = Date()
         let search = PTQSearch(model: network, mixed: mixed, settings: o.search)
-        let records = search.run(inputs: pairs.lowResolution, targets: pairs.highResolution) { r in
+        let records = search.run(inputs: pairs.lowResolution, targets: targets) { r in
             if !o.quiet && (r.step % 10 == 0) {
                 log(false, String(format: "search step %d (epoch %d): L1 %.5f, lr %.2e, tau %.3f", r.step, r.epoch, r.loss, r.lr, r.temperature))
             }
@@ -186,7 +238,21 @@ enum SRSearchRun {
         mixed.remove()
         QuantizedModel.install(points, assignments: derived)
         try evaluate("DQSS")
+        if validation != nil { selectionScores["DQSS"] = validationScore() }
         QuantizedModel.removeHooks(points)
+
+        // 6. Selection among the derived and the uniform assignments (lowest validation score; ties: derived).
+        var selected: String?
+        if validation != nil {
+            let contenders = ["DQSS"] + o.methods.map(\.paperName)
+            let best = contenders.min { selectionScores[$0]! < selectionScores[$1]! }!
+            selected = best
+            log(o.quiet, "selection on \(o.valPairs) held-out pairs (mean |y_q - y_FP32|): "
+                + contenders.map { String(format: "%@ %.6f", $0, selectionScores[$0]!) }.joined(separator: ", ") + " -> \(best)")
+            var row = rows.first { $0.method == best }!
+            row.method = "DQSS (selected: \(best))"
+            rows.append(row)
+        }
 
         let names = o.methods.map(\.paperName)
         let report = SRSearchReport(
@@ -194,12 +260,13 @@ enum SRSearchRun {
             activationBits: o.ptq.activationBits, setNames: setNames, rows: rows,
             calibration: .init(source: "CIFAR-10 train records (\(o.calibData)), bicubic x\(spec.scale)", pairs: pairs.count,
                                hrPatch: o.patch, lrPatch: o.patch / spec.scale, seed: o.seed),
-            search: .init(schedule: o.search.schedule.rawValue, steps: records.count, epochs: o.search.epochs,
+            search: .init(schedule: o.search.schedule.rawValue, target: o.target, steps: records.count, epochs: o.search.epochs,
                           batch: o.search.batchSize, lr: o.search.lr, temperatureEnd: o.search.temperatureEnd,
                           firstLoss: records.first?.loss ?? .nan, lastLoss: records.last?.loss ?? .nan, seconds: searchSeconds),
             assignment: assignment,
             activationCounts: Dictionary(uniqueKeysWithValues: zip(names, assignment.activationCounts)),
-            weightCounts: Dictionary(uniqueKeysWithValues: zip(names, assignment.weightCounts)))
+            weightCounts: Dictionary(uniqueKeysWithValues: zip(names, assignment.weightCounts)),
+            selectionScores: selectionScores, selected: selected)
         if let out = o.out {
             let dir = URL(fileURLWithPath: out)
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -77,18 +77,27 @@ private let srSearchReady = srEvalReady
 @Suite("dqss sr-search", .enabled(if: srSearchReady, "skipped: ../shared/datasets (IMDN x4, sr/Set5, cifar10) or the dqss executable not found"),
        .enabled(if: srOptimizedBuild, "skipped in debug builds (minutes unoptimised): run swift test -c release"))
 struct SRSearchCommandTests {
-    @Test("--json reports FP32 (= BASELINES.md), each candidate, DQSS-None and DQSS per set, and the assignment")
+    @Test("--json reports FP32 (= BASELINES.md), each candidate, DQSS-None, DQSS and the selected row per set, and the assignment")
     func json() throws {
         let (status, out, err) = try runSR([
             "sr-search", "--model", "imdn",
             "--weights", srDatasets.appendingPathComponent("models/sr/imdn_x4.safetensors").path,
             "--data", srDatasets.appendingPathComponent("sr").path,
             "--calib-data", srDatasets.appendingPathComponent("cifar10").path,
-            "--sets", "Set5", "--candidates", "maxabs,kl", "--calib", "16", "--epochs", "2", "--batch", "8", "--json"])
+            "--sets", "Set5", "--candidates", "maxabs,kl", "--calib", "16", "--val-pairs", "16", "--epochs", "2", "--batch", "8", "--json"])
         #expect(status == 0, "\(err)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
         let rows = try #require(object["rows"] as? [[String: Any]])
-        #expect(rows.map { $0["method"] as? String } == ["FP32", "Max_Abs", "KL", "DQSS-None", "DQSS"])
+        let methods = rows.compactMap { $0["method"] as? String }
+        #expect(Array(methods.prefix(5)) == ["FP32", "Max_Abs", "KL", "DQSS-None", "DQSS"])
+        // The selection row repeats the scores of the contender with the lowest validation score.
+        let scores = try #require(object["selection_scores"] as? [String: Double])
+        #expect(Set(scores.keys) == ["Max_Abs", "KL", "DQSS"])
+        let best = scores.min { $0.value < $1.value }!.key
+        #expect(object["selected"] as? String == best)
+        #expect(methods.count == 6 && methods[5] == "DQSS (selected: \(best))")
+        let bestRow = try #require(rows.first { $0["method"] as? String == best })
+        #expect((bestRow["sets"] as? NSDictionary) == (rows[5]["sets"] as? NSDictionary))
         func set5(_ row: [String: Any]) -> (Double, Double)? {
             guard let s = (row["sets"] as? [String: Any])?["Set5"] as? [String: Any],
                   let p = s["psnr"] as? Double, let q = s["ssim"] as? Double else { return nil }
