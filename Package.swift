@@ -106,7 +106,7 @@ let package = Package(
         // Unit tests of the communicator and buckets; mpirun tests of the `dqss-mpitest` executable.
         .testTarget(name: "DQSSDistributedTests", dependencies: ["DQSSDistributed", "dqss-mpitest", "dqss", "_TestSupport"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "DQSSSearchTests", dependencies: ["DQSSSearch", "DQSSQuant", "_TestSupport"],
+        .testTarget(name: "DQSSSearchTests", dependencies: ["DQSSSearch", "DQSSQuant", "DQSSDistributed", "_TestSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "DQSSCheckpointTests",
                     dependencies: ["DQSSCheckpoint", "DQSSCLI", "DQSSModels", "DQSSData", "DQSSSearch", "DQSSQuant", "_TestSupport"],

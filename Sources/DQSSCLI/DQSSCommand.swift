@@ -6,7 +6,7 @@ public struct DQSSCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "dqss",
         abstract: "Differentiable search for per-layer quantization strategies (DQSS).",
-        subcommands: [DemoCommand.self, EvalCommand.self, PTQCommand.self, QATCommand.self, QATSearchCommand.self, InspectCommand.self, ExportCommand.self,
+        subcommands: [DemoCommand.self, EvalCommand.self, PTQCommand.self, QATCommand.self, SearchCommand.self, InspectCommand.self, ExportCommand.self,
                       CheckpointDrillCommand.self,
                       SREvalCommand.self, SRSearchCommand.self]
     )

@@ -33,11 +33,11 @@ enum QATSearchRun {
     }
 }
 
-/// `dqss search`, QAT mode only, until the PTQ search command lands and dispatches here.
+/// `dqss search --mode qat` (reached through SearchCommand, which owns the `search` name).
 struct QATSearchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search",
-        abstract: "DQSS search; --mode qat: the four QAT candidates mixed per layer, trained jointly (§7).")
+        abstract: "DQSS search --mode qat: the four QAT candidates mixed per layer, trained jointly (§7).")
 
     @Option(help: "Search mode: qat.")
     var mode: String
@@ -45,7 +45,7 @@ struct QATSearchCommand: ParsableCommand {
     @OptionGroup var options: QATRunOptions
 
     func validate() throws {
-        guard mode == "qat" else { throw ValidationError("--mode \(mode): this build supports --mode qat") }
+        guard mode == "qat" else { throw ValidationError("--mode \(mode): this command runs --mode qat") }
     }
 
     func run() throws { try QATSearchRun.run(options) }

@@ -16,10 +16,7 @@ extension PTQSearch {
         let perIn = inputs.count / max(m, 1), perOut = targets.count / max(m, 1)
         let spe = settings.stepsPerEpoch(images: m), total = spe * settings.epochs
         let params = mixed.architectureParameters.map(\.parameter)
-        let sgd = settings.schedule == .paper
-        let group = ParameterGroup(name: "architecture", parameters: params, lr: settings.lr,
-                                   momentum: sgd ? settings.momentum : 0, weightDecay: 0)
-        let optimizer: any Optimizer = sgd ? SGD(groups: [group]) : Adam(groups: [group])
+        let optimizer = settings.makeOptimizer(params)
         let l1 = L1Loss()
         model.setTraining(false)
         mixed.setMode(.soft)

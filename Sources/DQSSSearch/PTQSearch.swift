@@ -5,7 +5,8 @@
 //                          3, batch 256 (one step per epoch on 256 images), τ = 1.
 //   annealed  (§6.2)       Adam lr 1e-2, batch 32, 20 epochs, cosine lr decay over the steps,
 //                          τ = τ_end^(step / (total_steps − 1)), τ_end = 0.02.
-// Loss: cross-entropy with the calibration labels (§9 #11). The model stays in eval mode (BN running
+// Loss: cross-entropy with the calibration labels (§9 #11), or with `teacherLogits` the KL divergence to the
+// FP32 network's softmax (`--search-loss kd`, label-free; DistillationKL). The model stays in eval mode (BN running
 // statistics), weights and thresholds frozen. Batches: the images in a seeded random order per epoch,
 // the last batch possibly smaller. Augmentation is the caller's business (pass augmented images).
 // After `run` the hooks are left in `.soft` mode at the final τ; derive with `mixed.assignment()`.
@@ -28,20 +29,28 @@ public enum SearchSchedule: String, Sendable, Codable, CaseIterable {
     case paper, annealed
 }
 
+/// The α/β optimiser (paper: SGD with momentum; annealed: Adam). Either schedule can use either.
+public enum SearchOptimizer: String, Sendable, Codable, CaseIterable {
+    case sgd, adam
+}
+
 public struct PTQSearchSettings: Sendable {
     public var schedule: SearchSchedule
     public var epochs: Int
     public var batchSize: Int
     public var lr: Float
-    /// SGD momentum (paper schedule; Adam uses β1 = 0.9).
+    /// SGD (paper default) or Adam (annealed default).
+    public var optimizer: SearchOptimizer
+    /// SGD momentum (Adam uses β1 = 0.9).
     public var momentum: Float
     /// Final temperature of the annealed schedule (1 = no annealing).
     public var temperatureEnd: Double
     public var seed: UInt64
 
     public init(schedule: SearchSchedule, epochs: Int, batchSize: Int, lr: Float, momentum: Float = 0.9,
-                temperatureEnd: Double, seed: UInt64 = 0) {
+                temperatureEnd: Double, seed: UInt64 = 0, optimizer: SearchOptimizer? = nil) {
         self.schedule = schedule
+        self.optimizer = optimizer ?? (schedule == .paper ? .sgd : .adam)
         self.epochs = epochs
         self.batchSize = batchSize
         self.lr = lr
@@ -70,6 +79,13 @@ public struct PTQSearchSettings: Sendable {
         case .paper: return LRSchedule.step(milestones: [1, 2], gamma: 0.1).lr(at: Double(epoch), base: lr)
         case .annealed: return LRSchedule.cosine(total: Double(totalSteps)).lr(at: Double(step), base: lr)
         }
+    }
+
+    /// The α/β optimiser over `params` (one group, no weight decay, §6 step 4).
+    public func makeOptimizer(_ params: [Parameter]) -> any Optimizer {
+        let group = ParameterGroup(name: "architecture", parameters: params, lr: lr,
+                                   momentum: optimizer == .sgd ? momentum : 0, weightDecay: 0)
+        return optimizer == .sgd ? SGD(groups: [group]) : Adam(groups: [group])
     }
 
     /// Steps per epoch for `images` calibration images.
@@ -124,20 +140,26 @@ public final class PTQSearch {
     /// call it with the same settings and totalImages. Records carry the global mean loss (identical on
     /// every rank). Throws `SearchError.nonFiniteLoss` on the rank whose loss is not finite.
     @discardableResult
-    public func run(images: Tensor, labels: [Int], firstImage: Int, totalImages: Int, reducer: any BatchGradientReducer,
+    /// With `teacherLogits` ([m, K], this rank's rows, the FP32 network's logits of the same images) the
+    /// loss is the KL divergence to the teacher's softmax and `labels` are not used.
+    public func run(images: Tensor, labels: [Int], teacherLogits: Tensor? = nil, firstImage: Int, totalImages: Int,
+                    reducer: any BatchGradientReducer,
                     checkFinite: Bool = true, progress: ((SearchStepRecord) -> Void)? = nil) throws -> [SearchStepRecord] {
         let local = images.shape[0]
         precondition(labels.count == local, "\(labels.count) labels for \(local) calibration images")
+        if let t = teacherLogits {
+            precondition(t.shape.first == local, "teacher logits \(t.shape) for \(local) calibration images")
+        }
         precondition(firstImage >= 0 && firstImage + local <= totalImages,
                      "shard \(firstImage)..<\(firstImage + local) outside \(totalImages) calibration images")
         let m = totalImages
         let per = local == 0 ? 0 : images.count / local
         let spe = settings.stepsPerEpoch(images: m), total = spe * settings.epochs
         let params = mixed.architectureParameters.map(\.parameter)
-        let group = ParameterGroup(name: "architecture", parameters: params, lr: settings.lr,
-                                   momentum: settings.schedule == .paper ? settings.momentum : 0, weightDecay: 0)
-        let optimizer: any Optimizer = settings.schedule == .paper ? SGD(groups: [group]) : Adam(groups: [group])
-        let ce = SoftmaxCrossEntropy()
+        let optimizer = settings.makeOptimizer(params)
+        let ce = SoftmaxCrossEntropy(), kd = DistillationKL()
+        let classes = local == 0 ? 0 : (teacherLogits?.count ?? 0) / local
+        let teacherBatch = Tensor(shape: [0])
         model.setTraining(false)
         mixed.setMode(.soft)
         // Every replica starts from rank 0's logits (they are equal by construction; this makes it so).
@@ -169,11 +191,19 @@ public final class PTQSearch {
                     shape[0] = idx.count
                     batch.resize(to: shape)
                     for (r, i) in idx.enumerated() { (batch.data + r * per).update(from: images.data + i * per, count: per) }
-                    loss = ce.forward(logits: model.forward(batch), labels: idx.map { labels[$0] })
+                    if let teacherLogits {
+                        teacherBatch.resize(to: [idx.count, classes])
+                        for (r, i) in idx.enumerated() {
+                            (teacherBatch.data + r * classes).update(from: teacherLogits.data + i * classes, count: classes)
+                        }
+                        loss = kd.forward(logits: model.forward(batch), teacher: teacherBatch)
+                    } else {
+                        loss = ce.forward(logits: model.forward(batch), labels: idx.map { labels[$0] })
+                    }
                     if checkFinite && !loss.isFinite {
                         throw SearchError.nonFiniteLoss(step: step, rank: reducer.rank, size: reducer.size, value: loss)
                     }
-                    _ = model.backward(ce.backward())
+                    _ = model.backward(teacherLogits == nil ? ce.backward() : kd.backward())
                 }
                 let computed = clock.now
                 var globalLoss = Double(loss)

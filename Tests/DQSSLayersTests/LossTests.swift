@@ -36,6 +36,31 @@ struct LossTests {
         #expect(r.maxError < 1e-2, "\(r)")
     }
 
+    @Test("distillation KL equals a hand-computed divergence and is zero when student equals teacher")
+    func distillationForward() {
+        let kd = DistillationKL()
+        // Teacher (0, ln 3): p = (1/4, 3/4); student (0, 0): q = (1/2, 1/2).
+        // KL = 1/4 ln(1/2) + 3/4 ln(3/2); gradient (q − p) = (1/4, −1/4) for N = 1.
+        let l = kd.forward(logits: Tensor(shape: [1, 2], values: [0, 0]),
+                           teacher: Tensor(shape: [1, 2], values: [0, Float(log(3.0))]))
+        let expected = 0.25 * log(0.5) + 0.75 * log(1.5)
+        #expect(abs(Double(l) - expected) < 1e-6, "\(l) vs \(expected)")
+        #expect(maxAbsDiff(kd.backward().array, [0.25, -0.25]) < 1e-6)
+        let z = Tensor(shape: [2, 3], values: [1, -2, 0.5, 300, 0, -300])
+        #expect(abs(kd.forward(logits: z, teacher: z.copy())) < 1e-7)
+        #expect(kd.backward().array.allSatisfy { abs($0) < 1e-7 })
+    }
+
+    @Test("distillation KL gradient matches central differences")
+    func distillationGradient() {
+        var rng = RNG(seed: 53)
+        let kd = DistillationKL()
+        let teacher = Tensor.uniform([3, 5], -3, 3, rng: &rng)
+        let probe = LossProbe(forward: { kd.forward(logits: $0, teacher: teacher) }, backward: { kd.backward() })
+        let r = checkGradients(probe, input: Tensor.uniform([3, 5], -2, 2, rng: &rng), epsilon: 1e-2)
+        #expect(r.maxError < 1e-2, "\(r)")
+    }
+
     @Test("L1 and MSE forward values and gradients")
     func regressionLosses() {
         let p = Tensor(shape: [4], values: [1, 2, 3, 4]), t = Tensor(shape: [4], values: [0, 2, 5, 3])

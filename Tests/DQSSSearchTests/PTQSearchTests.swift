@@ -4,6 +4,7 @@ import DQSSTensor
 import DQSSLayers
 import DQSSQuant
 import DQSSSearch
+import DQSSDistributed
 
 @Suite("PTQSearch")
 struct PTQSearchTests {
@@ -56,5 +57,37 @@ struct PTQSearchTests {
         #expect(endMax.reduce(0, +) / Double(endMax.count) > 0.6, "\(endMax)")
         #expect(net.namedParameters().allSatisfy { !$0.parameter.requiresGrad })
         _ = mixed.assignment()
+    }
+}
+
+@Suite("PTQSearch with the KD loss")
+struct PTQSearchDistillationTests {
+    @Test("with teacher logits the search loss is the KL divergence to the teacher's softmax, labels unused")
+    func distillationLoss() throws {
+        var rng = RNG(seed: 37)
+        let net = SmallNet(rng: &rng)
+        net.setTraining(false)
+        let images = Tensor.normal([12, 3, 8, 8], rng: &rng)
+        let teacher = net.forward(images).copy()   // the FP32 network's logits
+        let mixed = try MixedQuantizedModel(model: net, candidates: syntheticCandidates(model: net, input: images, bits: 3))
+        // The loss of the first step, computed independently: soft mixture at θ = 1/N (τ = 1), all images.
+        mixed.setMode(.soft)
+        mixed.setTemperature(1)
+        let expected = DistillationKL().forward(logits: net.forward(images), teacher: teacher)
+        var settings = PTQSearchSettings.paper
+        settings.batchSize = 12
+        settings.epochs = 2
+        settings.optimizer = .adam   // moves every logit with a non-zero gradient by about lr
+        settings.lr = 1e-2
+        let search = PTQSearch(model: net, mixed: mixed, settings: settings)
+        let wrongLabels = [Int](repeating: 0, count: 12)
+        let records = try search.run(images: images, labels: wrongLabels, teacherLogits: teacher, firstImage: 0,
+                                     totalImages: 12, reducer: LocalGradientReducer())
+        #expect(records.count == 2)
+        #expect(abs(records[0].loss - Double(expected)) < 1e-6 * max(1, Double(expected)), "\(records[0].loss) vs \(expected)")
+        #expect(expected > 0)
+        // α/β moved: the KD gradient is not zero.
+        let moved = mixed.architectureParameters.filter { p in p.parameter.value.array.contains { abs($0 - 0.1) > 1e-3 } }
+        #expect(moved.count == mixed.architectureParameters.count, "\(mixed.architectureParameters.map { $0.parameter.value.array })")
     }
 }

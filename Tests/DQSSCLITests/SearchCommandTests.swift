@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+
+/// `dqss search`: the --mode/--task dispatch, and `--mode ptq` end to end on the shared CIFAR-10 data
+/// (few calibration and validation images, a slice of the test split, a short search).
+@Suite("dqss search")
+struct SearchCommandTests {
+    @Test("without --mode the search is refused, naming the flag and the modes")
+    func modeRequired() throws {
+        guard FileManager.default.isExecutableFile(atPath: dqssExecutable.path) else { return }
+        let (status, out, err) = try runDQSS(["search", "--model", "resnet20"])
+        #expect(status != 0 && out.isEmpty)
+        #expect(err.contains("--mode") && err.contains("ptq") && err.contains("qat"))
+        let (s2, _, e2) = try runDQSS(["search", "--mode", "qat", "--task", "sr", "--data", "x"])
+        #expect(s2 != 0 && e2.contains("classification"))
+        let (s3, _, e3) = try runDQSS(["search", "--mode", "int8"])
+        #expect(s3 != 0 && e3.contains("int8"))
+    }
+
+    @Test("--help of each mode lists that search's own flags")
+    func helpPerMode() throws {
+        guard FileManager.default.isExecutableFile(atPath: dqssExecutable.path) else { return }
+        let (s1, ptq, _) = try runDQSS(["search", "--mode", "ptq", "--help"])
+        #expect(s1 == 0 && ptq.contains("--refine-passes") && ptq.contains("--search-loss"))
+        let (s2, qat, _) = try runDQSS(["search", "--mode", "qat", "--help"])
+        #expect(s2 == 0 && qat.contains("--lr-theta") && !qat.contains("--refine-passes"))
+        let (s3, sr, _) = try runDQSS(["search", "--mode", "ptq", "--task", "sr", "--help"])
+        #expect(s3 == 0 && sr.contains("--calib-data"))
+    }
+
+    @Test("a test split used for calibration is refused before anything runs")
+    func testSplitNeverCalibrates() throws {
+        guard FileManager.default.isExecutableFile(atPath: dqssExecutable.path) else { return }
+        let (status, _, err) = try runDQSS(["search", "--mode", "ptq", "--model", "resnet20", "--weights", "w", "--data", "d",
+                                            "--calib-split", "test", "--split", "test"])
+        #expect(status != 0 && err.contains("--calib-split"))
+    }
+}
+
+@Suite("dqss search --mode ptq on CIFAR-10", .enabled(if: cifarCLITestsReady, "skipped: ../shared/datasets or the built dqss executable not found"))
+struct PTQSearchCommandTests {
+    let data = sharedDatasets.appendingPathComponent("cifar10").path
+
+    @Test("--json reports every row, the selection never ends above a contender's validation score, and --out writes an exportable assignment")
+    func endToEnd() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dqss-search-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let common = ["--model", "resnet20", "--weights", sharedWeights("akamaster_resnet20"), "--data", data,
+                      "--calib", "32", "--limit", "100", "--batch", "50", "--weight-bits", "4", "--act-bits", "8"]
+        let (status, out, err) = try runDQSS(["search", "--mode", "ptq"] + common + [
+            "--val-images", "48", "--eq-images", "8", "--epochs", "1", "--search-batch", "16", "--also-paper",
+            "--json", "--out", dir.path])
+        #expect(status == 0, "\(err)")
+        #expect(out.split(separator: "\n").count == 1)
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        let uniform = try #require(o["uniform"] as? [String: Double])
+        #expect(Set(uniform.keys) == ["Max_Abs", "KL", "EQ", "ADMM"])
+        for key in ["fp32_top1", "dqss_top1", "derived_top1", "dqss_none_top1", "paper_derived_top1"] {
+            let v = try #require(o[key] as? Double, "\(key)")
+            #expect(v >= 0 && v <= 100)
+        }
+        #expect((o["fp32_top1"] as? Double ?? 0) > 85)
+        let assignment = try #require(o["assignment"] as? [[String: Any]])
+        #expect(assignment.count == 20)   // 19 convs + the classifier of ResNet-20
+        let names = Set(uniform.keys)
+        #expect(assignment.allSatisfy { names.contains($0["activation"] as? String ?? "") && names.contains($0["weight"] as? String ?? "") })
+        for l in assignment {
+            let theta = try #require(l["theta_activation"] as? [Double])
+            #expect(theta.count == 4 && abs(theta.reduce(0, +) - 1) < 1e-9)
+        }
+        // §6.2's guarantee on the validation set: the final network scores no worse than the derived one
+        // and every uniform candidate (the selection starts from the best, the refinement only decreases).
+        let scores = try #require(o["validation_scores"] as? [String: Double])
+        #expect(Set(scores.keys) == names.union(["derived"]))
+        let final = try #require(o["final_validation_score"] as? Double)
+        #expect(final <= scores.values.min()!)
+        let counts = try #require(o["activation_counts"] as? [String: Int])
+        #expect(counts.values.reduce(0, +) == 20)
+        #expect(err.contains("search (paper)") && err.contains("search (annealed)") && err.contains("refinement:"))
+
+        // The output directory: assignment.json that `dqss export` reads, the report, Figure 4.
+        for f in ["assignment.json", "search.json", "figure4.svg"] {
+            #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path), "\(f)")
+        }
+        let svg = try String(contentsOf: dir.appendingPathComponent("figure4.svg"), encoding: .utf8)
+        #expect(svg.hasPrefix("<svg") && svg.contains("EQ"))
+        let exported = dir.appendingPathComponent("export.json").path
+        let (es, _, ee) = try runDQSS(["export", "--from", dir.path, "--format", "json", "--out", exported])
+        #expect(es == 0, "\(ee)")
+        let e = try String(contentsOf: URL(fileURLWithPath: exported), encoding: .utf8)
+        #expect(e.contains("layer3.2.conv2"))
+
+        // The uniform rows use the calibration draw of `dqss ptq --seed 0`: same thresholds, same top-1.
+        let (ps, pout, perr) = try runDQSS(["ptq"] + common + ["--method", "maxabs,admm", "--json"])
+        #expect(ps == 0, "\(perr)")
+        let p = try #require(try JSONSerialization.jsonObject(with: Data(pout.utf8)) as? [String: Any])
+        let results = try #require(p["results"] as? [[String: Any]])
+        #expect(results.map { $0["top1"] as? Double } == [uniform["Max_Abs"], uniform["ADMM"]])
+    }
+}
