@@ -1,5 +1,8 @@
-// `dqss demo`: the built-in default job. Generates the "shapes" data (SyntheticDataset), trains
-// TinyConvNet with SGD + cosine schedule, and reports held-out accuracy. Needs no files.
+// `dqss demo`: the built-in default job, needing no files. Generates the "shapes" data (SyntheticDataset),
+// trains TinyConvNet (a 3x3 conv, a depthwise 3x3, a pointwise 1x1 and a classifier) with SGD + cosine
+// schedule, then runs the DQSS PTQ search on it exactly as `dqss search --mode ptq` does on a zoo model
+// (four candidates, paper and annealed schedules, §6.2 selection and refinement on held-out generated
+// training images) at a bit width where the candidates differ, and prints the comparison table.
 
 import ArgumentParser
 import Foundation
@@ -7,11 +10,14 @@ import DQSSTensor
 import DQSSLayers
 import DQSSData
 import DQSSModels
+import DQSSQuant
+import DQSSSearch
+import DQSSDistributed
 
 public struct DemoCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Train a small convnet on generated data and print its test accuracy (no files needed)."
+        abstract: "Train a small depthwise convnet on generated data, then run the DQSS PTQ search on it (no files needed)."
     )
 
     @Option(help: "Training epochs.") var epochs: Int = 8
@@ -21,6 +27,11 @@ public struct DemoCommand: ParsableCommand {
     @Option(help: "Threads for BLAS and parallel loops (default: all cores).") var threads: Int?
     @Option(help: "Number of generated training images.") var trainImages: Int = 4096
     @Option(help: "Number of generated held-out test images.") var testImages: Int = 1024
+    @Option(help: "Weight bit width of the search.") var weightBits: Int = 4
+    @Option(help: "Activation bit width of the search.") var actBits: Int = 3
+    @Option(help: "Calibration images (drawn from the generated training images).") var calib: Int = 256
+    @Option(help: "Held-out validation images for the §6.2 selection (also from the training images).") var valImages: Int = 512
+    @Flag(help: "Only train and evaluate the FP32 network (no search).") var noSearch = false
     @Flag(help: "No progress on stderr.") var quiet = false
     @Flag(help: "Print one JSON object on stdout.") var json = false
 
@@ -33,6 +44,12 @@ public struct DemoCommand: ParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard trainImages >= batch, testImages >= 1 else {
             throw ValidationError("--train-images must be at least --batch, --test-images at least 1")
+        }
+        for (flag, b) in [("--weight-bits", weightBits), ("--act-bits", actBits)] where !(2...8).contains(b) {
+            throw ValidationError("\(flag) must be in 2...8 (got \(b))")
+        }
+        guard calib >= 1, valImages >= 0, calib + valImages <= trainImages else {
+            throw ValidationError("--calib (at least 1) + --val-images must not exceed --train-images")
         }
     }
 
@@ -52,22 +69,65 @@ public struct DemoCommand: ParsableCommand {
         let report = trainClassifier(model, data: train, optimizer: sgd, epochs: epochs, batchSize: batch,
                                      rng: &rng, log: log)
         let eval = evaluateClassifier(model, data: test)
+        let trainSeconds = Date().timeIntervalSince(start)
+        log.line(String(format: "FP32: train loss %.4f, test top-1 %.2f %% (%d images, %d classes, chance %.1f %%), %.1f s",
+                        report.finalLoss, 100 * eval.top1, eval.count, train.classCount, 100 / Double(train.classCount),
+                        trainSeconds))
+        var training: [String: Any] = [
+            "model": "TinyConvNet", "dataset": "synthetic-shapes", "classes": train.classCount,
+            "train_images": trainImages, "test_images": testImages, "epochs": epochs, "batch": batch, "lr": Double(lr),
+            "train_loss": Double(report.finalLoss), "train_top1": report.epochAccuracies.last ?? 0,
+            "test_loss": Double(eval.loss), "test_top1": eval.top1, "images_per_second": report.imagesPerSecond,
+            "seconds": trainSeconds,
+        ]
+        if noSearch {
+            training["task"] = "demo"
+            training["seed"] = seed
+            training["threads"] = Threads.count
+            if json {
+                print(String(decoding: try JSONSerialization.data(withJSONObject: training, options: [.sortedKeys]), as: UTF8.self))
+            } else {
+                print(String(format: "TinyConvNet on generated shapes: test top-1 %.2f%% (%d images), %.1f s", 100 * eval.top1,
+                             eval.count, trainSeconds))
+            }
+            return
+        }
+
+        // The DQSS search on the trained network: the pipeline of `dqss search --mode ptq`.
+        let options = PTQSearchOptions(
+            model: "TinyConvNet", weights: "(trained by dqss demo, seed \(seed))", data: "generated shapes",
+            methods: PTQMethod.allCases,
+            ptq: PTQSettings(weightBits: weightBits, activationBits: actBits),
+            calib: calib, valImages: valImages, refinePasses: 1, seed: seed, calibSplit: "train", split: "test",
+            limit: nil, batch: 256, calibBatch: 64,
+            searches: [PTQSearchSettings.paper, PTQSearchSettings.annealed].map { var s = $0; s.seed = seed; return s },
+            distillation: false, out: nil, json: json, markdown: false, quiet: quiet,
+            commandLine: CommandLine.arguments.joined(separator: " "))
+        log.line("DQSS search on the trained network, W\(weightBits)A\(actBits), \(calib) calibration and \(valImages) validation images")
+        let search = try PTQSearchRun.search(model, train: .generated(train), test: .generated(test), options,
+                                             communicator: SingleProcess())
         let seconds = Date().timeIntervalSince(start)
         if json {
-            let out: [String: Any] = [
-                "task": "demo", "model": "TinyConvNet", "dataset": "synthetic-shapes",
-                "classes": train.classCount, "train_images": trainImages, "test_images": testImages,
-                "epochs": epochs, "batch": batch, "lr": Double(lr), "seed": seed, "threads": Threads.count,
-                "train_loss": Double(report.finalLoss), "train_top1": report.epochAccuracies.last ?? 0,
-                "test_loss": Double(eval.loss), "test_top1": eval.top1,
-                "images_per_second": report.imagesPerSecond, "seconds": seconds,
-            ]
-            let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            let searchObject = try JSONSerialization.jsonObject(with: Data(try search.jsonString().utf8))
+            let out: [String: Any] = ["task": "demo", "seed": seed, "threads": Threads.count, "seconds": seconds,
+                                      "training": training, "search": searchObject]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys]), as: UTF8.self))
         } else {
-            print(String(format: "TinyConvNet on generated shapes (%d classes, chance %.1f%%): train loss %.4f, test top-1 %.2f%% (%d images), %.1f s",
-                         train.classCount, 100 / Double(train.classCount), report.finalLoss, 100 * eval.top1,
-                         eval.count, seconds))
+            print(search.layerTable())
+            print(search.summary())
+            print(String(format: "\n(TinyConvNet trained on generated shapes in %.0f s; whole demo %.0f s. The same search on a real model: "
+                         + "dqss search --mode ptq --model resnet20 --weights ... --data ...)", trainSeconds, seconds))
+        }
+    }
+}
+
+extension ClassificationSource {
+    /// Generated images (already in a network-ready range: no normalisation).
+    static func generated(_ d: SyntheticDataset) -> ClassificationSource {
+        let images = Tensor(shape: [0])
+        return ClassificationSource(count: d.count, imageShape: d.imageShape) { range in
+            let labels = d.fillBatch(Array(range)[...], images: images)
+            return (images, labels)
         }
     }
 }

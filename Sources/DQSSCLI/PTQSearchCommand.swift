@@ -122,7 +122,7 @@ struct PTQSearchCommand: ParsableCommand {
         var schedules = [main]
         if alsoPaper && main != .paper { schedules.insert(.paper, at: 0) }
         let o = PTQSearchOptions(
-            model: model, weights: weights, data: data, methods: try methods,
+            model: model, weights: URL(fileURLWithPath: weights).path, data: data, methods: try methods,
             ptq: PTQSettings(weightBits: weightBits ?? bits, activationBits: actBits ?? bits,
                              signedActivations: signedActivations, eqMaxImages: eqImages, klUnsignedBins: klUnsignedBins),
             calib: calib, valImages: valImages, refinePasses: refinePasses, seed: seed, calibSplit: calibSplit, split: split,

@@ -4,6 +4,7 @@
 
 import Foundation
 import DQSSSearch
+import DQSSDistributed
 
 struct PTQSearchReport: Encodable {
     struct Layer: Encodable {
@@ -145,6 +146,22 @@ struct PTQSearchReport: Encodable {
         case activationCounts = "activation_counts"
         case weightCounts = "weight_counts"
         case commandLine = "command_line"
+    }
+
+    /// Rank 0's output: the directory (--out), then stdout: JSON, a Markdown row, or the tables.
+    func emit(_ o: PTQSearchOptions, log: RankLog) throws {
+        if let out = o.out {
+            try write(to: URL(fileURLWithPath: out))
+            log.progress("wrote \(out)/assignment.json, search.json, figure4.svg\n")
+        }
+        if o.json {
+            print(try jsonString())
+        } else if o.markdown {
+            print(markdownRow())
+        } else {
+            print(layerTable())
+            print(summary())
+        }
     }
 
     func jsonString(pretty: Bool = false) throws -> String {

@@ -61,7 +61,6 @@ enum PTQSearchRun {
 
     static func run(_ o: PTQSearchOptions, communicator comm: any Communicator) throws {
         let log = RankLog(communicator: comm, quiet: o.quiet)
-        let started = Date()
         let spec = try ModelZoo.spec(named: o.model)
         let weightsURL = URL(fileURLWithPath: o.weights)
         let network = try spec.load(weights: weightsURL)
@@ -74,13 +73,24 @@ enum PTQSearchRun {
         for (s, name) in [(trainSource, o.calibSplit), (testSource, o.split)] where s.imageShape != spec.inputShape {
             throw SearchCLIError("\(o.model) expects images \(spec.inputShape), split \"\(name)\" of \(o.data) has \(s.imageShape)")
         }
+        log.progress("\(o.model): normalisation \(normSource)\n")
+        let report = try search(network, train: trainSource, test: testSource, o, communicator: comm)
+        guard comm.rank == 0 else { return }
+        try report.emit(o, log: log)
+    }
+
+    /// Steps 1–6 on a loaded network (the zoo model of `run`, or the demo's freshly trained one).
+    static func search(_ network: any UnaryLayer, train trainSource: ClassificationSource, test testSource: ClassificationSource,
+                       _ o: PTQSearchOptions, communicator comm: any Communicator) throws -> PTQSearchReport {
+        let log = RankLog(communicator: comm, quiet: o.quiet)
+        let started = Date()
         guard o.calib + o.valImages <= trainSource.count else {
             throw SearchCLIError("--calib \(o.calib) + --val-images \(o.valImages) exceed the \(trainSource.count) images of split "
                                  + "\"\(o.calibSplit)\" of \(o.data)")
         }
         let setting = "W\(o.ptq.weightBits)A\(o.ptq.activationBits)"
         log.progress("\(o.model) \(setting): DQSS PTQ search over \(o.methods.map(\.paperName).joined(separator: ", ")); "
-                     + "normalisation \(normSource); \(comm.size) rank(s), \(Threads.count) thread(s)\n")
+                     + "\(comm.size) rank(s), \(Threads.count) thread(s)\n")
 
         // Calibration and validation draw (one permutation, disjoint), this rank's shards of both.
         var rng = RNG(seed: o.seed)
@@ -256,7 +266,7 @@ enum PTQSearchRun {
                 derivedActivation: derived.layers[l].activationCandidate, derivedWeight: derived.layers[l].weightCandidate)
         }
         let report = PTQSearchReport(
-            model: o.model, weights: weightsURL.path, data: o.data, split: o.split, setting: setting,
+            model: o.model, weights: o.weights, data: o.data, split: o.split, setting: setting,
             weightBits: o.ptq.weightBits, activationBits: o.ptq.activationBits, signedActivations: o.ptq.signedActivations,
             candidates: table.names, ranks: comm.size, threads: Threads.count,
             fp32Top1: fp32.top1, testImages: fp32.total, uniform: uniformTop1, dqssNoneTop1: none,
@@ -270,19 +280,7 @@ enum PTQSearchRun {
             weightCounts: counts(table.names.indices.map { c in final.weight.filter { $0 == c }.count }, table.names),
             calibration: .init(images: o.calib, split: o.calibSplit, seed: o.seed, eqImages: o.ptq.eqMaxImages),
             timings: timings, seconds: Date().timeIntervalSince(started), commandLine: o.commandLine)
-        guard comm.rank == 0 else { return }
-        if let out = o.out {
-            try report.write(to: URL(fileURLWithPath: out))
-            log.progress("wrote \(out)/assignment.json, search.json, figure4.svg\n")
-        }
-        if o.json {
-            print(try report.jsonString())
-        } else if o.markdown {
-            print(report.markdownRow())
-        } else {
-            print(report.layerTable())
-            print(report.summary())
-        }
+        return report
     }
 
     static func counts(_ c: [Int], _ names: [String]) -> [String: Int] {
