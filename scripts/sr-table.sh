@@ -8,7 +8,7 @@
 #   scripts/sr-table.sh                  # prints the Markdown table on stdout, progress on stderr
 #   OUT=out/sr scripts/sr-table.sh       # also keeps the full JSON report (out/sr/sr-search.json)
 #
-# Environment: DATA (default ../shared/datasets), EQ_IMAGES (default 64), SEED (0), THREADS, OUT.
+# Environment: DATA (default ../shared/datasets), EQ_IMAGES (default 64), SEED (0), THREADS, OUT, BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/datasets}
@@ -18,7 +18,10 @@ EXTRA=()
 if [[ -n "${THREADS:-}" ]]; then EXTRA+=(--threads "$THREADS"); fi
 if [[ -n "${OUT:-}" ]]; then EXTRA+=(--out "$OUT"); fi
 
-swift build -c release --product dqss >&2
-.build/release/dqss sr-search --model imdn --weights "$DATA/models/sr/imdn_x4.safetensors" \
+if [[ -z "${BIN:-}" ]]; then
+    swift build -c release --product dqss >&2
+    BIN=.build/release/dqss
+fi
+"$BIN" search --mode ptq --task sr --model imdn --weights "$DATA/models/sr/imdn_x4.safetensors" \
     --data "$DATA/sr" --calib-data "$DATA/cifar10" --calib 256 --eq-images "$EQ_IMAGES" --seed "$SEED" \
     ${EXTRA[@]+"${EXTRA[@]}"}
