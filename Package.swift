@@ -2,14 +2,17 @@
 // dqss: differentiable search for per-layer quantization strategies (DQSS), on CPU (OpenBLAS) and MPI.
 //
 // Module graph (arrows point one way, downward):
-//   _CBLAS, _CPNG (C shims)
+//   _CBLAS, _CPNG, _CJPEG, _CHDF5, _CMPI (C shims)
 //     -> DQSSTensor   (tensor, RNG, threads, GEMM/conv kernels with naive references)
 //     -> DQSSLayers   (layers with forward/backward side by side, losses, SGD)
-//     -> DQSSData     (safetensors, CIFAR-10, PNG, generated data)
+//     -> DQSSData     (safetensors, CIFAR-10, PNG/JPEG, resize + crop, generated data)
 //     -> DQSSModels   (model zoo with PyTorch parameter names)
 //     -> DQSSQuant    (uniform quantizer and calibrators)
-//     -> DQSSCheckpoint (HDF5 checkpoints through _CHDF5; exact resume)
+//     -> DQSSCheckpoint (HDF5 checkpoints; exact resume)
 //     -> DQSSCLI      (commands; the `dqss` executable is a thin main over it)
+//   DQSSHDF5 (the only user of _CHDF5: files, groups, arrays, byte rows) sits beside DQSSTensor and is
+//   used by DQSSCheckpoint (which re-exports it) and DQSSShards (HDF5 image shards, over DQSSData);
+//   DQSSCLI uses both.
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -23,7 +26,8 @@ let package = Package(
         .executable(name: "dqss", targets: ["dqss"]),
         .executable(name: "dqss-bench", targets: ["dqss-bench"]),
         .library(name: "DQSS", targets: ["DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels", "DQSSQuant",
-                                                "DQSSSearch", "DQSSCheckpoint", "DQSSDistributed"]),
+                                                "DQSSSearch", "DQSSCheckpoint", "DQSSDistributed",
+                                                "DQSSHDF5", "DQSSShards"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -36,6 +40,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "_CPNG", path: "Sources/_CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "_CJPEG", path: "Sources/_CJPEG", pkgConfig: "libjpeg",
+                       providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(name: "_CHDF5", path: "Sources/_CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "_CMPI", path: "Sources/_CMPI", pkgConfig: "ompi-c",
@@ -44,7 +50,11 @@ let package = Package(
         // MARK: - Engine
         .target(name: "DQSSTensor", dependencies: ["_CBLAS"], swiftSettings: swiftSettings),
         .target(name: "DQSSLayers", dependencies: ["DQSSTensor"], swiftSettings: swiftSettings),
-        .target(name: "DQSSData", dependencies: ["DQSSTensor", "_CPNG"], swiftSettings: swiftSettings),
+        .target(name: "DQSSData", dependencies: ["DQSSTensor", "_CPNG", "_CJPEG"], swiftSettings: swiftSettings),
+        // The HDF5 wrapper: owns every hid_t; nothing above it imports _CHDF5.
+        .target(name: "DQSSHDF5", dependencies: ["_CHDF5"], swiftSettings: swiftSettings),
+        // Image shards for ImageNet-scale data: `dqss prepare` packs an image folder, ranks read their shards.
+        .target(name: "DQSSShards", dependencies: ["DQSSHDF5", "DQSSData", "DQSSTensor"], swiftSettings: swiftSettings),
         // Data parallelism: communicator (Open MPI or single process), gradient buckets, rank policy.
         .target(name: "DQSSDistributed", dependencies: ["_CMPI", "DQSSTensor", "DQSSLayers"],
                 swiftSettings: swiftSettings),
@@ -55,8 +65,8 @@ let package = Package(
                 swiftSettings: swiftSettings),
         .target(name: "DQSSSearch", dependencies: ["DQSSTensor", "DQSSLayers", "DQSSQuant", "DQSSDistributed"],
                 swiftSettings: swiftSettings),
-        // HDF5 checkpoints: a thin wrapper owning every HDF5 handle, the versioned layout, exact resume.
-        .target(name: "DQSSCheckpoint", dependencies: ["_CHDF5", "DQSSTensor", "DQSSLayers", "DQSSQuant", "DQSSSearch"],
+        // HDF5 checkpoints: the versioned layout and exact resume, over the DQSSHDF5 wrapper.
+        .target(name: "DQSSCheckpoint", dependencies: ["DQSSHDF5", "DQSSTensor", "DQSSLayers", "DQSSQuant", "DQSSSearch"],
                 swiftSettings: swiftSettings),
 
         // MARK: - Export (ONNX QDQ, TensorRT calibration cache)
@@ -72,7 +82,7 @@ let package = Package(
         .target(name: "DQSSCLI",
                 dependencies: ["DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels", "DQSSQuant", "DQSSSearch",
                                "DQSSDistributed",
-                               "DQSSCheckpoint",
+                               "DQSSCheckpoint", "DQSSShards",
                                "DQSSExport",
                                .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 swiftSettings: swiftSettings),
@@ -105,6 +115,8 @@ let package = Package(
         .testTarget(name: "DQSSCLITests", dependencies: ["dqss"], swiftSettings: swiftSettings),
         // Unit tests of the communicator and buckets; mpirun tests of the `dqss-mpitest` executable.
         .testTarget(name: "DQSSDistributedTests", dependencies: ["DQSSDistributed", "dqss-mpitest", "dqss", "_TestSupport"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "DQSSShardsTests", dependencies: ["DQSSShards", "DQSSData", "DQSSHDF5", "DQSSTensor"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "DQSSSearchTests", dependencies: ["DQSSSearch", "DQSSQuant", "DQSSDistributed", "_TestSupport"],
                     swiftSettings: swiftSettings),

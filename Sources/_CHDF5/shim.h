@@ -1,7 +1,7 @@
 #ifndef DQSS_CHDF5_SHIM_H
 #define DQSS_CHDF5_SHIM_H
-// pkg-config hdf5 -> -I/usr/include/hdf5/serial (HDF5 1.10.8 on Debian 12). Only DQSSCheckpoint's thin
-// wrapper imports this module: nothing above it sees an hid_t.
+// pkg-config hdf5 -> -I/usr/include/hdf5/serial (HDF5 1.10.8 on Debian 12). Only the thin wrapper in
+// DQSSHDF5 imports this module: nothing above it sees an hid_t.
 #include <hdf5.h>
 #include <string.h>
 
@@ -10,6 +10,7 @@ static inline hid_t dqss_h5_native_float(void)  { return H5T_NATIVE_FLOAT; }
 static inline hid_t dqss_h5_native_double(void) { return H5T_NATIVE_DOUBLE; }
 static inline hid_t dqss_h5_native_int64(void)  { return H5T_NATIVE_INT64; }
 static inline hid_t dqss_h5_native_uint64(void) { return H5T_NATIVE_UINT64; }
+static inline hid_t dqss_h5_native_uint8(void)  { return H5T_NATIVE_UINT8; }
 static inline hid_t dqss_h5_c_s1(void)          { return H5T_C_S1; }
 // H5P_DEFAULT imports with the wrong type (Int32 instead of hid_t).
 static inline hid_t dqss_h5_p_default(void)     { return H5P_DEFAULT; }
@@ -22,6 +23,7 @@ static inline unsigned dqss_h5_f_acc_trunc(void)  { return H5F_ACC_TRUNC; }
 static inline unsigned dqss_h5_f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 static inline unsigned dqss_h5_f_acc_rdwr(void)   { return H5F_ACC_RDWR; }
 static inline size_t   dqss_h5_variable(void)     { return H5T_VARIABLE; }
+static inline hsize_t  dqss_h5_unlimited(void)    { return H5S_UNLIMITED; }
 static inline unsigned dqss_h5_crt_order_flags(void) { return H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED; }
 
 // HDF5 prints its error stack to stderr by default; the wrapper turns errors into Swift errors instead.

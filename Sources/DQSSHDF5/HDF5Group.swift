@@ -23,10 +23,10 @@ public final class HDF5Group {
     }
 
     func child(_ name: String) -> String { path == "/" ? "/" + name : path + "/" + name }
-    private func ctx(_ name: String) -> HDF5Context { HDF5Context(file: file.path, object: child(name)) }
+    func ctx(_ name: String) -> HDF5Context { HDF5Context(file: file.path, object: child(name)) }
     private var selfCtx: HDF5Context { HDF5Context(file: file.path, object: path) }
 
-    private func validateName(_ name: String) throws {
+    func validateName(_ name: String) throws {
         if name.isEmpty || name.contains("/") || name == "." {
             throw HDF5Error(file: file.path, object: child(name), operation: "name",
                             detail: "link names must be non-empty and must not contain '/'")
@@ -63,7 +63,7 @@ public final class HDF5Group {
         return HDF5Group(file: file, path: child(name), handle: g)
     }
 
-    private func requireLink(_ name: String, kind: String) throws {
+    func requireLink(_ name: String, kind: String) throws {
         try validateName(name)
         if !contains(name) {
             throw HDF5Error(file: file.path, object: child(name), operation: "open \(kind)", detail: "missing \(kind)")
@@ -111,7 +111,7 @@ public final class HDF5Group {
         }
     }
 
-    private func dataspace(_ c: HDF5Context, shape: [Int]) throws -> HDF5Handle {
+    func dataspace(_ c: HDF5Context, shape: [Int]) throws -> HDF5Handle {
         if shape.isEmpty {
             return try c.handle("create dataspace", close: H5Sclose) { H5Screate(H5S_SCALAR) }
         }
@@ -148,12 +148,12 @@ public final class HDF5Group {
         }
     }
 
-    private func openDataset(_ name: String) throws -> HDF5Handle {
+    func openDataset(_ name: String) throws -> HDF5Handle {
         try requireLink(name, kind: "dataset")
         return try ctx(name).handle("open dataset", close: H5Dclose) { H5Dopen2(handle.id, name, dqss_h5_p_default()) }
     }
 
-    private func shape(of space: HDF5Handle, _ c: HDF5Context) throws -> [Int] {
+    func shape(of space: HDF5Handle, _ c: HDF5Context) throws -> [Int] {
         let rank = H5Sget_simple_extent_ndims(space.id)
         if rank < 0 { throw c.error("read dataspace") }
         var dims = [hsize_t](repeating: 0, count: Int(rank))
@@ -162,7 +162,7 @@ public final class HDF5Group {
     }
 
     /// The element type stored in dataset `name` ("float32", "int64", ...; "string"; or a description).
-    private func storedTypeName(_ type: HDF5Handle) -> String {
+    func storedTypeName(_ type: HDF5Handle) -> String {
         let cls = H5Tget_class(type.id), size = H5Tget_size(type.id)
         switch cls {
         case H5T_FLOAT: return "float\(size * 8)"
