@@ -91,9 +91,10 @@ struct ImageResizeTests {
 
     @Test("centre crop offsets are round((H - C) / 2), round((W - C) / 2), halves to even")
     func crop() {
-        let image = PNGImage(width: 10, height: 7, channels: 1, pixels: (0..<70).map { UInt8($0) })
-        let c = image.centerCropped(5)   // top = round(1.0) = 1, left = round(2.5) = 2
-        let expected: [UInt8] = (0..<25).map { (i: Int) -> UInt8 in UInt8((1 + i / 5) * 10 + 2 + i % 5) }
+        // 12 x 10, crop 5: top = round(2.5) = 2 (half to even, not 3), left = round(3.5) = 4 (not 3).
+        let image = PNGImage(width: 12, height: 10, channels: 1, pixels: (0..<120).map { UInt8($0) })
+        let c = image.centerCropped(5)
+        let expected: [UInt8] = (0..<25).map { (i: Int) -> UInt8 in UInt8((2 + i / 5) * 12 + 4 + i % 5) }
         #expect(c.pixels == expected)
         let gray = PNGImage(width: 2, height: 1, channels: 1, pixels: [9, 250])
         #expect(gray.rgb().pixels == [9, 9, 9, 250, 250, 250])
