@@ -112,7 +112,7 @@ let package = Package(
         .testTarget(name: "DQSSQuantTests", dependencies: ["DQSSQuant", "_TestSupport"],
                     swiftSettings: swiftSettings),
         // Runs the built `dqss` executable end to end (it sits next to the test bundle).
-        .testTarget(name: "DQSSCLITests", dependencies: ["dqss"], swiftSettings: swiftSettings),
+        .testTarget(name: "DQSSCLITests", dependencies: ["dqss", "DQSSData"], swiftSettings: swiftSettings),
         // Unit tests of the communicator and buckets; mpirun tests of the `dqss-mpitest` executable.
         .testTarget(name: "DQSSDistributedTests", dependencies: ["DQSSDistributed", "dqss-mpitest", "dqss", "_TestSupport"],
                     swiftSettings: swiftSettings),

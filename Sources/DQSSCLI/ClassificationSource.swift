@@ -1,12 +1,14 @@
 // ClassificationSource: labelled, normalised image batches for `dqss eval`, whatever the dataset.
-// CIFAR-10 (a directory with manifest.json and binary records, read by DQSSData) is the one supported
-// today; ImageNet models can be built and loaded, but there is no ImageNet reader yet, which is
-// reported as an error naming the model's dataset.
+// CIFAR-10 (a directory with manifest.json and binary records, read by DQSSData) for cifar10 models;
+// for any other dataset (ImageNet), a directory of `dqss prepare` shards: `<dir>/<split>` when that
+// holds shards (pack train/ and val/ into out/train and out/val), else `<dir>` itself. This process
+// reads every shard (rank 0 of 1): the commands using this source run on one rank.
 
 import Foundation
 import DQSSTensor
 import DQSSData
 import DQSSModels
+import DQSSShards
 
 struct ClassificationSource {
     /// Number of images in the split.
@@ -27,7 +29,17 @@ struct ClassificationSource {
                 return (images, labels)
             }
         default:
-            throw ModelError("no \(dataset) reader yet: `dqss eval` evaluates CIFAR-10 models only")
+            let splitDirectory = directory.appendingPathComponent(split)
+            let shards = ShardedImageDataset.isShardDirectory(splitDirectory) ? splitDirectory : directory
+            guard ShardedImageDataset.isShardDirectory(shards) else {
+                throw ModelError("\(directory.path): no \(dataset) shards (shard-NNNNN-of-NNNNN.h5) in it or in its \(split)/ sub-folder; pack the image folder with `dqss prepare`")
+            }
+            let data = try ShardedImageDataset(directory: shards)
+            let images = Tensor(shape: [0])
+            return ClassificationSource(count: data.count, imageShape: data.imageShape) { range in
+                let labels = try data.fillBatch(range: range, into: images, normalization: normalization)
+                return (images, labels)
+            }
         }
     }
 }

@@ -8,7 +8,7 @@ public struct DQSSCommand: ParsableCommand {
         abstract: "Differentiable search for per-layer quantization strategies (DQSS).",
         subcommands: [DemoCommand.self, EvalCommand.self, PTQCommand.self, QATCommand.self, SearchCommand.self, InspectCommand.self, ExportCommand.self,
                       CheckpointDrillCommand.self,
-                      SREvalCommand.self, SRSearchCommand.self]
+                      SREvalCommand.self, SRSearchCommand.self, PrepareCommand.self]
     )
     public init() {}
 }
