@@ -49,23 +49,35 @@ extension PNGImage {
         // Horizontal pass: height x newWidth x c floats.
         let cx = Self.bilinearCoefficients(from: width, to: newWidth)
         var mid = [Float](repeating: 0, count: height * newWidth * c)
-        for y in 0..<height {
-            for (x, k) in cx.enumerated() {
-                for ch in 0..<c {
-                    var s: Float = 0
-                    for (t, w) in k.weights.enumerated() { s += w * Float(pixels[(y * width + k.first + t) * c + ch]) }
-                    mid[(y * newWidth + x) * c + ch] = s
+        pixels.withUnsafeBufferPointer { src in
+            mid.withUnsafeMutableBufferPointer { dst in
+                for y in 0..<height {
+                    let row = src.baseAddress! + y * width * c
+                    for (x, k) in cx.enumerated() {
+                        k.weights.withUnsafeBufferPointer { w in
+                            for ch in 0..<c {
+                                var s: Float = 0
+                                for t in 0..<w.count { s += w[t] * Float(row[(k.first + t) * c + ch]) }
+                                dst[(y * newWidth + x) * c + ch] = s
+                            }
+                        }
+                    }
                 }
             }
         }
         // Vertical pass, rounded and saturated to bytes.
         let cy = Self.bilinearCoefficients(from: height, to: newHeight)
-        var out = [UInt8](repeating: 0, count: newHeight * newWidth * c)
-        for (y, k) in cy.enumerated() {
-            for i in 0..<(newWidth * c) {
-                var s: Float = 0
-                for (t, w) in k.weights.enumerated() { s += w * mid[(k.first + t) * newWidth * c + i] }
-                out[y * newWidth * c + i] = UInt8(min(max(s.rounded(.toNearestOrAwayFromZero), 0), 255))
+        let rowLength = newWidth * c
+        var out = [UInt8](repeating: 0, count: newHeight * rowLength)
+        var acc = [Float](repeating: 0, count: rowLength)
+        mid.withUnsafeBufferPointer { m in
+            for (y, k) in cy.enumerated() {
+                for i in 0..<rowLength { acc[i] = 0 }
+                for (t, w) in k.weights.enumerated() {
+                    let r = m.baseAddress! + (k.first + t) * rowLength
+                    for i in 0..<rowLength { acc[i] += w * r[i] }
+                }
+                for i in 0..<rowLength { out[y * rowLength + i] = UInt8(min(max(acc[i].rounded(.toNearestOrAwayFromZero), 0), 255)) }
             }
         }
         return PNGImage(width: newWidth, height: newHeight, channels: c, pixels: out)
