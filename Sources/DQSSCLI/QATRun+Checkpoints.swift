@@ -17,6 +17,7 @@ func qatCheckpointConfig(_ o: QATRunOptions, method: String) throws -> String {
         "warmup_epochs": o.warmupEpochs, "batch": o.batch, "lr": Double(o.lr), "lr_theta": Double(o.lrTheta),
         "momentum": Double(o.momentum), "weight_decay": Double(o.weightDecay), "milestones": try o.milestoneEpochs,
         "bits": o.bits, "first_last_bits": try o.firstLast.description, "seed": o.seed,
+        "batchnorm": o.batchNormMode,
     ]
     return String(decoding: try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]), as: UTF8.self)
 }
@@ -29,9 +30,15 @@ func runCheckpointed(_ trainer: QATTrainer, _ o: QATRunOptions, task: String, me
     if communicator.size > 1 { session.stopAgreement = { communicator.any($0) } }
     let config = try qatCheckpointConfig(o, method: method)
     if let (c, file) = try session.resumePoint() {
-        if let saved = try? JSONSerialization.jsonObject(with: Data(c.config.utf8)) as? [String: Any],
-           let seed = saved["seed"] as? UInt64, seed != o.seed {
+        let saved = try? JSONSerialization.jsonObject(with: Data(c.config.utf8)) as? [String: Any]
+        if let seed = saved?["seed"] as? UInt64, seed != o.seed {
             throw CheckpointError(.mismatch, file: file, "cannot resume: it was run with --seed \(seed), this run uses \(o.seed)")
+        }
+        // Checkpoints older than --sync-bn have no "batchnorm" entry: they were per-rank.
+        let savedBatchNorm = saved.map { $0["batchnorm"] as? String ?? "per-rank" }
+        if let bn = savedBatchNorm, bn != o.batchNormMode {
+            throw CheckpointError(.mismatch, file: file, "cannot resume: it was run with \(bn) BatchNorm, this run uses "
+                                  + "\(o.batchNormMode) (\(bn == "synchronised" ? "add" : "drop") --sync-bn)")
         }
         try c.restore(into: trainer, model: o.model, task: task, worldSize: communicator.size, file: file)
         log.line("resumed from \(file) at step \(trainer.globalStep) (epoch \(trainer.epoch + 1) of \(trainer.totalEpochs), warm-up included)")

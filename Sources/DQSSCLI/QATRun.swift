@@ -11,8 +11,12 @@
 // contiguous shard of the training images (all shards cut to the same length, so every rank runs the
 // same number of steps) and trains on batch/R of them per step; gradients and metrics are averaged over
 // the ranks (BucketedGradientReducer), the warm-up statistics combined before the quantizers are
-// initialised. BatchNorm uses per-rank batch statistics (no synchronised BN). Every rank evaluates the
-// full evaluation split (identical models); only rank 0 prints. A failing rank aborts the job.
+// initialised. BatchNorm uses per-rank batch statistics by default; `--sync-bn` makes every BatchNorm2d
+// normalise with the global batch's statistics (SynchronisedBatchNorm: three small allreduces per BN layer
+// per step) and combines every warm-up observation over the ranks as it is made (an ObservationReducer),
+// the only way R ranks reproduce the one-process run of the same global batch. The output
+// says which ("batchnorm": "per-rank" | "synchronised"). Every rank evaluates the full evaluation split
+// (identical models); only rank 0 prints. A failing rank aborts the job.
 
 import ArgumentParser
 import Foundation
@@ -98,6 +102,12 @@ struct QATRunOptions: ParsableArguments {
 
     @Option(help: "PACT weight branch: clip (own learnable clip) or dorefa (paper/MQBench).")
     var pactWeights: String = "clip"
+
+    @Flag(help: "Under mpirun: synchronised BatchNorm (statistics of the global batch, three small allreduces per BN layer per step) and warm-up observers instead of per-rank statistics. No effect on one rank.")
+    var syncBn = false
+
+    /// The BatchNorm mode as reported and recorded in checkpoints.
+    var batchNormMode: String { syncBn ? "synchronised" : "per-rank" }
 
     @Flag(help: "Also evaluate the FP32 network before QAT.")
     var fp32 = false
@@ -282,7 +292,8 @@ struct QATReport: Encodable {
     var threads: Int
     /// MPI ranks (1 without mpirun); `batch` is the global batch, batch / ranks per rank.
     var ranks: Int = 1
-    /// "per-rank": BatchNorm batch statistics are each rank's own (no synchronised BN).
+    /// "per-rank": BatchNorm batch statistics are each rank's own; "synchronised" (--sync-bn): the global
+    /// batch's, summed over the ranks (on one rank both are the batch's own statistics).
     var batchNorm: String = "per-rank"
     /// Several ranks: whether every rank ended with bit-identical parameters (checked at the end).
     var replicasIdentical: Bool?
@@ -396,8 +407,15 @@ func runQAT(_ o: QATRunOptions, method: String, communicator comm: any Communica
         for p in network.model.namedParameters() {
             comm.broadcast(UnsafeMutableRawPointer(p.parameter.value.data), bytes: p.parameter.value.count * 4, root: 0)
         }
-        log.line("data parallel: \(comm.size) ranks, global batch \(o.batch) = \(configuration.batchSize) per rank, "
-                 + "BatchNorm statistics per rank")
+        var bn = "BatchNorm statistics per rank"
+        if o.syncBn {
+            let layers = SynchronisedBatchNorm.install(CommunicatorStatisticsReducer(communicator: comm), in: network.model)
+            // The warm-up observers too: the observing forward quantizes layer after layer with what it has
+            // seen, so per-rank observations would change every later layer's input (TensorStatistics.swift).
+            network.setObservationReducer(CommunicatorObservationReducer(communicator: comm))
+            bn = "BatchNorm and warm-up observers synchronised over the ranks (\(layers) BN layers, 3 allreduces each per step)"
+        }
+        log.line("data parallel: \(comm.size) ranks, global batch \(o.batch) = \(configuration.batchSize) per rank, \(bn)")
     }
     let trainer = QATTrainer(network: network, configuration: configuration,
                              trainData: EpochBatchSource(cifar: inputs.train), testData: inputs.test,
@@ -413,14 +431,15 @@ func runQAT(_ o: QATRunOptions, method: String, communicator comm: any Communica
                            batch: o.batch, lr: o.lr, lrTheta: o.lrTheta, milestones: try o.milestoneEpochs,
                            trainSplit: o.trainSplit, trainImages: inputs.train.count * comm.size, split: o.split,
                            testImages: inputs.test.count, seed: o.seed, threads: Threads.count, ranks: comm.size,
-                           fp32Top1: fp32,
+                           batchNorm: o.batchNormMode, fp32Top1: fp32,
                            top1: top1, softTop1: soft, history: trainer.history, assignment: assignment,
                            seconds: Date().timeIntervalSince(start))
     var out = report
     if comm.size > 1 {
-        // The replicas must agree bit for bit: compare a checksum of every parameter's bits over ranks.
+        // The replicas must agree bit for bit: compare a checksum of every parameter's bits over ranks
+        // (weights, BN, and the quantizer parameters and α/β, which live in hooks outside the layer tree).
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for p in network.model.namedParameters() {
+        for p in network.model.namedParameters() + network.quantizerParameters + network.architectureParameters {
             let v = p.parameter.value
             for i in 0..<v.count { h = (h ^ UInt64(v.data[i].bitPattern)) &* 0x100_0000_01b3 }
         }

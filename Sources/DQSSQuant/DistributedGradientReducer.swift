@@ -7,7 +7,9 @@
 //
 // Observed quantizer statistics (warm-up EMAs, §7.3) are combined before they initialise the quantizers:
 // M_x (EMA of batch maxima) by max, μ_x by mean over ranks, the minimum by min, batch counts summed. Every
-// replica then initialises identically. (BatchNorm statistics stay per rank.)
+// replica then initialises identically (the trainer re-derives the activation quantizers from the
+// combined statistics). BatchNorm statistics stay per rank unless --sync-bn, which also combines every
+// warm-up observation as it is made (CommunicatorObservationReducer, below).
 
 import DQSSLayers
 import DQSSDistributed
@@ -36,5 +38,22 @@ extension BucketedGradientReducer: GradientReducer {
             s.batches = Int(batches[i])
             return s
         }
+    }
+}
+
+/// Warm-up observations combined over the ranks of an MPI job (--sync-bn): max|x| and min x by max
+/// (min as the max of −x), Σ|x| and the count by sum; two allreduces of 2 Doubles per observed activation.
+/// With equal shares this is exactly what one process observes on the global batch (up to the order of
+/// the Σ|x| summation).
+public final class CommunicatorObservationReducer: ObservationReducer {
+    public let communicator: any Communicator
+    public init(communicator: any Communicator) { self.communicator = communicator }
+
+    public func combine(_ local: BatchObservation) -> BatchObservation {
+        var extremes = [Double(local.maxAbs), -Double(local.minimum)]
+        var sums = [local.sumAbs, local.count]
+        communicator.allreduce(&extremes, .max)
+        communicator.allreduce(&sums, .sum)
+        return BatchObservation(maxAbs: Float(extremes[0]), minimum: Float(-extremes[1]), sumAbs: sums[0], count: sums[1])
     }
 }

@@ -55,7 +55,7 @@ struct QATCheckpointTests {
         #expect(text.contains("layer1.0.conv1"))
     }
 
-    @Test("a search checkpoint is refused by dqss qat, by another seed and by another batch; each message names the file")
+    @Test("a search checkpoint is refused by dqss qat, by another seed, by another batch and by another BatchNorm mode; each message names the file")
     func refusals() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dqss-qat-ckpt-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -68,6 +68,9 @@ struct QATCheckpointTests {
         #expect(s2 != 0 && e2.contains(file) && e2.contains("--seed 0, this run uses 5"))
         let (s3, _, e3) = try runDQSS(["search", "--mode", "qat"] + common + ["--resume", file, "--batch", "8"])
         #expect(s3 != 0 && e3.contains(file) && e3.contains("global batch was 16, this run uses 8"))
+        let (s4, _, e4) = try runDQSS(["search", "--mode", "qat"] + common + ["--resume", file, "--sync-bn"])
+        #expect(s4 != 0 && e4.contains(file)
+                && e4.contains("run with per-rank BatchNorm, this run uses synchronised (drop --sync-bn)"), "\(e4)")
     }
 
     @Test("a single-candidate QAT checkpoint (no α, β): inspect shows θ = 1 and the method, export the assignment")

@@ -55,6 +55,12 @@ public protocol QATNetwork: AnyObject {
     /// Initialise every weight quantizer from the current W (end of the warm-up: "for weights, the values
     /// are computed from W at the start of QAT", §4).
     func initializeWeightQuantizers()
+    /// Re-derive every observed activation quantizer (signedness and data-dependent parameters) from its
+    /// current statistics. Needed after the statistics were combined over ranks: the observing forwards
+    /// initialised the quantizers from this rank's statistics alone.
+    func initializeActivationQuantizers()
+    /// Combine every activation observation over the replicas (nil: this replica's own batch).
+    func setObservationReducer(_ reducer: (any ObservationReducer)?)
     /// Observed statistics of every hook (activation and weight, layer by layer) — checkpoint state.
     var observedStatistics: [TensorStatistics] { get }
     /// Restore them (and the activation signedness they imply).
@@ -120,6 +126,17 @@ public final class UniformQATModel: QATNetwork {
         for (l, w) in zip(quantizedLayers, weightHooks) {
             w.restoreStatistics(TensorStatistics.of(l.point.layer.weight.value))
             w.quantizer.initialize(from: w.statistics)
+        }
+    }
+
+    public func setObservationReducer(_ reducer: (any ObservationReducer)?) {
+        for a in activationHooks { a.observationReducer = reducer }
+    }
+
+    public func initializeActivationQuantizers() {
+        for a in activationHooks where a.statistics.batches > 0 {
+            a.quantizer.isUnsigned = a.statistics.isNonNegative
+            a.quantizer.initialize(from: a.statistics)
         }
     }
 

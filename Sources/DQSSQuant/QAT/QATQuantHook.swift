@@ -13,6 +13,8 @@ public final class QATQuantHook: TensorHook {
     public let quantizer: any LearnableQuantizer
     /// Warm-up observation (§7.3); off during training and evaluation.
     public var observing = false
+    /// Set under mpirun with --sync-bn: every observed batch is combined over the ranks before it is folded in.
+    public var observationReducer: (any ObservationReducer)?
     public private(set) var statistics = TensorStatistics()
     private var savedInput: Tensor?
     private let output = Tensor(shape: [0])
@@ -26,7 +28,10 @@ public final class QATQuantHook: TensorHook {
     public func restoreStatistics(_ s: TensorStatistics) { statistics = s }
 
     public func forward(_ x: Tensor) -> Tensor {
-        if observing { QATQuantHook.observe(x, role: quantizer.role, statistics: &statistics, quantizers: [quantizer]) }
+        if observing {
+            QATQuantHook.observe(x, role: quantizer.role, statistics: &statistics, quantizers: [quantizer],
+                                 reducer: observationReducer)
+        }
         savedInput = x
         output.resize(to: x.shape)
         quantizer.forward(x.data, into: output.data, count: x.count, scale: 1, accumulate: false)
@@ -45,9 +50,15 @@ public final class QATQuantHook: TensorHook {
 
     /// Warm-up step shared with the DQSS mixture: fold `x` into `statistics` (activations: EMA; weights:
     /// replaced by W's statistics), set the activation signedness, re-initialise every quantizer.
+    /// `reducer`: activations only (weights are identical on every replica), the batch combined over replicas.
     public static func observe(_ x: Tensor, role: QuantizerRole, statistics: inout TensorStatistics,
-                               quantizers: [any LearnableQuantizer]) {
-        if role == .weight { statistics = TensorStatistics.of(x) } else { statistics.observe(x) }
+                               quantizers: [any LearnableQuantizer], reducer: (any ObservationReducer)? = nil) {
+        if role == .weight {
+            statistics = TensorStatistics.of(x)
+        } else {
+            let local = BatchObservation(x.data, count: x.count)
+            statistics.fold(reducer.map { $0.combine(local) } ?? local)
+        }
         for q in quantizers {
             if role == .activation { q.isUnsigned = statistics.isNonNegative }
             q.initialize(from: statistics)

@@ -243,11 +243,16 @@ public final class QATTrainer {
         model.setTraining(wasTraining)
     }
 
-    /// Other ranks' observations folded in (a no-op for one process: nothing is restored).
+    /// Other ranks' observations folded in (a no-op for one process: nothing is restored). The activation
+    /// quantizers are then re-derived from the combined statistics: the observing forwards initialised them
+    /// from this rank's own, which would leave the replicas with different activation quantizers.
     private func synchronizeObservedStatistics() throws {
         let observed = network.observedStatistics
         let combined = try reducer.synchronizeStatistics(observed)
-        if combined != observed { try network.restoreObservedStatistics(combined) }
+        if combined != observed {
+            try network.restoreObservedStatistics(combined)
+            network.initializeActivationQuantizers()
+        }
     }
 
     /// Learning rates for the current step: warm-up ramp, or the step schedule at fractional epoch t.

@@ -28,21 +28,19 @@ public struct TensorStatistics: Sendable, Equatable, Codable {
 
     /// Fold one batch in: M ← 0.9 M + 0.1 max|x| (first batch: M ← max|x|), likewise μ.
     public mutating func observe(_ x: UnsafePointer<Float>, count: Int) {
-        // One serial pass (warm-up only): max|x|, min x, Σ|x| in Float64.
-        var mx: Float = 0, mn = Float.infinity
-        var sum = 0.0
-        for i in 0..<count {
-            let v = x[i]
-            mx = max(mx, abs(v)); mn = min(mn, v); sum += Double(abs(v))
-        }
-        let batchMean = count > 0 ? Float(sum / Double(count)) : 0
+        fold(BatchObservation(x, count: count))
+    }
+
+    /// Fold in one batch's observation (this replica's, or the whole global batch's when combined).
+    public mutating func fold(_ b: BatchObservation) {
+        let batchMean = b.count > 0 ? Float(b.sumAbs / b.count) : 0
         if batches == 0 {
-            maxAbs = mx; meanAbs = batchMean
+            maxAbs = b.maxAbs; meanAbs = batchMean
         } else {
-            maxAbs = momentum * maxAbs + (1 - momentum) * mx
+            maxAbs = momentum * maxAbs + (1 - momentum) * b.maxAbs
             meanAbs = momentum * meanAbs + (1 - momentum) * batchMean
         }
-        minimum = min(minimum, mn)
+        minimum = min(minimum, b.minimum)
         batches += 1
     }
 
@@ -54,4 +52,38 @@ public struct TensorStatistics: Sendable, Equatable, Codable {
         s.observe(t)
         return s
     }
+}
+
+/// What one observed batch contributes: max|x|, min x, Σ|x| and the element count. Replicas of a
+/// data-parallel run combine these (max, min, sum, sum) into the global batch's before folding them in.
+public struct BatchObservation: Sendable, Equatable {
+    public var maxAbs: Float
+    public var minimum: Float
+    public var sumAbs: Double
+    /// Element count (a Double: it is summed over replicas with Σ|x|).
+    public var count: Double
+
+    public init(maxAbs: Float, minimum: Float, sumAbs: Double, count: Double) {
+        self.maxAbs = maxAbs; self.minimum = minimum; self.sumAbs = sumAbs; self.count = count
+    }
+
+    /// One serial pass (warm-up only): max|x|, min x, Σ|x| in Float64.
+    public init(_ x: UnsafePointer<Float>, count: Int) {
+        var mx: Float = 0, mn = Float.infinity
+        var sum = 0.0
+        for i in 0..<count {
+            let v = x[i]
+            mx = max(mx, abs(v)); mn = min(mn, v); sum += Double(abs(v))
+        }
+        self.init(maxAbs: mx, minimum: mn, sumAbs: sum, count: Double(count))
+    }
+}
+
+/// Combines one activation batch observation over the replicas of a data-parallel run (every replica
+/// calls it for the same hooks in the same order: a collective). Why per forward and not only once at the
+/// end of the warm-up: the observing forward quantizes with the statistics seen so far, layer after
+/// layer, so a later layer's input depends on the earlier layers' thresholds; with per-replica thresholds
+/// the observed inputs themselves would differ from the one-process run's.
+public protocol ObservationReducer: AnyObject {
+    func combine(_ local: BatchObservation) -> BatchObservation
 }

@@ -73,6 +73,19 @@ public final class QATMixedModel: QATNetwork {
         }
     }
 
+    public func setObservationReducer(_ reducer: (any ObservationReducer)?) {
+        for a in activationHooks { a.observationReducer = reducer }
+    }
+
+    public func initializeActivationQuantizers() {
+        for a in activationHooks where a.statistics.batches > 0 {
+            for b in a.branches {
+                b.isUnsigned = a.statistics.isNonNegative
+                b.initialize(from: a.statistics)
+            }
+        }
+    }
+
     public var observedStatistics: [TensorStatistics] {
         zip(activationHooks, weightHooks).flatMap { [$0.statistics, $1.statistics] }
     }

@@ -32,6 +32,8 @@ public final class QATMixedQuantHook: TensorHook {
     public var mode: MixingMode = .soft
     /// Warm-up observation (§7.3).
     public var observing = false
+    /// Set under mpirun with --sync-bn: every observed batch is combined over the ranks before it is folded in.
+    public var observationReducer: (any ObservationReducer)?
     public private(set) var statistics = TensorStatistics()
     /// ∂L/∂θ_k = ⟨G, Q_k(x)⟩ of the last backward (0 for inactive branches).
     public private(set) var lastThetaGradient: [Double]
@@ -77,7 +79,9 @@ public final class QATMixedQuantHook: TensorHook {
     public func restoreStatistics(_ s: TensorStatistics) { statistics = s }
 
     public func forward(_ x: Tensor) -> Tensor {
-        if observing { QATQuantHook.observe(x, role: side, statistics: &statistics, quantizers: branches) }
+        if observing {
+            QATQuantHook.observe(x, role: side, statistics: &statistics, quantizers: branches, reducer: observationReducer)
+        }
         let th = theta
         savedInput = x
         savedTheta = th
