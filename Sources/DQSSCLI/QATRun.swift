@@ -3,7 +3,9 @@
 //
 // Data: `--train-split` (default train: the 4,660 CIFAR-10 training images of ../shared/datasets), first
 // `--train-limit N` images of it, with the CIFAR augmentation (flip + 4-pixel-pad crop, seeded per epoch
-// and image); evaluation on `--split` (first `--eval-limit` images), eval-mode BN.
+// and image); evaluation on `--split` (first `--eval-limit` images), eval-mode BN. When `--data` holds
+// `dqss prepare` shards (`<data>/<split>/shard-*.h5`, the ImageNet-scale path, any zoo model), those are
+// read instead: each rank opens only its own shard files (ShardImageSource), no augmentation.
 // Schedule (ALGORITHMS.md §7.2–7.3): `--warmup-epochs` observation epochs, then `--epochs` of SGD with
 // the two groups (network lr `--lr`, α/β lr `--lr-theta`), ×0.1 at `--milestones` (epochs after warm-up).
 //
@@ -212,19 +214,17 @@ struct QATRunOptions: ParsableArguments {
     }
 }
 
-/// The loaded model and data of a QAT run.
+/// The loaded model and data of a QAT run: CIFAR-10 records (augmented, index range per rank) or
+/// `dqss prepare` shards (ShardImageSource, own shard files per rank).
 struct QATRunInputs {
     let spec: ModelSpec
     let model: any UnaryLayer
-    let train: CIFAR10Source
-    let test: CIFAR10Source
+    let train: EpochBatchSource
+    let test: any LabeledImageSource
     let normalizationSource: String
 
     init(_ o: QATRunOptions, log: ProgressLog, communicator: any Communicator = SingleProcess()) throws {
         spec = try ModelZoo.spec(named: o.model)
-        guard spec.dataset == "cifar10" else {
-            throw ValidationError("QAT runs on CIFAR-10 models only; \(o.model) is a \(spec.dataset) model")
-        }
         let norm: Normalization
         if let w = o.weights {
             (norm, normalizationSource) = try spec.normalization(forWeights: URL(fileURLWithPath: w))
@@ -233,31 +233,56 @@ struct QATRunInputs {
         }
         let dir = URL(fileURLWithPath: o.data)
         let (rank, ranks) = (communicator.rank, communicator.size)
-        var trainSet: CIFAR10Dataset
-        if ranks == 1 {
-            trainSet = try CIFAR10Dataset(directory: dir, split: o.trainSplit)
-        } else if let n = o.trainLimit {
-            trainSet = try CIFAR10Dataset(directory: dir, split: o.trainSplit,
-                                          range: Sharding.range(count: n, rank: rank, size: ranks))
-        } else {
-            trainSet = try CIFAR10Dataset(directory: dir, split: o.trainSplit, rank: rank, size: ranks)
-        }
-        if let n = o.trainLimit, ranks == 1 {
-            guard n <= trainSet.count else {
-                throw ValidationError("--train-limit \(n) exceeds the \(trainSet.count) images of split \"\(o.trainSplit)\"")
+        if let shards = try ShardImageSource.open(directory: dir, split: o.trainSplit, rank: rank, worldSize: ranks,
+                                                  normalization: norm, limit: o.trainLimit) {
+            guard shards.imageShape == spec.inputShape else {
+                throw ValidationError("\(o.model) expects images \(spec.inputShape); the shards of \(shards.data.directory.path) hold \(shards.imageShape)")
             }
-            trainSet = trainSet.subset(indices: Array(0..<n))
+            guard shards.count >= 1 else { throw ValidationError("\(ranks) ranks but too few training images for one each") }
+            // Evaluation: every rank reads the whole evaluation split (rank 0 of 1); all compute the same top-1.
+            guard var testSet = try ShardImageSource.open(directory: dir, split: o.split, rank: 0, worldSize: 1,
+                                                          normalization: norm) else {
+                throw ValidationError("\(dir.path): no shards for the evaluation split \"\(o.split)\" (\(dir.path)/\(o.split)/shard-*.h5)")
+            }
+            if let n = o.evalLimit, n < testSet.count { testSet = ShardImageSource(data: testSet.data, normalization: norm, count: n) }
+            train = EpochBatchSource(shards)
+            test = testSet
+            log.line("train: \(shards.count) images of the shards in \(shards.data.directory.path) (\(shards.data.shardIndices.count) "
+                     + "shard file(s) on this rank, no augmentation)\(ranks > 1 ? " per rank, \(ranks) ranks" : ""); "
+                     + "evaluation: \(testSet.count) images of \(testSet.data.directory.path)")
+        } else {
+            guard spec.dataset == "cifar10" else {
+                throw ValidationError("\(dir.path): \(o.model) is a \(spec.dataset) model and this directory holds no `dqss prepare` shards "
+                                      + "(\(o.trainSplit)/shard-*.h5)")
+            }
+            var trainSet: CIFAR10Dataset
+            if ranks == 1 {
+                trainSet = try CIFAR10Dataset(directory: dir, split: o.trainSplit)
+            } else if let n = o.trainLimit {
+                trainSet = try CIFAR10Dataset(directory: dir, split: o.trainSplit,
+                                              range: Sharding.range(count: n, rank: rank, size: ranks))
+            } else {
+                trainSet = try CIFAR10Dataset(directory: dir, split: o.trainSplit, rank: rank, size: ranks)
+            }
+            if let n = o.trainLimit, ranks == 1 {
+                guard n <= trainSet.count else {
+                    throw ValidationError("--train-limit \(n) exceeds the \(trainSet.count) images of split \"\(o.trainSplit)\"")
+                }
+                trainSet = trainSet.subset(indices: Array(0..<n))
+            }
+            if ranks > 1 {
+                // Equal shards: every rank must run the same number of steps (each step is a collective).
+                let shortest = communicator.allreduce(trainSet.count, .min)
+                if trainSet.count > shortest { trainSet = trainSet.subset(0..<shortest) }
+                if shortest == 0 { throw ValidationError("\(ranks) ranks but too few training images for one each") }
+            }
+            var testSet = try CIFAR10Dataset(directory: dir, split: o.split)
+            if let n = o.evalLimit, n < testSet.count { testSet = testSet.subset(indices: Array(0..<n)) }
+            train = EpochBatchSource(cifar: CIFAR10Source(trainSet, normalization: norm, augmentation: Augmentation(seed: o.seed)))
+            test = CIFAR10Source(testSet, normalization: norm)
+            log.line("train: \(trainSet.count) images of \(o.trainSplit) (augmented)\(ranks > 1 ? " per rank, \(ranks) ranks" : ""); "
+                     + "evaluation: \(testSet.count) images of \(o.split)")
         }
-        if ranks > 1 {
-            // Equal shards: every rank must run the same number of steps (each step is a collective).
-            let shortest = communicator.allreduce(trainSet.count, .min)
-            if trainSet.count > shortest { trainSet = trainSet.subset(0..<shortest) }
-            if shortest == 0 { throw ValidationError("\(ranks) ranks but too few training images for one each") }
-        }
-        var testSet = try CIFAR10Dataset(directory: dir, split: o.split)
-        if let n = o.evalLimit, n < testSet.count { testSet = testSet.subset(indices: Array(0..<n)) }
-        train = CIFAR10Source(trainSet, normalization: norm, augmentation: Augmentation(seed: o.seed))
-        test = CIFAR10Source(testSet, normalization: norm)
         if let w = o.weights {
             model = try spec.load(weights: URL(fileURLWithPath: w))
         } else {
@@ -265,8 +290,6 @@ struct QATRunInputs {
             model = spec.make(seed: o.seed)
         }
         log.line("normalisation: mean \(norm.mean) std \(norm.std) (\(normalizationSource))")
-        log.line("train: \(train.count) images of \(o.trainSplit) (augmented)\(ranks > 1 ? " per rank, \(ranks) ranks" : ""); "
-                 + "evaluation: \(test.count) images of \(o.split)")
     }
 }
 
@@ -375,13 +398,13 @@ struct QATReport: Encodable {
 /// top-1, assignment) after training; the default reports the last evaluation.
 func runQAT(_ o: QATRunOptions, method: String,
             install: (any UnaryLayer) throws -> any QATNetwork,
-            finish: ((any QATNetwork, CIFAR10Source, QATTrainer) -> (Double, Double?, QATReport.AssignmentReport?))? = nil) throws {
+            finish: ((any QATNetwork, any LabeledImageSource, QATTrainer) -> (Double, Double?, QATReport.AssignmentReport?))? = nil) throws {
     try RankedRun.run { comm in try runQAT(o, method: method, communicator: comm, install: install, finish: finish) }
 }
 
 func runQAT(_ o: QATRunOptions, method: String, communicator comm: any Communicator,
             install: (any UnaryLayer) throws -> any QATNetwork,
-            finish: ((any QATNetwork, CIFAR10Source, QATTrainer) -> (Double, Double?, QATReport.AssignmentReport?))?) throws {
+            finish: ((any QATNetwork, any LabeledImageSource, QATTrainer) -> (Double, Double?, QATReport.AssignmentReport?))?) throws {
     if let threads = o.threads { Threads.configure(threads) }
     let log = ProgressLog(quiet: o.quiet || comm.rank != 0)
     let start = Date()
@@ -418,7 +441,7 @@ func runQAT(_ o: QATRunOptions, method: String, communicator comm: any Communica
         log.line("data parallel: \(comm.size) ranks, global batch \(o.batch) = \(configuration.batchSize) per rank, \(bn)")
     }
     let trainer = QATTrainer(network: network, configuration: configuration,
-                             trainData: EpochBatchSource(cifar: inputs.train), testData: inputs.test,
+                             trainData: inputs.train, testData: inputs.test,
                              reducer: reducer, log: log)
     try runCheckpointed(trainer, o, task: method == "dqss" ? "search-qat" : "qat", method: method, log: log,
                         communicator: comm)

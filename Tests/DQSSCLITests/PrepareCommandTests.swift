@@ -60,3 +60,38 @@ struct PrepareCommandTests {
         #expect(s2 != 0 && e2.contains("--size 16 must be at least --crop 20"), "\(e2)")
     }
 }
+
+/// `dqss qat` reading `dqss prepare` shards instead of CIFAR-10 records (the ImageNet-scale path), on a
+/// generated folder packed at 32x32 so that a CIFAR ResNet can train on it without any shared data.
+@Suite("dqss qat on prepared shards", .enabled(if: FileManager.default.isExecutableFile(atPath: dqssExecutable.path),
+                                               "skipped: the built dqss executable not found"))
+struct QATOnShardsTests {
+    @Test("train and evaluation splits packed with dqss prepare feed a QAT run; wrong image size is refused naming the shards")
+    func qatOnShards() throws {
+        let root = try PrepareCommandTests.makeFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let images = root.appendingPathComponent("images").path
+        let data = root.appendingPathComponent("data")
+        for (split, shards) in [("train", "2"), ("val", "1")] {
+            let (s, _, e) = try runDQSS(["prepare", "--input", images, "--out", data.appendingPathComponent(split).path,
+                                         "--shards", shards, "--size", "32", "--crop", "32", "--quiet"])
+            #expect(s == 0, "\(e)")
+        }
+        let (status, out, err) = try runDQSS(["qat", "--method", "lsq", "--model", "resnet20", "--data", data.path,
+                                              "--train-split", "train", "--split", "val", "--epochs", "1", "--warmup-epochs", "1",
+                                              "--batch", "3", "--eval-every", "0", "--json"])
+        #expect(status == 0, "\(err)")
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        #expect(o["train_images"] as? Int == 6 && o["test_images"] as? Int == 6)
+        let top1 = try #require(o["top1"] as? Double)
+        #expect(top1 >= 0 && top1 <= 100)
+        #expect(err.contains("2 shard file(s) on this rank"), "\(err)")
+
+        let small = root.appendingPathComponent("small")
+        _ = try runDQSS(["prepare", "--input", images, "--out", small.appendingPathComponent("train").path, "--shards", "1",
+                         "--size", "20", "--crop", "16", "--quiet"])
+        let (s2, _, e2) = try runDQSS(["qat", "--method", "lsq", "--model", "resnet20", "--data", small.path, "--epochs", "1",
+                                       "--batch", "3"])
+        #expect(s2 != 0 && e2.contains("[3, 32, 32]") && e2.contains(small.path), "\(e2)")
+    }
+}
