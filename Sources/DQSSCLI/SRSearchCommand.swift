@@ -33,6 +33,8 @@ struct SRSearchCommand: ParsableCommand {
     var target: String = "hr"
     @Option(help: "Held-out validation pairs (CIFAR-10 train records disjoint from the calibration ones) for the selection; 0 disables.")
     var valPairs: Int = 256
+    @Option(help: "Greedy refinement passes after the selection (§6.2); 0: selection only.")
+    var refinePasses: Int = 1
     @Option(help: "HR patch size (multiple of the scale, at most 32 for CIFAR-10 images).") var patch: Int = 32
     @Option(help: "EQ: use only the first M calibration pairs (default: all).") var eqImages: Int?
     @Option(help: "Search schedule: annealed (§6.2, default) or paper (§6).") var schedule: String = "annealed"
@@ -56,6 +58,7 @@ struct SRSearchCommand: ParsableCommand {
         if calib < 1 { throw ValidationError("--calib must be at least 1 (got \(calib))") }
         if target != "hr" && target != "fp32" { throw ValidationError("--target must be hr or fp32 (got \(target))") }
         if valPairs < 0 { throw ValidationError("--val-pairs must be at least 0 (got \(valPairs))") }
+        if refinePasses < 0 { throw ValidationError("--refine-passes must be at least 0 (got \(refinePasses))") }
         if calibBatch < 1 { throw ValidationError("--calib-batch must be at least 1 (got \(calibBatch))") }
         if SearchSchedule(rawValue: schedule) == nil { throw ValidationError("--schedule must be annealed or paper (got \(schedule))") }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1 (got \(epochs))") }
@@ -92,7 +95,7 @@ struct SRSearchCommand: ParsableCommand {
             sets: sets.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } },
             methods: try methods,
             ptq: PTQSettings(weightBits: bits, activationBits: bits, signedActivations: signedActivations, eqMaxImages: eqImages),
-            search: s, calib: calib, target: target, valPairs: valPairs, patch: patch, seed: seed, calibBatch: calibBatch, tile: tile, tileOverlap: tileOverlap,
+            search: s, calib: calib, target: target, valPairs: valPairs, refinePasses: refinePasses, patch: patch, seed: seed, calibBatch: calibBatch, tile: tile, tileOverlap: tileOverlap,
             savePng: savePng, out: out, json: json, quiet: quiet))
     }
 }

@@ -13,7 +13,9 @@
 //   6. Selection (§6.2, adapted to SR): on `valPairs` further CIFAR-10 training records, disjoint from the
 //      calibration ones, score the derived assignment and every uniform candidate by the mean absolute
 //      difference between the quantized and the FP32 network's outputs (label-free, like §6.2's KL to the
-//      FP32 softmax); the best one is the "DQSS (selected)" row. No greedy per-layer refinement here.
+//      FP32 softmax); the best one is the "DQSS (selected)" row.
+//   7. Greedy refinement of the selected assignment (GreedyRefinement, `--refine-passes`, default 1) with the
+//      same held-out score: the "DQSS (selected + refined)" row.
 //
 // Every row is scored on identical inputs. Output: a Markdown table (PSNR/SSIM per set and the average
 // over sets) on stdout, or one JSON object with --json; progress on stderr.
@@ -43,6 +45,8 @@ struct SRSearchOptions {
     var target: String
     /// Held-out validation pairs for the selection step (0: no selection).
     var valPairs: Int
+    /// Greedy refinement passes after the selection (0: selection only).
+    var refinePasses: Int
     var patch: Int
     var seed: UInt64
     var calibBatch: Int
@@ -108,10 +112,15 @@ struct SRSearchReport: Encodable {
     /// Validation score (mean |y_q − y_FP32|) of each contender, and the winner (nil without selection).
     var selectionScores: [String: Double]
     var selected: String?
+    /// Held-out score after the greedy refinement, and the changes it kept.
+    var refinedScore: Double?
+    var refinementChanges: [GreedyRefinement.Change]
 
     enum CodingKeys: String, CodingKey {
         case task, model, weights, scale, rows, calibration, search, assignment, selected
         case selectionScores = "selection_scores"
+        case refinedScore = "refined_score"
+        case refinementChanges = "refinement_changes"
         case weightBits = "weight_bits"
         case activationBits = "activation_bits"
         case setNames = "set_names"
@@ -243,6 +252,7 @@ enum SRSearchRun {
 
         // 6. Selection among the derived and the uniform assignments (lowest validation score; ties: derived).
         var selected: String?
+        var refinement: GreedyRefinement.Result?
         if validation != nil {
             let contenders = ["DQSS"] + o.methods.map(\.paperName)
             let best = contenders.min { selectionScores[$0]! < selectionScores[$1]! }!
@@ -252,6 +262,28 @@ enum SRSearchRun {
             var row = rows.first { $0.method == best }!
             row.method = "DQSS (selected: \(best))"
             rows.append(row)
+
+            // 7. Greedy refinement from the selected assignment (§6.2), same score: one layer and one side at
+            //    a time, a change kept only when the held-out score strictly decreases.
+            if o.refinePasses > 0 {
+                let table = CandidateTable(names: o.methods.map(\.paperName), layers: o.methods.map { thresholds[$0]! })
+                let start = best == "DQSS" ? StrategyChoice(assignment)
+                    : StrategyChoice.uniform(table.names.firstIndex(of: best)!, layers: points.count)
+                let t = Date()
+                let result = GreedyRefinement.refine(start: start, startScore: selectionScores[best]!, table: table,
+                                                     passes: o.refinePasses, score: { q in
+                    QuantizedModel.install(points, assignments: q)
+                    defer { QuantizedModel.removeHooks(points) }
+                    return validationScore()
+                })
+                refinement = result
+                log(o.quiet, String(format: "refinement: %d change(s) kept, %d networks scored, held-out score %.6f -> %.6f (%.0f s)",
+                                    result.changes.count, result.evaluations, selectionScores[best]!, result.score,
+                                    Date().timeIntervalSince(t)))
+                QuantizedModel.install(points, assignments: table.quantization(result.choice))
+                try evaluate("DQSS (selected + refined)")
+                QuantizedModel.removeHooks(points)
+            }
         }
 
         let names = o.methods.map(\.paperName)
@@ -266,7 +298,8 @@ enum SRSearchRun {
             assignment: assignment,
             activationCounts: Dictionary(uniqueKeysWithValues: zip(names, assignment.activationCounts)),
             weightCounts: Dictionary(uniqueKeysWithValues: zip(names, assignment.weightCounts)),
-            selectionScores: selectionScores, selected: selected)
+            selectionScores: selectionScores, selected: selected,
+            refinedScore: refinement?.score, refinementChanges: refinement?.changes ?? [])
         if let out = o.out {
             let dir = URL(fileURLWithPath: out)
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -77,7 +77,7 @@ private let srSearchReady = srEvalReady
 @Suite("dqss sr-search", .enabled(if: srSearchReady, "skipped: ../shared/datasets (IMDN x4, sr/Set5, cifar10) or the dqss executable not found"),
        .enabled(if: srOptimizedBuild, "skipped in debug builds (minutes unoptimised): run swift test -c release"))
 struct SRSearchCommandTests {
-    @Test("--json reports FP32 (= BASELINES.md), each candidate, DQSS-None, DQSS and the selected row per set, and the assignment")
+    @Test("--json reports FP32 (= BASELINES.md), each candidate, DQSS-None, DQSS, the selected and the refined row per set, and the assignment")
     func json() throws {
         let (status, out, err) = try runSR([
             "sr-search", "--model", "imdn",
@@ -95,7 +95,12 @@ struct SRSearchCommandTests {
         #expect(Set(scores.keys) == ["Max_Abs", "KL", "DQSS"])
         let best = scores.min { $0.value < $1.value }!.key
         #expect(object["selected"] as? String == best)
-        #expect(methods.count == 6 && methods[5] == "DQSS (selected: \(best))")
+        #expect(methods.count == 7 && methods[5] == "DQSS (selected: \(best))" && methods[6] == "DQSS (selected + refined)")
+        // The refinement only keeps changes that lower the held-out score.
+        let refined = try #require(object["refined_score"] as? Double)
+        #expect(refined <= scores[best]!)
+        let changes = try #require(object["refinement_changes"] as? [[String: Any]])
+        #expect(changes.isEmpty == (refined == scores[best]!))
         let bestRow = try #require(rows.first { $0["method"] as? String == best })
         #expect((bestRow["sets"] as? NSDictionary) == (rows[5]["sets"] as? NSDictionary))
         func set5(_ row: [String: Any]) -> (Double, Double)? {
