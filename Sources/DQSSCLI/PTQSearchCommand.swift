@@ -59,18 +59,7 @@ struct PTQSearchCommand: ParsableCommand {
     var markdown = false
     @Flag(help: "No progress on stderr.") var quiet = false
 
-    var methods: [PTQMethod] {
-        get throws {
-            let ms = try candidates.split(separator: ",").map { name in
-                guard let m = PTQMethod(rawValue: String(name).trimmingCharacters(in: .whitespaces).lowercased()) else {
-                    throw ValidationError("--candidates: unknown candidate \"\(name)\" (maxabs, kl, easyquant, admm)")
-                }
-                return m
-            }
-            if ms.isEmpty || Set(ms).count != ms.count { throw ValidationError("--candidates: empty or repeated (\(candidates))") }
-            return ms
-        }
-    }
+    var methods: [PTQMethod] { get throws { try PTQMethod.candidateList(candidates) } }
 
     func validate() throws {
         if mode != "ptq" { throw ValidationError("--mode \(mode): this command runs --mode ptq") }
@@ -131,5 +120,19 @@ struct PTQSearchCommand: ParsableCommand {
             out: out, json: json, markdown: markdown, quiet: quiet,
             commandLine: CommandLine.arguments.joined(separator: " "))
         try PTQSearchRun.run(o)
+    }
+}
+
+extension PTQMethod {
+    /// The `--candidates` list of a search: comma-separated method names, in branch (tie-break) order.
+    static func candidateList(_ text: String) throws -> [PTQMethod] {
+        let ms = try text.split(separator: ",").map { name in
+            guard let m = PTQMethod(rawValue: String(name).trimmingCharacters(in: .whitespaces).lowercased()) else {
+                throw ValidationError("--candidates: unknown candidate \"\(name)\" (maxabs, kl, easyquant, admm)")
+            }
+            return m
+        }
+        if ms.isEmpty || Set(ms).count != ms.count { throw ValidationError("--candidates: empty or repeated (\(text))") }
+        return ms
     }
 }

@@ -69,18 +69,7 @@ struct SRSearchCommand: ParsableCommand {
         _ = try methods
     }
 
-    var methods: [PTQMethod] {
-        get throws {
-            let ms = try candidates.split(separator: ",").map { name in
-                guard let m = PTQMethod(rawValue: String(name).trimmingCharacters(in: .whitespaces).lowercased()) else {
-                    throw ValidationError("--candidates: unknown candidate \"\(name)\" (maxabs, kl, easyquant, admm)")
-                }
-                return m
-            }
-            if ms.isEmpty || Set(ms).count != ms.count { throw ValidationError("--candidates: empty or repeated") }
-            return ms
-        }
-    }
+    var methods: [PTQMethod] { get throws { try PTQMethod.candidateList(candidates) } }
 
     func run() throws {
         if let threads { Threads.configure(threads) }
