@@ -3,22 +3,22 @@
 # ALGORITHMS.md §4) and DQSS in QAT (§7) fine-tuned from the pretrained CIFAR-10 ResNets of
 # ../shared/datasets with the same short budget and seed, evaluated on the 10,000-image test-jpeg split.
 #
-#   scripts/qat-table.sh                                   # resnet20, all rows (prints the Markdown table)
+#   scripts/qat-table.sh                                   # every ResNet, all rows (prints the Markdown table)
 #   MODELS="resnet32 resnet44" scripts/qat-table.sh
 #   METHODS="lsq dqss" EPOCHS=4 scripts/qat-table.sh
 #
 # Budget (environment): TRAIN_LIMIT (default 4660 = every training image of ../shared/datasets),
-# EPOCHS (2, after 1 warm-up epoch), BATCH (128), LR (1e-3), LR_THETA (1e-4, the paper's; "dqss@X" in
+# EPOCHS (1, after 1 warm-up epoch), BATCH (128), LR (1e-3), LR_THETA (1e-4, the paper's; "dqss@X" in
 # METHODS runs DQSS with --lr-theta X), SEED (0), BITS (4; first conv and classifier at 8, §2.2).
 # Other: DATA (../shared/datasets), THREADS, BIN (default .build/release/dqss, built here).
 # Progress goes to stderr; rows are printed as each run finishes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/datasets}
-MODELS=${MODELS:-"resnet20"}
+MODELS=${MODELS:-"resnet20 resnet32 resnet44"}
 METHODS=${METHODS:-"dorefa dsq lsq pact dqss"}
 TRAIN_LIMIT=${TRAIN_LIMIT:-4660}
-EPOCHS=${EPOCHS:-2}
+EPOCHS=${EPOCHS:-1}
 BATCH=${BATCH:-128}
 LR=${LR:-1e-3}
 LR_THETA=${LR_THETA:-1e-4}
