@@ -43,3 +43,29 @@ struct ClassificationSource {
         }
     }
 }
+
+extension ClassificationSource {
+    /// Normalised images and labels of the split at `indices`, as one tensor [n, C, H, W].
+    func gather(_ indices: [Int]) throws -> (images: Tensor, labels: [Int]) {
+        let per = imageShape.reduce(1, *)
+        let t = Tensor(shape: [indices.count] + imageShape)
+        var labels: [Int] = []
+        for (k, i) in indices.enumerated() {
+            let (image, label) = try batch(i..<(i + 1))
+            (t.data + k * per).update(from: image.data, count: per)
+            labels.append(label[0])
+        }
+        return (t, labels)
+    }
+
+    /// `images` [n, ...] cut into consecutive batches of at most `size`.
+    static func batches(of images: Tensor, size: Int) -> [Tensor] {
+        let n = images.shape.first ?? 0, per = n == 0 ? 0 : images.count / n
+        return stride(from: 0, to: n, by: size).map { lo in
+            let hi = min(lo + size, n)
+            let t = Tensor(shape: [hi - lo] + images.shape.dropFirst())
+            t.data.update(from: images.data + lo * per, count: (hi - lo) * per)
+            return t
+        }
+    }
+}

@@ -170,7 +170,7 @@ struct PTQCommand: ParsableCommand {
         // calibrator is invariant to it).
         var rng = RNG(seed: seed)
         let chosen = Array(rng.permutation(calibSource.count).prefix(calib))
-        let batches = try Self.gatherImages(chosen, from: calibSource, batchSize: calibBatch)
+        let batches = ClassificationSource.batches(of: try calibSource.gather(chosen).images, size: calibBatch)
 
         let calibration = PTQCalibration(model: network, settings: settings)
         let calibStart = Date()
@@ -279,24 +279,6 @@ struct PTQCommand: ParsableCommand {
                              data, split, r.top1, r.correct, r.total))
             }
         }
-    }
-
-    /// Normalised images of the split at `indices`, in batches of `batchSize`.
-    static func gatherImages(_ indices: [Int], from source: ClassificationSource, batchSize: Int) throws -> [Tensor] {
-        var out: [Tensor] = []
-        var lo = 0
-        while lo < indices.count {
-            let hi = min(lo + batchSize, indices.count)
-            let t = Tensor(shape: [hi - lo] + source.imageShape)
-            let per = source.imageShape.reduce(1, *)
-            for (k, i) in indices[lo..<hi].enumerated() {
-                let (image, _) = try source.batch(i..<(i + 1))
-                (t.data + k * per).update(from: image.data, count: per)
-            }
-            out.append(t)
-            lo = hi
-        }
-        return out
     }
 }
 

@@ -99,8 +99,8 @@ enum PTQSearchRun {
         let valIndices = Array(order[o.calib..<(o.calib + o.valImages)])
         let calibShard = Sharding.range(count: o.calib, rank: comm.rank, size: comm.size)
         let valShard = Sharding.range(count: o.valImages, rank: comm.rank, size: comm.size)
-        let (calibImages, calibLabels) = try gather(Array(calibIndices[calibShard]), from: trainSource)
-        let valBatches = try batches(of: try gather(Array(valIndices[valShard]), from: trainSource).images, size: o.batch)
+        let (calibImages, calibLabels) = try trainSource.gather(Array(calibIndices[calibShard]))
+        let valBatches = ClassificationSource.batches(of: try trainSource.gather(Array(valIndices[valShard])).images, size: o.batch)
         try checkFinite(calibImages, what: "calibration image", split: o.calibSplit)
 
         let evaluator = ShardedEvaluation(source: testSource, total: min(o.limit ?? testSource.count, testSource.count),
@@ -124,7 +124,7 @@ enum PTQSearchRun {
         calibration.communicator = comm
         calibration.firstImage = calibShard.lowerBound
         let calibStart = Date()
-        calibration.gather(batches: try batches(of: calibImages, size: o.calibBatch), methods: o.methods) { log.progress($0 + "\n") }
+        calibration.gather(batches: ClassificationSource.batches(of: calibImages, size: o.calibBatch), methods: o.methods) { log.progress($0 + "\n") }
         var layers: [[LayerQuantization]] = []
         for m in o.methods {
             let t = Date()
@@ -287,34 +287,10 @@ enum PTQSearchRun {
         Dictionary(uniqueKeysWithValues: zip(names, c))
     }
 
-    /// Normalised images and labels of the split at `indices`, as one tensor [n, C, H, W].
-    static func gather(_ indices: [Int], from source: ClassificationSource) throws -> (images: Tensor, labels: [Int]) {
-        let per = source.imageShape.reduce(1, *)
-        let t = Tensor(shape: [indices.count] + source.imageShape)
-        var labels: [Int] = []
-        for (k, i) in indices.enumerated() {
-            let (image, label) = try source.batch(i..<(i + 1))
-            (t.data + k * per).update(from: image.data, count: per)
-            labels.append(label[0])
-        }
-        return (t, labels)
-    }
-
-    /// `images` [n, ...] cut into consecutive batches of at most `size`.
-    static func batches(of images: Tensor, size: Int) throws -> [Tensor] {
-        let n = images.shape.first ?? 0, per = n == 0 ? 0 : images.count / n
-        return stride(from: 0, to: n, by: size).map { lo in
-            let hi = min(lo + size, n)
-            let t = Tensor(shape: [hi - lo] + images.shape.dropFirst())
-            t.data.update(from: images.data + lo * per, count: (hi - lo) * per)
-            return t
-        }
-    }
-
     /// The network's outputs for `images`, in batches, as one tensor [n, K].
     static func forwardAll(_ network: any UnaryLayer, _ images: Tensor, batch: Int) -> Tensor {
         network.setTraining(false)
-        let parts = (try? batches(of: images, size: batch)) ?? []
+        let parts = ClassificationSource.batches(of: images, size: batch)
         let outputs = parts.map { network.forward($0).copy() }
         let n = images.shape[0], k = outputs.first.map { $0.count / $0.shape[0] } ?? 0
         let all = Tensor(shape: [n, k])
