@@ -170,54 +170,52 @@ public final class BatchNorm2d: UnaryLayer {
         return (total, mean, squares)
     }
 
+    /// Train mode: dx = γ·istd·(dy − mean(dy) − x̂·mean(dy·x̂)); eval mode: dx = γ·istd·dy. After a
+    /// synchronised forward the two per-channel sums are added over the replicas in one reducer call and
+    /// divided by the global count; dγ, dβ always accumulate the LOCAL sums (see top).
     public func backward(_ gradOutput: Tensor) -> Tensor {
         precondition(gradOutput.shape == normalized.shape, "BatchNorm2d.backward: gradient \(gradOutput.shape) vs forward \(normalized.shape)")
-        if forwardWasTraining, let reducer = forwardReducer { return synchronisedBackward(gradOutput, reducer) }
         let shape = normalized.shape
-        let n = shape[0], c = channels, hw = shape[2] * shape[3], m = n * hw
+        let n = shape[0], c = channels, hw = shape[2] * shape[3]
         gradInput.resize(to: shape)
         let dy = gradOutput.data, xh = normalized.data, dx = gradInput.data, istd = invStd.data
-        let gamma = weight.value.data, dGamma = weight.grad.data, dBeta = bias.grad.data
-        let wantGamma = weight.requiresGrad, wantBeta = bias.requiresGrad
+        let gamma = weight.value.data
         let training = forwardWasTraining
-        parallelFor(c) { ch in
-            var sumDy = 0.0, sumDyXh = 0.0
-            for i in 0..<n {
-                let off = (i * c + ch) * hw
-                let (a, b) = vectorSumAndDot(dy + off, xh + off, hw)
-                sumDy += Double(a); sumDyXh += Double(b)
-            }
-            if wantGamma { dGamma[ch] += Float(sumDyXh) }
-            if wantBeta { dBeta[ch] += Float(sumDy) }
-            let s = gamma[ch] * istd[ch]
-            if training {
-                let meanDy = Float(sumDy / Double(m)), meanDyXh = Float(sumDyXh / Double(m))
-                for i in 0..<n {
-                    let off = (i * c + ch) * hw
-                    let g = dy + off, h = xh + off, d = dx + off
-                    for j in 0..<hw { d[j] = s * (g[j] - meanDy - h[j] * meanDyXh) }
-                }
-            } else {
-                for i in 0..<n {
-                    let off = (i * c + ch) * hw
-                    let g = dy + off, d = dx + off
-                    for j in 0..<hw { d[j] = s * g[j] }
+        var sums = channelGradientSums(dy, xh, n: n, hw: hw)
+        var count = Double(n * hw)
+        if training, let reducer = forwardReducer {
+            reducer.sum(&sums)
+            count = globalCount
+        }
+        let m = count
+        sums.withUnsafeBufferPointer { sum in
+            parallelFor(c) { ch in
+                let s = gamma[ch] * istd[ch]
+                if training {
+                    let meanDy = Float(sum[ch] / m), meanDyXh = Float(sum[c + ch] / m)
+                    for i in 0..<n {
+                        let off = (i * c + ch) * hw
+                        let g = dy + off, h = xh + off, d = dx + off
+                        for j in 0..<hw { d[j] = s * (g[j] - meanDy - h[j] * meanDyXh) }
+                    }
+                } else {
+                    for i in 0..<n {
+                        let off = (i * c + ch) * hw
+                        let g = dy + off, d = dx + off
+                        for j in 0..<hw { d[j] = s * g[j] }
+                    }
                 }
             }
         }
         return gradInput
     }
 
-    /// Train-mode backward of a synchronised forward: Σdy and Σ dy x̂ summed over the replicas in one
-    /// reducer call, the input gradient with the global count; dγ, dβ accumulate the LOCAL sums (see top).
-    private func synchronisedBackward(_ gradOutput: Tensor, _ reducer: any BatchStatisticsReducer) -> Tensor {
-        let shape = normalized.shape
-        let n = shape[0], c = channels, hw = shape[2] * shape[3]
-        gradInput.resize(to: shape)
-        let dy = gradOutput.data, xh = normalized.data, dx = gradInput.data, istd = invStd.data
-        let gamma = weight.value.data, dGamma = weight.grad.data, dBeta = bias.grad.data
+    /// Per-channel Σdy and Σ dy·x̂ of this replica, laid out [Σdy per channel, Σ dy·x̂ per channel];
+    /// accumulates them into dβ and dγ on the way.
+    private func channelGradientSums(_ dy: UnsafeMutablePointer<Float>, _ xh: UnsafeMutablePointer<Float>, n: Int, hw: Int) -> [Double] {
+        let c = channels
+        let dGamma = weight.grad.data, dBeta = bias.grad.data
         let wantGamma = weight.requiresGrad, wantBeta = bias.requiresGrad
-        // Layout: [Σdy per channel, Σ dy x̂ per channel].
         var sums = [Double](repeating: 0, count: 2 * c)
         sums.withUnsafeMutableBufferPointer { buffer in
             let out = buffer.baseAddress!
@@ -234,17 +232,6 @@ public final class BatchNorm2d: UnaryLayer {
                 out[c + ch] = sumDyXh
             }
         }
-        reducer.sum(&sums)
-        let m = globalCount
-        parallelFor(c) { ch in
-            let s = gamma[ch] * istd[ch]
-            let meanDy = Float(sums[ch] / m), meanDyXh = Float(sums[c + ch] / m)
-            for i in 0..<n {
-                let off = (i * c + ch) * hw
-                let g = dy + off, h = xh + off, d = dx + off
-                for j in 0..<hw { d[j] = s * (g[j] - meanDy - h[j] * meanDyXh) }
-            }
-        }
-        return gradInput
+        return sums
     }
 }
