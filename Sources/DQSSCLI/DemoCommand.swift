@@ -24,7 +24,7 @@ public struct DemoCommand: ParsableCommand {
     @Option(help: "Batch size.") var batch: Int = 64
     @Option(help: "Base learning rate (cosine-annealed to 0).") var lr: Float = 0.05
     @Option(help: "Seed for data, initialisation and shuffling.") var seed: UInt64 = 0
-    @Option(help: "Threads for BLAS and parallel loops (default: all cores).") var threads: Int?
+    @OptionGroup var threading: ThreadOptions
     @Option(help: "Number of generated training images.") var trainImages: Int = 4096
     @Option(help: "Number of generated held-out test images.") var testImages: Int = 1024
     @Option(help: "Weight bit width of the search.") var weightBits: Int = 4
@@ -41,7 +41,6 @@ public struct DemoCommand: ParsableCommand {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         guard lr > 0 else { throw ValidationError("--lr must be positive") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard trainImages >= batch, testImages >= 1 else {
             throw ValidationError("--train-images must be at least --batch, --test-images at least 1")
         }
@@ -54,7 +53,7 @@ public struct DemoCommand: ParsableCommand {
     }
 
     public func run() throws {
-        if let threads { Threads.configure(threads) }
+        threading.apply()
         let log = ProgressLog(quiet: quiet)
         let start = Date()
         log.line("generating \(trainImages) training and \(testImages) test images (shapes, 3x16x16, seed \(seed))")

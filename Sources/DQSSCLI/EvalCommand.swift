@@ -39,8 +39,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Images per forward pass.")
     var batch: Int = 200
 
-    @Option(help: "Threads for BLAS and parallel loops (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
@@ -51,11 +50,10 @@ struct EvalCommand: ParsableCommand {
     func validate() throws {
         if batch < 1 { throw ValidationError("--batch must be at least 1 (got \(batch))") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1 (got \(limit))") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1 (got \(threads))") }
     }
 
     func run() throws {
-        if let threads { Threads.configure(threads) }
+        threading.apply()
         let spec = try ModelZoo.spec(named: model)
         let weightsURL = URL(fileURLWithPath: weights)
         let (norm, normSource) = try spec.normalization(forWeights: weightsURL)

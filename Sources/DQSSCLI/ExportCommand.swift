@@ -75,8 +75,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Images per forward pass (--data).")
     var batch: Int = 200
 
-    @Option(help: "Threads for BLAS and parallel loops (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     @Flag(help: "Print one JSON object on stdout (not with --out -).")
     var json = false
@@ -89,7 +88,6 @@ struct ExportCommand: ParsableCommand {
             throw ValidationError("--from is required for --format \(format.rawValue) (only the FP32 `onnx` export has no source)")
         }
         if batch < 1 { throw ValidationError("--batch must be at least 1 (got \(batch))") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1 (got \(threads))") }
         if json && out == "-" { throw ValidationError("--json and --out - both use stdout") }
     }
 
@@ -107,7 +105,7 @@ struct ExportCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { Threads.configure(threads) }
+        threading.apply()
         let log = { (s: String) in if !quiet { FileHandle.standardError.write(Data(s.utf8)) } }
 
         // The source: a checkpoint, or one of DQSSExport's readers.

@@ -88,8 +88,7 @@ struct PTQCommand: ParsableCommand {
     @Option(help: "Write every layer's thresholds (per method) as JSON to this file.")
     var saveThresholds: String?
 
-    @Option(help: "Threads for BLAS and parallel loops (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
@@ -122,7 +121,6 @@ struct PTQCommand: ParsableCommand {
         if calibBatch < 1 { throw ValidationError("--calib-batch must be at least 1 (got \(calibBatch))") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1 (got \(limit))") }
         if let eqImages, eqImages < 1 { throw ValidationError("--eq-images must be at least 1 (got \(eqImages))") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1 (got \(threads))") }
         if ![128, 256].contains(klUnsignedBins) {
             throw ValidationError("--kl-unsigned-bins must be 128 or 256 (got \(klUnsignedBins))")
         }
@@ -141,7 +139,7 @@ struct PTQCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { Threads.configure(threads) }
+        threading.apply()
         let log = StderrProgress(quiet: quiet)
         let methods = try self.methods
         let weightOverride = try self.weightOverride

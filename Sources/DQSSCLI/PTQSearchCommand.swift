@@ -53,7 +53,7 @@ struct PTQSearchCommand: ParsableCommand {
     @Option(help: "Search loss: ce (cross-entropy with the calibration labels) or kd (KL to the FP32 network's softmax, label-free).")
     var searchLoss: String = "ce"
     @Option(help: "Write assignment.json, search.json and figure4.svg into this directory.") var out: String?
-    @Option(help: "Threads for BLAS and parallel loops (default: all cores).") var threads: Int?
+    @OptionGroup var threading: ThreadOptions
     @Flag(help: "Print one JSON object on stdout.") var json = false
     @Flag(help: "Print one Markdown table row (model | setting | FP32 | uniform... | DQSS-None | paper | derived | DQSS).")
     var markdown = false
@@ -74,7 +74,6 @@ struct PTQSearchCommand: ParsableCommand {
         if calibBatch < 1 { throw ValidationError("--calib-batch must be at least 1 (got \(calibBatch))") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1 (got \(limit))") }
         if let eqImages, eqImages < 1 { throw ValidationError("--eq-images must be at least 1 (got \(eqImages))") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1 (got \(threads))") }
         if ![128, 256].contains(klUnsignedBins) { throw ValidationError("--kl-unsigned-bins must be 128 or 256 (got \(klUnsignedBins))") }
         if SearchSchedule(rawValue: schedule) == nil { throw ValidationError("--schedule must be annealed or paper (got \(schedule))") }
         if let optimizer, SearchOptimizer(rawValue: optimizer) == nil {
@@ -106,7 +105,7 @@ struct PTQSearchCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { Threads.configure(threads) }
+        threading.apply()
         let main = SearchSchedule(rawValue: schedule)!
         var schedules = [main]
         if alsoPaper && main != .paper { schedules.insert(.paper, at: 0) }

@@ -114,8 +114,7 @@ struct QATRunOptions: ParsableArguments {
     @Flag(help: "Also evaluate the FP32 network before QAT.")
     var fp32 = false
 
-    @Option(help: "Threads for BLAS and parallel loops (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
@@ -189,7 +188,6 @@ struct QATRunOptions: ParsableArguments {
         if let evalLimit, evalLimit < 1 { throw ValidationError("--eval-limit must be at least 1 (got \(evalLimit))") }
         if evalEvery < 0 { throw ValidationError("--eval-every must be at least 0 (got \(evalEvery))") }
         if evalBatch < 1 { throw ValidationError("--eval-batch must be at least 1 (got \(evalBatch))") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1 (got \(threads))") }
         if let pactInit, !(pactInit > 0) { throw ValidationError("--pact-init must be positive (got \(pactInit))") }
         _ = try firstLast
         _ = try milestoneEpochs
@@ -405,7 +403,7 @@ func runQAT(_ o: QATRunOptions, method: String,
 func runQAT(_ o: QATRunOptions, method: String, communicator comm: any Communicator,
             install: (any UnaryLayer) throws -> any QATNetwork,
             finish: ((any QATNetwork, any LabeledImageSource, QATTrainer) -> (Double, Double?, QATReport.AssignmentReport?))?) throws {
-    if let threads = o.threads { Threads.configure(threads) }
+    o.threading.apply()
     let log = ProgressLog(quiet: o.quiet || comm.rank != 0)
     let start = Date()
     guard o.batch % comm.size == 0 else {

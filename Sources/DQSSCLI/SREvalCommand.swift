@@ -43,8 +43,7 @@ struct SREvalCommand: ParsableCommand {
     @Option(help: "Write the SR outputs as PNG files under this directory (<dir>/<set>/<stem>_SR.png).")
     var savePng: String?
 
-    @Option(help: "Threads for BLAS and parallel loops (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
@@ -55,11 +54,10 @@ struct SREvalCommand: ParsableCommand {
     func validate() throws {
         if let tile, tile < 1 { throw ValidationError("--tile must be at least 1 (got \(tile))") }
         if let tileOverlap, tileOverlap < 0 { throw ValidationError("--tile-overlap must be ≥ 0 (got \(tileOverlap))") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1 (got \(threads))") }
     }
 
     func run() throws {
-        if let threads { Threads.configure(threads) }
+        threading.apply()
         let spec = try SRModelZoo.spec(named: model)
         let benchmark = try SRBenchmark(directory: URL(fileURLWithPath: data), scale: spec.scale,
                                         names: sets.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } })

@@ -49,7 +49,7 @@ struct SRSearchCommand: ParsableCommand {
     @Flag(help: "Quantize every activation as signed (TensorRT INT8).") var signedActivations = false
     @Option(help: "Write every row's SR outputs as PNG under DIR/<row>/<set>/.") var savePng: String?
     @Option(help: "Write sr-search.json (the full report) into this directory.") var out: String?
-    @Option(help: "Threads for BLAS and parallel loops.") var threads: Int?
+    @OptionGroup var threading: ThreadOptions
     @Flag(help: "Print one JSON object on stdout.") var json = false
     @Flag(help: "No progress on stderr.") var quiet = false
 
@@ -65,14 +65,13 @@ struct SRSearchCommand: ParsableCommand {
         if let batch, batch < 1 { throw ValidationError("--batch must be at least 1 (got \(batch))") }
         if let eqImages, eqImages < 1 { throw ValidationError("--eq-images must be at least 1 (got \(eqImages))") }
         if let temperature, !(temperature > 0 && temperature <= 1) { throw ValidationError("--temperature must be in (0, 1]") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1 (got \(threads))") }
         _ = try methods
     }
 
     var methods: [PTQMethod] { get throws { try PTQMethod.candidateList(candidates) } }
 
     func run() throws {
-        if let threads { Threads.configure(threads) }
+        threading.apply()
         var s = PTQSearchSettings.defaults(SearchSchedule(rawValue: schedule)!)
         if let epochs { s.epochs = epochs }
         if let batch { s.batchSize = batch }

@@ -1,0 +1,17 @@
+import ArgumentParser
+import DQSSTensor
+
+/// `--threads N`, shared by every command that computes: declared, validated and applied in one place.
+struct ThreadOptions: ParsableArguments {
+    @Option(help: "Threads for BLAS and parallel loops (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1 (got \(threads))") }
+    }
+
+    /// Sets the thread count of BLAS and `parallelFor`; without `--threads` the default (all cores) stays.
+    func apply() {
+        if let threads { Threads.configure(threads) }
+    }
+}
