@@ -103,7 +103,7 @@ public struct SearchStepRecord: Sendable, Codable {
 
 /// Where the time of the search steps went (data-parallel benchmark).
 public struct SearchTiming: Sendable, Codable {
-    /// Forward + backward + optimizer (this rank), summed over steps.
+    /// Forward + backward (this rank), summed over steps.
     public var computeSeconds = 0.0
     /// Inside the gradient and loss allreduce calls (waiting for the slowest rank included).
     public var allreduceSeconds = 0.0
@@ -139,9 +139,9 @@ public final class PTQSearch {
     /// calibration images, global indices firstImage ..< firstImage + m of `totalImages`. Every rank must
     /// call it with the same settings and totalImages. Records carry the global mean loss (identical on
     /// every rank). Throws `SearchError.nonFiniteLoss` on the rank whose loss is not finite.
-    @discardableResult
     /// With `teacherLogits` ([m, K], this rank's rows, the FP32 network's logits of the same images) the
     /// loss is the KL divergence to the teacher's softmax and `labels` are not used.
+    @discardableResult
     public func run(images: Tensor, labels: [Int], teacherLogits: Tensor? = nil, firstImage: Int, totalImages: Int,
                     reducer: any BatchGradientReducer,
                     checkFinite: Bool = true, progress: ((SearchStepRecord) -> Void)? = nil) throws -> [SearchStepRecord] {
@@ -152,78 +152,93 @@ public final class PTQSearch {
         }
         precondition(firstImage >= 0 && firstImage + local <= totalImages,
                      "shard \(firstImage)..<\(firstImage + local) outside \(totalImages) calibration images")
-        let m = totalImages
-        let per = local == 0 ? 0 : images.count / local
-        let spe = settings.stepsPerEpoch(images: m), total = spe * settings.epochs
         let params = mixed.architectureParameters.map(\.parameter)
-        let optimizer = settings.makeOptimizer(params)
         let ce = SoftmaxCrossEntropy(), kd = DistillationKL()
-        let classes = local == 0 ? 0 : (teacherLogits?.count ?? 0) / local
-        let teacherBatch = Tensor(shape: [0])
-        model.setTraining(false)
-        mixed.setMode(.soft)
+        let batch = Tensor(shape: [0]), teacherBatch = Tensor(shape: [0])
         // Every replica starts from rank 0's logits (they are equal by construction; this makes it so).
         if reducer.size > 1 { reducer.broadcastValues(params) }
-        var rng = RNG(seed: settings.seed)
-        var records: [SearchStepRecord] = []
-        let batch = Tensor(shape: [0])
-        var shape = images.shape
-        if shape.isEmpty { shape = [0] }
         var timing = SearchTiming()
         let clock = ContinuousClock()
-        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
+        let records = try runSchedule(totalImages: totalImages, progress: progress) { step, global in
+            // This rank's members of the global batch, in batch order, as local indices.
+            let idx = global.compactMap { i in (firstImage..<firstImage + local).contains(i) ? i - firstImage : nil }
+            let start = clock.now
+            var loss: Float = 0
+            if !idx.isEmpty {
+                batch.gatherRows(of: images, at: idx)
+                if let teacherLogits {
+                    teacherBatch.gatherRows(of: teacherLogits, at: idx)
+                    loss = kd.forward(logits: model.forward(batch), teacher: teacherBatch)
+                } else {
+                    loss = ce.forward(logits: model.forward(batch), labels: idx.map { labels[$0] })
+                }
+                if checkFinite && !loss.isFinite {
+                    throw SearchError.nonFiniteLoss(step: step, rank: reducer.rank, size: reducer.size, value: loss)
+                }
+                _ = model.backward(teacherLogits == nil ? ce.backward() : kd.backward())
+            }
+            let computed = clock.now
+            var globalLoss = Double(loss)
+            if reducer.size > 1 || idx.count != global.count {
+                reducer.averageGradients(params, localCount: idx.count, globalCount: global.count)
+                globalLoss = reducer.sum([Double(loss) * Double(idx.count)])[0] / Double(global.count)
+            }
+            timing.computeSeconds += (computed - start).seconds
+            timing.allreduceSeconds += (clock.now - computed).seconds
+            timing.steps += 1
+            return globalLoss
+        }
+        timing.allreduceBytesPerStep = reducer.size > 1 ? params.reduce(0) { $0 + $1.grad.count * 4 } : 0
+        self.timing = timing
+        return records
+    }
+
+    /// The schedule every search loss shares: eval-mode model, soft mixture, a seeded shuffle of the
+    /// `totalImages` calibration indices per epoch, cut into batches; per step τ and lr set, α/β gradients
+    /// zeroed, `step(stepIndex, globalBatch)` (forward and backward of that batch; returns the loss to
+    /// record), then one optimiser step.
+    func runSchedule(totalImages m: Int, progress: ((SearchStepRecord) -> Void)?,
+                     step body: (Int, ArraySlice<Int>) throws -> Double) rethrows -> [SearchStepRecord] {
+        let spe = settings.stepsPerEpoch(images: m), total = spe * settings.epochs
+        let optimizer = settings.makeOptimizer(mixed.architectureParameters.map(\.parameter))
+        model.setTraining(false)
+        mixed.setMode(.soft)
+        var rng = RNG(seed: settings.seed)
+        var records: [SearchStepRecord] = []
         var step = 0
         for epoch in 0..<settings.epochs {
             var order = Array(0..<m)
             for i in stride(from: m - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
             for b in 0..<spe {
                 let global = order[(b * settings.batchSize)..<min(m, (b + 1) * settings.batchSize)]
-                // This rank's members of the global batch, in batch order, as local indices.
-                let idx = global.compactMap { i in (firstImage..<firstImage + local).contains(i) ? i - firstImage : nil }
                 let tau = settings.temperature(step: step, totalSteps: total)
                 let lr = settings.learningRate(epoch: epoch, step: step, totalSteps: total)
-                let start = clock.now
                 mixed.setTemperature(tau)
                 optimizer.groups[0].lr = lr
                 mixed.zeroArchitectureGradients()
-                var loss: Float = 0
-                if !idx.isEmpty {
-                    shape[0] = idx.count
-                    batch.resize(to: shape)
-                    for (r, i) in idx.enumerated() { (batch.data + r * per).update(from: images.data + i * per, count: per) }
-                    if let teacherLogits {
-                        teacherBatch.resize(to: [idx.count, classes])
-                        for (r, i) in idx.enumerated() {
-                            (teacherBatch.data + r * classes).update(from: teacherLogits.data + i * classes, count: classes)
-                        }
-                        loss = kd.forward(logits: model.forward(batch), teacher: teacherBatch)
-                    } else {
-                        loss = ce.forward(logits: model.forward(batch), labels: idx.map { labels[$0] })
-                    }
-                    if checkFinite && !loss.isFinite {
-                        throw SearchError.nonFiniteLoss(step: step, rank: reducer.rank, size: reducer.size, value: loss)
-                    }
-                    _ = model.backward(teacherLogits == nil ? ce.backward() : kd.backward())
-                }
-                let computed = clock.now
-                var globalLoss = Double(loss)
-                if reducer.size > 1 || idx.count != global.count {
-                    reducer.averageGradients(params, localCount: idx.count, globalCount: global.count)
-                    globalLoss = reducer.sum([Double(loss) * Double(idx.count)])[0] / Double(global.count)
-                }
-                let reduced = clock.now
+                let loss = try body(step, global)
                 optimizer.step()
-                timing.computeSeconds += seconds(computed - start) + seconds(clock.now - reduced)
-                timing.allreduceSeconds += seconds(reduced - computed)
-                timing.steps += 1
-                let rec = SearchStepRecord(epoch: epoch, step: step, loss: globalLoss, lr: lr, temperature: tau)
+                let rec = SearchStepRecord(epoch: epoch, step: step, loss: loss, lr: lr, temperature: tau)
                 records.append(rec)
                 progress?(rec)
                 step += 1
             }
         }
-        timing.allreduceBytesPerStep = reducer.size > 1 ? params.reduce(0) { $0 + $1.grad.count * 4 } : 0
-        self.timing = timing
         return records
     }
+}
+
+extension Tensor {
+    /// Resize to [indices.count, source.shape[1...]] and copy those rows (first-axis slices) of `source`.
+    func gatherRows(of source: Tensor, at indices: [Int]) {
+        var shape = source.shape
+        let per = shape[0] == 0 ? 0 : source.count / shape[0]
+        shape[0] = indices.count
+        resize(to: shape)
+        for (r, i) in indices.enumerated() { (data + r * per).update(from: source.data + i * per, count: per) }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }
