@@ -8,7 +8,8 @@
 #   EQ_IMAGES=256 scripts/ptq-table.sh   # EQ on all 256 calibration images (the spec default; slower)
 #
 # Environment: DATA (default ../shared/datasets), MODELS, SETTINGS ("W,A" pairs), EQ_IMAGES (default 64,
-# see docs/results.md for why), THREADS. Progress goes to stderr.
+# see docs/results.md for why), THREADS, BIN (a built dqss; default: build .build/release/dqss). Progress
+# goes to stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/datasets}
@@ -18,8 +19,10 @@ EQ_IMAGES=${EQ_IMAGES:-64}
 THREAD_ARGS=()
 if [[ -n "${THREADS:-}" ]]; then THREAD_ARGS=(--threads "$THREADS"); fi
 
-swift build -c release --product dqss >&2
-BIN=.build/release/dqss
+if [[ -z "${BIN:-}" ]]; then
+    swift build -c release --product dqss >&2
+    BIN=.build/release/dqss
+fi
 
 weights_for() {
     case "$1" in
