@@ -42,4 +42,17 @@ public enum ArchitectureSoftmax {
         for k in logits.indices where logits[k] > logits[best] { best = k }
         return best
     }
+
+    /// The mixing weights of a layer side in `mode`: softmax(logits / τ), the one-hot argmax (Eq. 6), or
+    /// 1/N (DQSS-None, §6.1) whatever the logits.
+    public static func theta(_ logits: [Double], mode: MixingMode, temperature: Double) -> [Double] {
+        switch mode {
+        case .soft: return probabilities(logits, temperature: temperature)
+        case .uniform: return [Double](repeating: 1 / Double(logits.count), count: logits.count)
+        case .winnerTakeAll:
+            var t = [Double](repeating: 0, count: logits.count)
+            t[argmax(logits)] = 1
+            return t
+        }
+    }
 }

@@ -48,4 +48,14 @@ struct ArchitectureSoftmaxTests {
         #expect(ArchitectureSoftmax.argmax([Float(-1), -1, 2, 2]) == 2)
         #expect(ArchitectureSoftmax.probabilities([-1e4, -1e4, 1e4, -1e4]) == [0, 0, 1, 0])
     }
+
+    @Test("θ by mode: soft = softmax(l/τ), winner-take-all = one-hot argmax (ties lowest), uniform = 1/N")
+    func thetaByMode() {
+        let l = [0.2, 0.7, 0.7, -1.0]
+        #expect(ArchitectureSoftmax.theta(l, mode: .soft, temperature: 0.5)
+                == ArchitectureSoftmax.probabilities(l, temperature: 0.5))
+        #expect(ArchitectureSoftmax.theta(l, mode: .winnerTakeAll, temperature: 0.5) == [0, 1, 0, 0])
+        #expect(ArchitectureSoftmax.theta(l, mode: .uniform, temperature: 0.5) == [0.25, 0.25, 0.25, 0.25])
+        #expect(ArchitectureSoftmax.theta([3], mode: .uniform, temperature: 1) == [1])
+    }
 }

@@ -57,14 +57,7 @@ public final class QATMixedQuantHook: TensorHook {
 
     /// The mixing weights the next forward uses.
     public var theta: [Double] {
-        switch mode {
-        case .soft: return ArchitectureSoftmax.probabilities(logitValues, temperature: temperature)
-        case .uniform: return [Double](repeating: 1 / Double(count), count: count)
-        case .winnerTakeAll:
-            var t = [Double](repeating: 0, count: count)
-            t[winner] = 1
-            return t
-        }
+        ArchitectureSoftmax.theta(logitValues, mode: mode, temperature: temperature)
     }
 
     /// argmax of the logits, ties -> lowest index (Eq. 6, §9 #20).
