@@ -111,6 +111,12 @@ struct QATRunOptions: ParsableArguments {
     /// The BatchNorm mode as reported and recorded in checkpoints.
     var batchNormMode: String { syncBn ? "synchronised" : "per-rank" }
 
+    @Option(help: "DQSS (search --mode qat): after derivation, also re-estimate every BatchNorm's running statistics on this many training images (forward only, no update; at most every training image) and evaluate the derived network again. 0 = off (§7.4 as printed). The plain derived network is reported either way.")
+    var bnReestimate: Int?
+
+    /// --bn-reestimate with its default: 2048 images for DQSS, off for a uniform candidate.
+    func bnReestimateImages(dqss: Bool) -> Int { bnReestimate ?? (dqss ? 2048 : 0) }
+
     @Flag(help: "Also evaluate the FP32 network before QAT.")
     var fp32 = false
 
@@ -188,6 +194,7 @@ struct QATRunOptions: ParsableArguments {
         if let evalLimit, evalLimit < 1 { throw ValidationError("--eval-limit must be at least 1 (got \(evalLimit))") }
         if evalEvery < 0 { throw ValidationError("--eval-every must be at least 0 (got \(evalEvery))") }
         if evalBatch < 1 { throw ValidationError("--eval-batch must be at least 1 (got \(evalBatch))") }
+        if let bnReestimate, bnReestimate < 0 { throw ValidationError("--bn-reestimate must be at least 0 images (got \(bnReestimate))") }
         if let pactInit, !(pactInit > 0) { throw ValidationError("--pact-init must be positive (got \(pactInit))") }
         _ = try firstLast
         _ = try milestoneEpochs
@@ -323,6 +330,10 @@ struct QATReport: Encodable {
     var top1: Double
     /// DQSS only: the soft mixture at the end of training.
     var softTop1: Double?
+    /// DQSS with --bn-reestimate: the derived network after re-estimating BatchNorm statistics.
+    var reestimatedTop1: Double?
+    /// Training images the BatchNorm re-estimation used (over all ranks).
+    var reestimateImages: Int?
     var history: [QATEpochRecord]
     var assignment: AssignmentReport?
     var seconds: Double
@@ -367,6 +378,8 @@ struct QATReport: Encodable {
         case batchNorm = "batchnorm"
         case replicasIdentical = "replicas_identical"
         case softTop1 = "soft_top1"
+        case reestimatedTop1 = "derived_bn_top1"
+        case reestimateImages = "bn_reestimate_images"
     }
 
     /// Text, JSON or a Markdown row on stdout.
@@ -377,13 +390,17 @@ struct QATReport: Encodable {
             Swift.print(String(decoding: try encoder.encode(self), as: UTF8.self))
         } else if markdown {
             let f = { (v: Double?) in v.map { String(format: "%.2f", $0) } ?? "" }
-            Swift.print("| \(model) | \(method) | W\(bits)A\(bits) | \(f(fp32Top1)) | \(f(top1)) | \(f(softTop1)) | "
+            Swift.print("| \(model) | \(method) | W\(bits)A\(bits) | \(f(fp32Top1)) | \(f(top1)) | \(f(softTop1)) | \(f(reestimatedTop1)) | "
                         + String(format: "%.0f s", seconds) + " |")
         } else {
             if let fp32Top1 { Swift.print(String(format: "%@ FP32 on %@: top-1 %.2f %%", model, split, fp32Top1)) }
             if let softTop1 { Swift.print(String(format: "%@ %@ W%dA%d soft mixture on %@: top-1 %.2f %%", model, method, bits, bits, split, softTop1)) }
-            Swift.print(String(format: "%@ %@ W%dA%d on %@: top-1 %.2f %% (%d epochs, %d training images, %.0f s)",
-                               model, method, bits, bits, split, top1, epochs, trainImages, seconds))
+            Swift.print(String(format: "%@ %@ W%dA%d%@ on %@: top-1 %.2f %% (%d epochs, %d training images, %.0f s)",
+                               model, method, bits, bits, softTop1 == nil ? "" : " derived", split, top1, epochs, trainImages, seconds))
+            if let reestimatedTop1, let reestimateImages {
+                Swift.print(String(format: "%@ %@ W%dA%d derived, BatchNorm re-estimated on %d training images, on %@: top-1 %.2f %%",
+                                   model, method, bits, bits, reestimateImages, split, reestimatedTop1))
+            }
             if let a = assignment {
                 Swift.print("assignment (activations / weights per candidate \(a.candidates.joined(separator: ", "))): "
                             + "\(a.activationCounts) / \(a.weightCounts)")
@@ -392,18 +409,39 @@ struct QATReport: Encodable {
     }
 }
 
-/// Build the network with `install`, train it, and report. `finish` (DQSS) returns (final top-1, soft
-/// top-1, assignment) after training; the default reports the last evaluation.
+/// What `finish` (DQSS) gets after training: the test data, the trainer, and the BatchNorm re-estimation
+/// of --bn-reestimate (nil when off; returns the number of training images used over all ranks).
+struct QATFinishContext {
+    let test: any LabeledImageSource
+    let trainer: QATTrainer
+    let reestimateBatchNorm: (() -> Int)?
+}
+
+/// What `finish` reports: the final top-1 (derived for DQSS), the soft mixture's, the derived network's
+/// after BatchNorm re-estimation, and the assignment.
+struct QATFinishResult {
+    var top1: Double
+    var softTop1: Double?
+    var reestimatedTop1: Double?
+    var reestimateImages: Int?
+    var assignment: QATReport.AssignmentReport?
+}
+
+/// Build the network with `install`, train it, and report. `finish` (DQSS) evaluates and reports after
+/// training; the default reports the last evaluation.
 func runQAT(_ o: QATRunOptions, method: String,
             install: (any UnaryLayer) throws -> any QATNetwork,
-            finish: ((any QATNetwork, any LabeledImageSource, QATTrainer) -> (Double, Double?, QATReport.AssignmentReport?))? = nil) throws {
+            finish: ((any QATNetwork, QATFinishContext) throws -> QATFinishResult)? = nil) throws {
     try RankedRun.run { comm in try runQAT(o, method: method, communicator: comm, install: install, finish: finish) }
 }
 
 func runQAT(_ o: QATRunOptions, method: String, communicator comm: any Communicator,
             install: (any UnaryLayer) throws -> any QATNetwork,
-            finish: ((any QATNetwork, any LabeledImageSource, QATTrainer) -> (Double, Double?, QATReport.AssignmentReport?))?) throws {
+            finish: ((any QATNetwork, QATFinishContext) throws -> QATFinishResult)?) throws {
     o.threading.apply()
+    if finish == nil, let n = o.bnReestimate, n > 0 {
+        throw ValidationError("--bn-reestimate applies to the DQSS mixture (dqss search --mode qat), not to a uniform \(method) run")
+    }
     let log = ProgressLog(quiet: o.quiet || comm.rank != 0)
     let start = Date()
     guard o.batch % comm.size == 0 else {
@@ -443,17 +481,23 @@ func runQAT(_ o: QATRunOptions, method: String, communicator comm: any Communica
                              reducer: reducer, log: log)
     try runCheckpointed(trainer, o, task: method == "dqss" ? "search-qat" : "qat", method: method, log: log,
                         communicator: comm)
-    var top1 = trainer.history.last?.testTop1 ?? 100 * evaluateClassifier(inputs.model, data: inputs.test, batchSize: o.evalBatch).top1
-    var soft: Double?
-    var assignment: QATReport.AssignmentReport?
-    if let finish { (top1, soft, assignment) = finish(network, inputs.test, trainer) }
+    var result = QATFinishResult(top1: trainer.history.last?.testTop1
+                                     ?? 100 * evaluateClassifier(inputs.model, data: inputs.test, batchSize: o.evalBatch).top1)
+    if let finish {
+        let images = o.bnReestimateImages(dqss: true)
+        let reestimate = images > 0 ? {
+            reestimateBatchNorm(network.model, images: images, trainer: trainer, syncBn: o.syncBn, communicator: comm)
+        } : nil
+        result = try finish(network, QATFinishContext(test: inputs.test, trainer: trainer, reestimateBatchNorm: reestimate))
+    }
     let report = QATReport(model: o.model, weights: o.weights, data: o.data, method: method, bits: o.bits,
                            firstLastBits: try o.firstLast.description, epochs: o.epochs, warmupEpochs: o.warmupEpochs,
                            batch: o.batch, lr: o.lr, lrTheta: o.lrTheta, milestones: try o.milestoneEpochs,
                            trainSplit: o.trainSplit, trainImages: inputs.train.count * comm.size, split: o.split,
                            testImages: inputs.test.count, seed: o.seed, threads: Threads.count, ranks: comm.size,
                            batchNorm: o.batchNormMode, fp32Top1: fp32,
-                           top1: top1, softTop1: soft, history: trainer.history, assignment: assignment,
+                           top1: result.top1, softTop1: result.softTop1, reestimatedTop1: result.reestimatedTop1,
+                           reestimateImages: result.reestimateImages, history: trainer.history, assignment: result.assignment,
                            seconds: Date().timeIntervalSince(start))
     var out = report
     if comm.size > 1 {
@@ -468,4 +512,33 @@ func runQAT(_ o: QATRunOptions, method: String, communicator comm: any Communica
         out.replicasIdentical = comm.allreduce(d, .max) == comm.allreduce(d, .min)
     }
     if comm.rank == 0 { try out.print(json: o.json, markdown: o.markdown) }
+}
+
+/// --bn-reestimate: the first `images / ranks` training images of every rank's shard (the epoch-0
+/// augmentation), in batches of the per-rank training batch, through `model` with BatchNorm in train mode
+/// (BatchNormRecalibration). Every rank runs the same number of batches (synchronised BN is a collective);
+/// with per-rank BN the ranks' running statistics are then averaged so that every replica evaluates the same
+/// network. Returns the images used over all ranks.
+func reestimateBatchNorm(_ model: any UnaryLayer, images: Int, trainer: QATTrainer, syncBn: Bool,
+                         communicator comm: any Communicator) -> Int {
+    let shard = comm.size > 1 ? comm.allreduce(trainer.trainData.count, .min) : trainer.trainData.count
+    let perRank = max(1, min(images / comm.size, shard))
+    let b = trainer.configuration.batchSize
+    let batch = Tensor(shape: [0])
+    let count = (perRank + b - 1) / b
+    trainer.log.line("re-estimating BatchNorm statistics of the derived network on \(perRank * comm.size) training images (\(count) batches per rank)")
+    BatchNormRecalibration.reestimate(model, batchCount: count) { k in
+        _ = trainer.trainData.fill(ArraySlice((k * b)..<min(perRank, (k + 1) * b)), 0, batch)
+        return batch
+    }
+    if comm.size > 1 && !syncBn {
+        for layer in model.namedLayers().compactMap({ $0.layer as? BatchNorm2d }) {
+            for t in [layer.runningMean, layer.runningVar] {
+                comm.allreduce(t.data, count: t.count, .sum)
+                let scale = 1 / Float(comm.size)
+                for i in 0..<t.count { t.data[i] *= scale }
+            }
+        }
+    }
+    return perRank * comm.size
 }

@@ -32,7 +32,8 @@ import DQSSTensor
 public final class BatchNorm2d: UnaryLayer {
     public let channels: Int
     public let eps: Float
-    public let momentum: Float
+    /// Weight of the new batch in the running statistics (BatchNormRecalibration sets 1/k for a plain average).
+    public var momentum: Float
     /// γ, init 1 (no weight decay).
     public let weight: Parameter
     /// β, init 0 (no weight decay).

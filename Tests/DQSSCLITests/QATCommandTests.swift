@@ -39,9 +39,24 @@ struct QATCommandTests {
         let layers = try #require(a["layers"] as? [[String: Any]])
         #expect(layers.count == 20)   // 19 convs + fc of ResNet-20
         #expect((a["activation_counts"] as? [Int])?.reduce(0, +) == 20)
+        // BatchNorm re-estimation is on by default (2048 images, here clamped to the 32 training images).
+        #expect(object["derived_bn_top1"] as? Double != nil && object["bn_reestimate_images"] as? Int == 32)
     }
 
-    @Test("bad flags are refused with a message naming the flag")
+    @Test("search --mode qat --bn-reestimate N: the derived network evaluated again after BatchNorm re-estimation on N images")
+    func searchBatchNormReestimation() throws {
+        let (status, out, err) = try runDQSS(["search", "--mode", "qat", "--warmup-epochs", "0", "--bn-reestimate", "24"] + common)
+        #expect(status == 0, "\(err)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        let reestimated = try #require(object["derived_bn_top1"] as? Double)
+        #expect(reestimated >= 0 && reestimated <= 100)
+        #expect(object["bn_reestimate_images"] as? Int == 24)
+        #expect(object["top1"] as? Double != nil)   // the plain derived network (§7.4) is still reported
+        #expect(err.contains("re-estimating BatchNorm statistics of the derived network on 24 training images (2 batches per rank)"))
+        #expect(err.contains("derived with BatchNorm re-estimated"))
+    }
+
+    @Test("bad flags are refused with a message naming the flag; --bn-reestimate 0 turns the re-estimation off")
     func badFlags() throws {
         let (s1, _, e1) = try runDQSS(["qat", "--method", "foo"] + common)
         #expect(s1 != 0 && e1.contains("--method"))
@@ -49,5 +64,13 @@ struct QATCommandTests {
         #expect(s2 != 0 && e2.contains("--first-last-bits"))
         let (s3, _, e3) = try runDQSS(["qat", "--method", "lsq"] + common + ["--train-limit", "100000"])
         #expect(s3 != 0 && e3.contains("--train-limit"))
+        let (s4, _, e4) = try runDQSS(["qat", "--method", "lsq", "--bn-reestimate", "16"] + common)
+        #expect(s4 != 0 && e4.contains("--bn-reestimate applies to the DQSS mixture"))
+        let (s5, _, e5) = try runDQSS(["search", "--mode", "qat", "--bn-reestimate=-1"] + common)
+        #expect(s5 != 0 && e5.contains("--bn-reestimate must be at least 0"))
+        let (s6, out6, e6) = try runDQSS(["search", "--mode", "qat", "--warmup-epochs", "0", "--bn-reestimate", "0", "--quiet"] + common)
+        #expect(s6 == 0, "\(e6)")
+        let off = try #require(try JSONSerialization.jsonObject(with: Data(out6.utf8)) as? [String: Any])
+        #expect(off["derived_bn_top1"] == nil && off["bn_reestimate_images"] == nil)   // 0 = off
     }
 }

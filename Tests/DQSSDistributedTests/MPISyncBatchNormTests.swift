@@ -31,6 +31,8 @@ private struct QATSearchJSON: Decodable {
     var ranks: Int
     var batchnorm: String
     var replicas_identical: Bool?
+    var derived_bn_top1: Double?
+    var bn_reestimate_images: Int?
     var history: [Epoch]
     var assignment: Assignment
 
@@ -69,7 +71,7 @@ private func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
 @Suite("mpirun synchronised BatchNorm", .serialized,
        .enabled(if: syncReady, "skipped: mpirun, the built dqss executable or ../shared/datasets/cifar10 not found"))
 struct MPISyncBatchNormTests {
-    @Test("dqss search --mode qat --sync-bn: 2 ranks = 1 process (same global batch and seed) in α/β, assignment and losses")
+    @Test("dqss search --mode qat --sync-bn: 2 ranks = 1 process (same global batch and seed) in α/β, assignment, losses and the BN-re-estimated derived network")
     func syncBatchNormMatchesOneProcess() throws {
         let d = datasetsDirectory
         // 1 warm-up + 3 training steps of the global batch of 32 (16 per rank). --lr-theta is large so that
@@ -101,6 +103,10 @@ struct MPISyncBatchNormTests {
         if !ties.isEmpty { print("sync-bn: ties within 1e-5 decided differently: \(ties)") }
         #expect(a.history.count == b.history.count)
         for (x, y) in zip(a.history, b.history) { #expect(abs(x.loss - y.loss) <= 1e-4 * abs(y.loss), "\(x.phase) loss \(x.loss) vs \(y.loss)") }
+        // BatchNorm re-estimation of the derived network (default on): the same 32 training images, one batch
+        // of 32 on one rank, one of 16 per rank with synchronised statistics on two: the same network.
+        #expect(a.bn_reestimate_images == 32 && b.bn_reestimate_images == 32)
+        #expect(a.derived_bn_top1 != nil && a.derived_bn_top1 == b.derived_bn_top1)
 
         // On one rank the flag changes nothing (no reducer is installed): bit-identical logits.
         let plain = try launch([dqssExecutable.path] + args, limit: 120)
@@ -114,6 +120,7 @@ struct MPISyncBatchNormTests {
         #expect(perRank.status == 0, "\(perRank.stderr)")
         let c = try JSONDecoder().decode(QATSearchJSON.self, from: Data(perRank.stdout.utf8))
         #expect(c.batchnorm == "per-rank")
+        #expect(c.bn_reestimate_images == 32 && c.derived_bn_top1 != nil)   // per-rank statistics averaged over the ranks
         let changed = compareAssignments(a, c, tolerance: 1e-5).differences.count
         print("sync-bn: max |Δ logit| 2 ranks vs 1 = \(dLogit); per-rank BN: max |Δ logit| = \(maxDifference(c.logits, a.logits)), "
               + "\(changed) of \(a.decisions.count) α/β decisions differ, losses \(c.history.map(\.loss)) vs \(a.history.map(\.loss))")
