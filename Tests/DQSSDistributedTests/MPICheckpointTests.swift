@@ -4,37 +4,27 @@
 import Foundation
 import Testing
 
-private let dqssBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dqss")
-private let datasets = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/datasets")
-private let ready: Bool = {
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-    let hasMPIRun = path.split(separator: ":").contains { FileManager.default.isExecutableFile(atPath: "\($0)/mpirun") }
-    return hasMPIRun && FileManager.default.isExecutableFile(atPath: dqssBinary.path)
-        && FileManager.default.fileExists(atPath: datasets.appendingPathComponent("cifar10/manifest.json").path)
-}()
-
 @Suite("mpirun QAT checkpoints", .serialized,
-       .enabled(if: ready, "skipped: mpirun, the built dqss executable or ../shared/datasets/cifar10 not found"))
+       .enabled(if: dqssMPIReady, "skipped: mpirun, the built dqss executable or ../shared/datasets/cifar10 not found"))
 struct MPICheckpointTests {
     @Test("2 ranks write one set of checkpoints (world size 2, global batch 32); one rank resumes mid-training and finishes")
     func twoRanksThenOne() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dqss-mpi-ckpt-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         let common = ["qat", "--method", "lsq",
-                      "--weights", datasets.appendingPathComponent("models/cifar10/akamaster_resnet20.safetensors").path,
-                      "--data", datasets.appendingPathComponent("cifar10").path, "--train-limit", "64",
+                      "--weights", sharedDatasetsDirectory.appendingPathComponent("models/cifar10/akamaster_resnet20.safetensors").path,
+                      "--data", sharedDatasetsDirectory.appendingPathComponent("cifar10").path, "--train-limit", "64",
                       "--batch", "32", "--epochs", "1", "--warmup-epochs", "1", "--eval-limit", "32",
                       "--threads", "1", "--json"]
         // 2 ranks × 32 images, 16 per rank per step: 2 warm-up steps + 2 training steps.
-        let r = try launchMPI(2, dqssBinary, common + ["--checkpoint-dir", dir.path, "--checkpoint-every", "1", "--keep", "10"],
+        let r = try launchMPI(2, dqssExecutable, common + ["--checkpoint-dir", dir.path, "--checkpoint-every", "1", "--keep", "10"],
                               limit: 300)
         #expect(r.status == 0, "\(r.stderr)")
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
         #expect(files == (1...4).map { String(format: "ckpt-%08d.h5", $0) })
 
         let ckpt3 = dir.appendingPathComponent("ckpt-00000003.h5").path
-        let i = try launch([dqssBinary.path, "inspect", ckpt3, "--json"])
+        let i = try launch([dqssExecutable.path, "inspect", ckpt3, "--json"])
         #expect(i.status == 0, "\(i.stderr)")
         let info = try #require(try JSONSerialization.jsonObject(with: Data(i.stdout.utf8)) as? [String: Any])
         #expect(info["world_size"] as? Int == 2)
@@ -42,7 +32,7 @@ struct MPICheckpointTests {
         #expect(progress["global_batch"] as? Int == 32 && progress["step"] as? Int == 3 && progress["data_cursor"] as? Int == 32)
 
         // One process, global batch 32: continues with step 4 (the last) and reports.
-        let one = try launch([dqssBinary.path] + common + ["--resume", ckpt3], limit: 300)
+        let one = try launch([dqssExecutable.path] + common + ["--resume", ckpt3], limit: 300)
         #expect(one.status == 0, "\(one.stderr)")
         #expect(one.stderr.contains("resumed from \(ckpt3) at step 3"))
         let o = try #require(try JSONSerialization.jsonObject(with: Data(one.stdout.utf8)) as? [String: Any])
@@ -52,7 +42,7 @@ struct MPICheckpointTests {
         #expect((o["top1"] as? Double).map { $0 > 20 } == true)   // FP32 ResNet-20 is ~90 %; 4-bit LSQ after 2 steps stays far above chance
 
         // Another global batch is refused.
-        let bad = try launch([dqssBinary.path] + common.map { $0 == "32" ? "16" : $0 } + ["--resume", ckpt3], limit: 300)
+        let bad = try launch([dqssExecutable.path] + common.map { $0 == "32" ? "16" : $0 } + ["--resume", ckpt3], limit: 300)
         #expect(bad.status != 0 && bad.stderr.contains("global batch was 32, this run uses 16"))
     }
 }

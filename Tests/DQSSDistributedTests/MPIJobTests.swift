@@ -6,61 +6,6 @@
 import Foundation
 import Testing
 
-private let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    .appendingPathComponent("dqss-mpitest")
-
-private func findInPath(_ name: String) -> String? {
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-    return path.split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-}
-
-private let mpirun = findInPath("mpirun")
-private let mpiReady = mpirun != nil && FileManager.default.isExecutableFile(atPath: executable.path)
-
-struct Launch {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-    var seconds: Double
-}
-
-/// Runs `arguments[0]` with the rest, under `timeout -k 5 <limit>` when available; status 124 = timed out.
-func launch(_ arguments: [String], environment extra: [String: String] = [:], limit: Int = 60) throws -> Launch {
-    let p = Process()
-    var args = arguments
-    if let t = findInPath("timeout") { args = [t, "-k", "5", "\(limit)"] + args }
-    p.executableURL = URL(fileURLWithPath: args[0])
-    p.arguments = Array(args.dropFirst())
-    var env = ProcessInfo.processInfo.environment
-    for (k, v) in extra { env[k] = v }
-    env["OPENBLAS_NUM_THREADS"] = "1"
-    p.environment = env
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    let start = Date()
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return Launch(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                  stderr: String(decoding: e, as: UTF8.self), seconds: Date().timeIntervalSince(start))
-}
-
-/// mpirun -np `ranks` dqss-mpitest `arguments`.
-func mpi(_ ranks: Int, _ arguments: [String], environment: [String: String] = [:]) throws -> Launch {
-    try launchMPI(ranks, executable, arguments, environment: environment)
-}
-
-/// mpirun -np `ranks` `program` `arguments` (oversubscribed, unbound, as root if need be).
-func launchMPI(_ ranks: Int, _ program: URL, _ arguments: [String], environment: [String: String] = [:],
-               limit: Int = 60) throws -> Launch {
-    var a = [mpirun!, "-np", "\(ranks)", "--oversubscribe", "--bind-to", "none"]
-    if getuid() == 0 { a.append("--allow-run-as-root") }
-    for k in environment.keys.sorted() { a += ["-x", k] }
-    return try launch(a + [program.path] + arguments, environment: environment, limit: limit)
-}
-
 struct SearchOutput: Decodable {
     struct Thresholds: Decodable, Equatable { var weight: Float; var activation: Float }
     var ranks: Int
@@ -88,7 +33,7 @@ struct MPIJobTests {
     @Test("PTQ calibration + DQSS search on 2 and 3 ranks = 1 process: thresholds, assignment, α/β and losses")
     func searchMatchesSingleProcess() throws {
         let args = ["ptq-search", "--images", "32", "--batch", "8", "--epochs", "2", "--seed", "7"]
-        let single = try launch([executable.path] + args)
+        let single = try launch([mpiTestExecutable.path] + args)
         #expect(single.status == 0, "\(single.stderr)")
         let one = try JSONDecoder().decode(SearchOutput.self, from: Data(single.stdout.utf8))
         #expect(one.ranks == 1 && one.losses.count == 8)
@@ -133,25 +78,19 @@ struct MPIJobTests {
 
     @Test("DQSS_MPI=1 without a launcher initialises MPI as a singleton rank 0 of 1")
     func singleton() throws {
-        let r = try launch([executable.path, "collectives"], environment: ["DQSS_MPI": "1"])
+        let r = try launch([mpiTestExecutable.path, "collectives"], environment: ["DQSS_MPI": "1"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("\"ranks\":1"))
     }
 }
 
-private let sharedDatasets = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/datasets")
-private let dqss = executable.deletingLastPathComponent().appendingPathComponent("dqss")
-private let qatReady = mpiReady && FileManager.default.isExecutableFile(atPath: dqss.path)
-    && FileManager.default.fileExists(atPath: sharedDatasets.appendingPathComponent("cifar10/manifest.json").path)
-
 @Suite("mpirun QAT", .serialized,
-       .enabled(if: qatReady, "skipped: mpirun, the built dqss executable or ../shared/datasets/cifar10 not found"))
+       .enabled(if: dqssMPIReady, "skipped: mpirun, the built dqss executable or ../shared/datasets/cifar10 not found"))
 struct MPIQATTests {
     @Test("dqss qat on 2 ranks: one JSON object from rank 0, global batch split, per-rank BN stated, replicas identical")
     func qatTwoRanks() throws {
-        let d = sharedDatasets
-        let r = try launchMPI(2, dqss, ["qat", "--method", "lsq",
+        let d = sharedDatasetsDirectory
+        let r = try launchMPI(2, dqssExecutable, ["qat", "--method", "lsq",
                                          "--weights", d.appendingPathComponent("models/cifar10/akamaster_resnet20.safetensors").path,
                                          "--data", d.appendingPathComponent("cifar10").path, "--train-limit", "64",
                                          "--batch", "32", "--epochs", "1", "--warmup-epochs", "1", "--eval-limit", "64",

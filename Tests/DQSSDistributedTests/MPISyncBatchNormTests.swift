@@ -12,17 +12,6 @@
 import Foundation
 import Testing
 
-private let dqssExecutable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    .appendingPathComponent("dqss")
-private let datasetsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/datasets")
-private let syncReady: Bool = {
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-    let hasMPIRun = path.split(separator: ":").contains { FileManager.default.isExecutableFile(atPath: "\($0)/mpirun") }
-    return hasMPIRun && FileManager.default.isExecutableFile(atPath: dqssExecutable.path)
-        && FileManager.default.fileExists(atPath: datasetsDirectory.appendingPathComponent("cifar10/manifest.json").path)
-}()
-
 /// The parts of `dqss search --mode qat --json` compared here.
 private struct QATSearchJSON: Decodable {
     struct Epoch: Decodable { var phase: String; var loss: Double }
@@ -69,11 +58,11 @@ private func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
 }
 
 @Suite("mpirun synchronised BatchNorm", .serialized,
-       .enabled(if: syncReady, "skipped: mpirun, the built dqss executable or ../shared/datasets/cifar10 not found"))
+       .enabled(if: dqssMPIReady, "skipped: mpirun, the built dqss executable or ../shared/datasets/cifar10 not found"))
 struct MPISyncBatchNormTests {
     @Test("dqss search --mode qat --sync-bn: 2 ranks = 1 process (same global batch and seed) in α/β, assignment, losses and the BN-re-estimated derived network")
     func syncBatchNormMatchesOneProcess() throws {
-        let d = datasetsDirectory
+        let d = sharedDatasetsDirectory
         // 1 warm-up + 3 training steps of the global batch of 32 (16 per rank). --lr-theta is large so that
         // α/β move well away from their initial 0.1 and the argmax assignment is not a tie-break.
         let args = ["search", "--mode", "qat",
