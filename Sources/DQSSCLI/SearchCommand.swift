@@ -54,15 +54,15 @@ struct SearchCommand: ParsableCommand {
         switch (mode, task ?? "classification") {
         case ("ptq", "classification"):
             if help { print(PTQSearchCommand.helpMessage()); return }
-            var c = try PTQSearchCommand.parse(rest)
+            let c = try PTQSearchCommand.parse(rest)
             try c.run()
         case ("ptq", "sr"):
             if help { print(SRSearchCommand.helpMessage()); return }
-            var c = try SRSearchCommand.parse(rest)
+            let c = try SRSearchCommand.parse(rest)
             try c.run()
         case ("qat", "classification"):
             if help { print(QATSearchCommand.helpMessage()); return }
-            var c = try QATSearchCommand.parse(["--mode", "qat"] + rest)
+            let c = try QATSearchCommand.parse(["--mode", "qat"] + rest)
             try c.run()
         case ("qat", let t):
             throw ValidationError("--task \(t): the QAT search supports classification only")
