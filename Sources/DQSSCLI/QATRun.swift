@@ -531,14 +531,6 @@ func reestimateBatchNorm(_ model: any UnaryLayer, images: Int, trainer: QATTrain
         _ = trainer.trainData.fill(ArraySlice((k * b)..<min(perRank, (k + 1) * b)), 0, batch)
         return batch
     }
-    if comm.size > 1 && !syncBn {
-        for layer in model.namedLayers().compactMap({ $0.layer as? BatchNorm2d }) {
-            for t in [layer.runningMean, layer.runningVar] {
-                comm.allreduce(t.data, count: t.count, .sum)
-                let scale = 1 / Float(comm.size)
-                for i in 0..<t.count { t.data[i] *= scale }
-            }
-        }
-    }
+    if !syncBn { SynchronisedBatchNorm.averageRunningStatistics(in: model, communicator: comm) }
     return perRank * comm.size
 }

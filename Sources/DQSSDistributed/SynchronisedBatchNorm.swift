@@ -6,6 +6,7 @@
 // at most 1 KB per call; the cost is the call latency, not the bytes). Worth it when the per-rank batch is small enough for per-rank statistics
 // to be noisy, and required for a data-parallel run to equal the one-process run of the same global batch.
 
+import DQSSTensor
 import DQSSLayers
 
 public final class CommunicatorStatisticsReducer: BatchStatisticsReducer {
@@ -38,5 +39,21 @@ public enum SynchronisedBatchNorm {
             }
         }
         return count
+    }
+
+    /// Average every BatchNorm2d's running mean and variance in `model` over the ranks (per-rank BN after a
+    /// statistics-only pass such as BatchNormRecalibration, so that every replica evaluates the same
+    /// network). Every rank must call it on the same model. Returns how many layers were averaged.
+    @discardableResult
+    public static func averageRunningStatistics(in model: any Layer, communicator: any Communicator) -> Int {
+        let layers = model.namedLayers().compactMap { $0.layer as? BatchNorm2d }
+        guard communicator.size > 1 else { return layers.count }
+        for bn in layers {
+            for t in [bn.runningMean, bn.runningVar] {
+                communicator.allreduce(t.data, count: t.count, .sum)
+                t.scale(by: 1 / Float(communicator.size))
+            }
+        }
+        return layers.count
     }
 }

@@ -51,6 +51,14 @@ enum CollectivesCheck {
             }
         }
         try expect(reducer.bucketCount == 3 && reducer.lastBytes == 13 * 4, "bucket layout \(reducer.bucketCount)")
+        // BatchNorm running statistics averaged over the ranks: rank r holds mean r + [0, 1], var 2r + 1.
+        let bn = BatchNorm2d(2)
+        bn.runningMean.set([Float(r), Float(r + 1)])
+        bn.runningVar.set([Float(2 * r + 1), Float(2 * r + 1)])
+        let layers = SynchronisedBatchNorm.averageRunningStatistics(in: Sequential([bn, ReLU()]), communicator: comm)
+        let meanR = Float(n - 1) / 2
+        try expect(layers == 1 && bn.runningMean.array == [meanR, meanR + 1] && bn.runningVar.array == [2 * meanR + 1, 2 * meanR + 1],
+                   "BatchNorm running statistics average \(bn.runningMean.array) \(bn.runningVar.array)")
         if r == 0 { print("{\"ok\":true,\"ranks\":\(n)}") }
     }
 }
