@@ -135,8 +135,7 @@ public final class UniformQATModel: QATNetwork {
 
     public func initializeActivationQuantizers() {
         for a in activationHooks where a.statistics.batches > 0 {
-            a.quantizer.isUnsigned = a.statistics.isNonNegative
-            a.quantizer.initialize(from: a.statistics)
+            QATQuantHook.initialize([a.quantizer], role: .activation, from: a.statistics)
         }
     }
 

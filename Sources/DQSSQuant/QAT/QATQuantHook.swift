@@ -59,6 +59,13 @@ public final class QATQuantHook: TensorHook {
             let local = BatchObservation(x.data, count: x.count)
             statistics.fold(reducer.map { $0.combine(local) } ?? local)
         }
+        initialize(quantizers, role: role, from: statistics)
+    }
+
+    /// Initialise `quantizers` from observed `statistics` (activations: signedness first, then the
+    /// data-dependent parameters) — after each warm-up observation, and again after the statistics were
+    /// combined over ranks.
+    public static func initialize(_ quantizers: [any LearnableQuantizer], role: QuantizerRole, from statistics: TensorStatistics) {
         for q in quantizers {
             if role == .activation { q.isUnsigned = statistics.isNonNegative }
             q.initialize(from: statistics)

@@ -79,10 +79,7 @@ public final class QATMixedModel: QATNetwork {
 
     public func initializeActivationQuantizers() {
         for a in activationHooks where a.statistics.batches > 0 {
-            for b in a.branches {
-                b.isUnsigned = a.statistics.isNonNegative
-                b.initialize(from: a.statistics)
-            }
+            QATQuantHook.initialize(a.branches, role: .activation, from: a.statistics)
         }
     }
 
