@@ -40,7 +40,7 @@ public struct DemoCommand: ParsableCommand {
     public func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        guard lr > 0 else { throw ValidationError("--lr must be positive") }
+        guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a finite positive number (got \(lr))") }
         guard trainImages >= batch, testImages >= 1 else {
             throw ValidationError("--train-images must be at least --batch, --test-images at least 1")
         }
@@ -65,9 +65,9 @@ public struct DemoCommand: ParsableCommand {
         let sgd = SGD(groups: [ParameterGroup(name: "weights", parameters: params, lr: lr, momentum: 0.9,
                                               weightDecay: 5e-4, schedule: .cosine(total: Double(epochs)))])
         log.line("training TinyConvNet (\(model.parameterCount) parameters) for \(epochs) epochs, batch \(batch), lr \(lr), \(Threads.count) threads")
-        let report = trainClassifier(model, data: train, optimizer: sgd, epochs: epochs, batchSize: batch,
+        let report = try trainClassifier(model, data: train, optimizer: sgd, epochs: epochs, batchSize: batch,
                                      rng: &rng, log: log)
-        let eval = evaluateClassifier(model, data: test)
+        let eval = try evaluateClassifier(model, data: test)
         let trainSeconds = Date().timeIntervalSince(start)
         log.line(String(format: "FP32: train loss %.4f, test top-1 %.2f %% (%d images, %d classes, chance %.1f %%), %.1f s",
                         report.finalLoss, 100 * eval.top1, eval.count, train.classCount, 100 / Double(train.classCount),
@@ -125,7 +125,7 @@ extension ClassificationSource {
     static func generated(_ d: SyntheticDataset) -> ClassificationSource {
         let images = Tensor(shape: [0])
         return ClassificationSource(count: d.count, imageShape: d.imageShape) { range in
-            let labels = d.fillBatch(Array(range)[...], images: images)
+            let labels = try d.fillBatch(Array(range)[...], images: images)
             return (images, labels)
         }
     }

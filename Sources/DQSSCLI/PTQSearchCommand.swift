@@ -80,6 +80,7 @@ struct PTQSearchCommand: ParsableCommand {
             throw ValidationError("--optimizer must be sgd or adam (got \(optimizer))")
         }
         if let lr, !(lr >= 0 && lr.isFinite) { throw ValidationError("--lr must be a finite number >= 0 (got \(lr))") }
+        if !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1) (got \(momentum))") }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1 (got \(epochs))") }
         if let searchBatch, searchBatch < 1 { throw ValidationError("--search-batch must be at least 1 (got \(searchBatch))") }
         if let temperature, !(temperature > 0 && temperature <= 1) {

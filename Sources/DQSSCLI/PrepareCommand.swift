@@ -12,6 +12,7 @@ import ArgumentParser
 import Foundation
 import DQSSTensor
 import DQSSShards
+import DQSSData
 
 struct PrepareCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -44,6 +45,9 @@ struct PrepareCommand: ParsableCommand {
     @Flag(help: "Leave out images that cannot be decoded (listed on stderr and in --json) instead of stopping.")
     var skipBad = false
 
+    @Option(help: "Largest image accepted, in megapixels (width x height / 1e6), checked from the file's header before decoding; larger ones are bad images (see --skip-bad).")
+    var maxMegapixels: Double = Double(PNGImage.defaultMaxPixels) / 1e6
+
     @Option(help: "Decoding threads (default: all cores).")
     var threads: Int?
 
@@ -57,6 +61,9 @@ struct PrepareCommand: ParsableCommand {
         if shards < 1 { throw ValidationError("--shards must be at least 1 (got \(shards))") }
         if crop < 1 { throw ValidationError("--crop must be at least 1 (got \(crop))") }
         if size < crop { throw ValidationError("--size \(size) must be at least --crop \(crop)") }
+        if !(maxMegapixels > 0 && maxMegapixels <= 4_000) {
+            throw ValidationError("--max-megapixels must be in (0, 4000] (got \(maxMegapixels))")
+        }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1 (got \(threads))") }
     }
 
@@ -70,6 +77,7 @@ struct PrepareCommand: ParsableCommand {
         }
         var options = ShardPacker.Options(shards: shards)
         options.resize = size; options.crop = crop; options.seed = seed; options.skipBad = skipBad
+        options.maxPixels = Int(maxMegapixels * 1e6)
         var lastPrint = Date.distantPast
         let report = try ShardPacker.pack(folder, to: URL(fileURLWithPath: out), options: options) { done, total in
             let now = Date()

@@ -189,13 +189,16 @@ struct QATRunOptions: ParsableArguments {
         if batch < 1 { throw ValidationError("--batch must be at least 1 (got \(batch))") }
         if !(lr > 0) || !lr.isFinite { throw ValidationError("--lr must be positive (got \(lr))") }
         if !(lrTheta >= 0) || !lrTheta.isFinite { throw ValidationError("--lr-theta must be non-negative (got \(lrTheta))") }
+        // nan compares false with everything: written so that NaN and ±Inf fail the range check.
+        if !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1) (got \(momentum))") }
+        if !(weightDecay >= 0 && weightDecay.isFinite) { throw ValidationError("--weight-decay must be a finite number >= 0 (got \(weightDecay))") }
         if !(2...16).contains(bits) { throw ValidationError("--bits must be in 2...16 (got \(bits))") }
         if let trainLimit, trainLimit < 1 { throw ValidationError("--train-limit must be at least 1 (got \(trainLimit))") }
         if let evalLimit, evalLimit < 1 { throw ValidationError("--eval-limit must be at least 1 (got \(evalLimit))") }
         if evalEvery < 0 { throw ValidationError("--eval-every must be at least 0 (got \(evalEvery))") }
         if evalBatch < 1 { throw ValidationError("--eval-batch must be at least 1 (got \(evalBatch))") }
         if let bnReestimate, bnReestimate < 0 { throw ValidationError("--bn-reestimate must be at least 0 images (got \(bnReestimate))") }
-        if let pactInit, !(pactInit > 0) { throw ValidationError("--pact-init must be positive (got \(pactInit))") }
+        if let pactInit, !(pactInit > 0 && pactInit.isFinite) { throw ValidationError("--pact-init must be a finite positive number (got \(pactInit))") }
         _ = try firstLast
         _ = try milestoneEpochs
         _ = try qatOptions
@@ -414,7 +417,7 @@ struct QATReport: Encodable {
 struct QATFinishContext {
     let test: any LabeledImageSource
     let trainer: QATTrainer
-    let reestimateBatchNorm: (() -> Int)?
+    let reestimateBatchNorm: (() throws -> Int)?
 }
 
 /// What `finish` reports: the final top-1 (derived for DQSS), the soft mixture's, the derived network's
@@ -450,7 +453,7 @@ func runQAT(_ o: QATRunOptions, method: String, communicator comm: any Communica
     let inputs = try QATRunInputs(o, log: log, communicator: comm)
     var fp32: Double?
     if o.fp32 {
-        let r = evaluateClassifier(inputs.model, data: inputs.test, batchSize: o.evalBatch)
+        let r = try evaluateClassifier(inputs.model, data: inputs.test, batchSize: o.evalBatch)
         fp32 = 100 * r.top1
         log.line(String(format: "FP32: top-1 %.2f %% on %d images", 100 * r.top1, r.count))
     }
@@ -481,12 +484,12 @@ func runQAT(_ o: QATRunOptions, method: String, communicator comm: any Communica
                              reducer: reducer, log: log)
     try runCheckpointed(trainer, o, task: method == "dqss" ? "search-qat" : "qat", method: method, log: log,
                         communicator: comm)
-    var result = QATFinishResult(top1: trainer.history.last?.testTop1
+    var result = try QATFinishResult(top1: trainer.history.last?.testTop1
                                      ?? 100 * evaluateClassifier(inputs.model, data: inputs.test, batchSize: o.evalBatch).top1)
     if let finish {
         let images = o.bnReestimateImages(dqss: true)
         let reestimate = images > 0 ? {
-            reestimateBatchNorm(network.model, images: images, trainer: trainer, syncBn: o.syncBn, communicator: comm)
+            try reestimateBatchNorm(network.model, images: images, trainer: trainer, syncBn: o.syncBn, communicator: comm)
         } : nil
         result = try finish(network, QATFinishContext(test: inputs.test, trainer: trainer, reestimateBatchNorm: reestimate))
     }
@@ -520,15 +523,15 @@ func runQAT(_ o: QATRunOptions, method: String, communicator comm: any Communica
 /// with per-rank BN the ranks' running statistics are then averaged so that every replica evaluates the same
 /// network. Returns the images used over all ranks.
 func reestimateBatchNorm(_ model: any UnaryLayer, images: Int, trainer: QATTrainer, syncBn: Bool,
-                         communicator comm: any Communicator) -> Int {
+                         communicator comm: any Communicator) throws -> Int {
     let shard = comm.size > 1 ? comm.allreduce(trainer.trainData.count, .min) : trainer.trainData.count
     let perRank = max(1, min(images / comm.size, shard))
     let b = trainer.configuration.batchSize
     let batch = Tensor(shape: [0])
     let count = (perRank + b - 1) / b
     trainer.log.line("re-estimating BatchNorm statistics of the derived network on \(perRank * comm.size) training images (\(count) batches per rank)")
-    BatchNormRecalibration.reestimate(model, batchCount: count) { k in
-        _ = trainer.trainData.fill(ArraySlice((k * b)..<min(perRank, (k + 1) * b)), 0, batch)
+    try BatchNormRecalibration.reestimate(model, batchCount: count) { k in
+        _ = try trainer.trainData.fill(ArraySlice((k * b)..<min(perRank, (k + 1) * b)), 0, batch)
         return batch
     }
     if !syncBn { SynchronisedBatchNorm.averageRunningStatistics(in: model, communicator: comm) }

@@ -16,14 +16,14 @@ enum QATSearchRun {
         }, finish: { network, context in
             let mixed = network as! QATMixedModel
             let test = context.test, trainer = context.trainer
-            let soft = trainer.history.last?.testTop1
+            let soft = try trainer.history.last?.testTop1
                 ?? 100 * evaluateClassifier(mixed.model, data: test, batchSize: o.evalBatch).top1
             mixed.setMode(.winnerTakeAll)
-            let derived = 100 * evaluateClassifier(mixed.model, data: test, batchSize: o.evalBatch).top1
+            let derived = try 100 * evaluateClassifier(mixed.model, data: test, batchSize: o.evalBatch).top1
             var result = QATFinishResult(top1: derived, softTop1: soft)
             if let reestimate = context.reestimateBatchNorm {
-                result.reestimateImages = reestimate()
-                result.reestimatedTop1 = 100 * evaluateClassifier(mixed.model, data: test, batchSize: o.evalBatch).top1
+                result.reestimateImages = try reestimate()
+                result.reestimatedTop1 = try 100 * evaluateClassifier(mixed.model, data: test, batchSize: o.evalBatch).top1
             }
             mixed.setMode(.soft)
             let a = mixed.assignment()

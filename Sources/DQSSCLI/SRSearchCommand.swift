@@ -64,7 +64,8 @@ struct SRSearchCommand: ParsableCommand {
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1 (got \(epochs))") }
         if let batch, batch < 1 { throw ValidationError("--batch must be at least 1 (got \(batch))") }
         if let eqImages, eqImages < 1 { throw ValidationError("--eq-images must be at least 1 (got \(eqImages))") }
-        if let temperature, !(temperature > 0 && temperature <= 1) { throw ValidationError("--temperature must be in (0, 1]") }
+        if let temperature, !(temperature > 0 && temperature <= 1) { throw ValidationError("--temperature must be in (0, 1] (got \(temperature))") }
+        if let lr, !(lr >= 0 && lr.isFinite) { throw ValidationError("--lr must be a finite number >= 0 (got \(lr))") }
         _ = try methods
     }
 

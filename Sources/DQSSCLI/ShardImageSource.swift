@@ -19,11 +19,11 @@ struct ShardImageSource: LabeledImageSource {
     var classCount: Int { data.classes.count }
     var imageShape: [Int] { data.imageShape }
 
-    func fillBatch(_ indices: ArraySlice<Int>, images: Tensor) -> [Int] {
+    func fillBatch(_ indices: ArraySlice<Int>, images: Tensor) throws -> [Int] {
         do {
             return try data.fillBatch(indices: Array(indices), into: images, normalization: normalization)
         } catch {
-            fatalError("rank \(data.rank) of \(data.worldSize): reading shards of \(data.directory.path): \(error)")
+            throw DQSSDataError("rank \(data.rank) of \(data.worldSize): reading shards of \(data.directory.path): \(error)")
         }
     }
 

@@ -10,14 +10,15 @@ import _CJPEG
 import Foundation
 
 extension PNGImage {
-    /// Decode JPEG bytes; `name` is used in error messages (a path, usually).
-    public init(jpegData data: Data, name: String) throws {
+    /// Decode JPEG bytes; `name` is used in error messages (a path, usually). An image that declares
+    /// more than `maxPixels` pixels (width x height) is refused before any pixel memory is allocated.
+    public init(jpegData data: Data, name: String, maxPixels: Int = PNGImage.defaultMaxPixels) throws {
         var pixels: UnsafeMutablePointer<UInt8>? = nil
         var (w, h, c): (Int32, Int32, Int32) = (0, 0, 0)
         var message = [CChar](repeating: 0, count: 256)
         let status = data.withUnsafeBytes { raw -> Int32 in
             dqss_jpeg_decode(raw.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt(raw.count),
-                             &pixels, &w, &h, &c, &message, message.count)
+                             Int64(maxPixels), &pixels, &w, &h, &c, &message, message.count)
         }
         guard status == 0, let pixels else {
             let why = Self.text(message)
@@ -72,15 +73,16 @@ extension PNGImage {
         return nil
     }
 
-    /// Decode a PNG or JPEG file, whichever its content is; anything else throws naming the file.
-    public init(imageContentsOf url: URL) throws {
+    /// Decode a PNG or JPEG file, whichever its content is; anything else throws naming the file, and
+    /// so does an image declaring more than `maxPixels` pixels (checked from its header, before decoding).
+    public init(imageContentsOf url: URL, maxPixels: Int = PNGImage.defaultMaxPixels) throws {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw DQSSDataError("\(url.path): cannot read (\(error.localizedDescription))")
         }
         switch Self.format(ofHeader: data) {
-        case .jpeg: try self.init(jpegData: data, name: url.path)
-        case .png: try self.init(contentsOf: url)
+        case .jpeg: try self.init(jpegData: data, name: url.path, maxPixels: maxPixels)
+        case .png: try self.init(contentsOf: url, maxPixels: maxPixels)
         case nil: throw DQSSDataError("\(url.path): neither a PNG nor a JPEG (unrecognised first bytes)")
         }
     }

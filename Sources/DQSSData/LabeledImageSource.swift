@@ -11,6 +11,7 @@ public protocol LabeledImageSource {
     /// [C, H, W] of one image.
     var imageShape: [Int] { get }
     /// Resize `images` to [indices.count, C, H, W], fill it with the examples at `indices` (in order)
-    /// and return their labels.
-    func fillBatch(_ indices: ArraySlice<Int>, images: Tensor) -> [Int]
+    /// and return their labels. Throws when an image cannot be read (a damaged shard, an unreadable
+    /// file): the caller reports it and stops cleanly instead of training on garbage or trapping.
+    func fillBatch(_ indices: ArraySlice<Int>, images: Tensor) throws -> [Int]
 }

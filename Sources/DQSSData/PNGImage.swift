@@ -25,8 +25,13 @@ public struct PNGImage: Sendable, Equatable {
         self.width = width; self.height = height; self.channels = channels; self.pixels = pixels
     }
 
-    /// Decode a PNG file.
-    public init(contentsOf url: URL) throws {
+    /// The default limit on width x height when decoding: 100 megapixels (a 10000x10000 RGB image is
+    /// 300 MB decoded). Real photographs stay far below it (ImageNet's largest are about 12 MP); a
+    /// 200-byte file declaring 60000x60000 would otherwise cost 10.8 GB before it could be rejected.
+    public static let defaultMaxPixels = 100_000_000
+
+    /// Decode a PNG file; one declaring more than `maxPixels` pixels is refused before decoding.
+    public init(contentsOf url: URL, maxPixels: Int = PNGImage.defaultMaxPixels) throws {
         var image = png_image()
         image.version = dqss_png_version()
         defer { png_image_free(&image) }
@@ -39,6 +44,9 @@ public struct PNGImage: Sendable, Equatable {
         let (w, h) = (Int(image.width), Int(image.height))
         guard w > 0, h > 0, w <= 1 << 16, h <= 1 << 16 else {
             throw DQSSDataError("\(url.path): PNG size \(w)x\(h) outside 1...65536")
+        }
+        guard maxPixels <= 0 || w * h <= maxPixels else {
+            throw DQSSDataError("\(url.path): PNG declares \(w)x\(h) = \(w * h) pixels, more than the limit of \(maxPixels)")
         }
         var pixels = [UInt8](repeating: 0, count: w * h * channels)
         let ok = pixels.withUnsafeMutableBytes { buffer in

@@ -8,6 +8,15 @@ public enum SafetensorsDType: String, Sendable, CaseIterable {
     case u64 = "U64", u32 = "U32", u16 = "U16", u8 = "U8"
     case bool = "BOOL"
 
+    /// F64, F32, F16 or BF16: the dtypes a float parameter may be stored as. An integer or BOOL tensor
+    /// where the model expects weights is a wrong file (its values would load as whole numbers).
+    public var isFloatingPoint: Bool {
+        switch self {
+        case .f64, .f32, .f16, .bf16: true
+        default: false
+        }
+    }
+
     /// Bytes per element.
     public var size: Int {
         switch self {

@@ -12,6 +12,9 @@
 
 import DQSSTensor
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public struct SafetensorsFile: Sendable {
     /// dtype and shape of one stored tensor, plus where its bytes are (relative to the data area).
@@ -34,6 +37,19 @@ public struct SafetensorsFile: Sendable {
     public init(contentsOf url: URL) throws {
         self.url = url
         let file = displayName(url)
+        // Only a regular file can be a safetensors file: /dev/null, a FIFO (which would block) or a
+        // directory get an error that says so, not the mapping's "permission" message.
+        var st = stat()
+        guard stat(url.path, &st) == 0 else {   // follows symlinks, as reading does
+            throw DQSSDataError("\(file): cannot read safetensors file (\(String(cString: strerror(errno))))")
+        }
+        let kind = st.st_mode & S_IFMT
+        if kind != S_IFREG {
+            let what = kind == S_IFDIR ? "a directory" : kind == S_IFCHR ? "a character device"
+                : kind == S_IFBLK ? "a block device" : kind == S_IFIFO ? "a FIFO (named pipe)"
+                : kind == S_IFSOCK ? "a socket" : "not a regular file"
+            throw DQSSDataError("\(file): not a safetensors file: it is \(what), a regular file is expected")
+        }
         let data: Data
         do {
             data = try Data(contentsOf: url, options: .alwaysMapped)
@@ -76,14 +92,25 @@ public struct SafetensorsFile: Sendable {
             }
             infos[name] = try Self.parseEntry(name: name, value: value, dataCount: dataCount, file: file)
         }
-        // No two tensors may share bytes (zero-sized tensors occupy nothing).
+        // No two tensors may share bytes (zero-sized tensors occupy nothing), and, as the format requires
+        // (the reference implementation refuses an "incomplete buffer"), the tensors tile the data area
+        // without holes. That makes a damaged offset that shifts one tensor's window detectable instead
+        // of silently loading the wrong bytes.
         let ordered = infos.sorted { ($0.value.byteRange.lowerBound, $0.key) < ($1.value.byteRange.lowerBound, $1.key) }
         var previous: (name: String, end: Int)? = nil
         for (name, info) in ordered where !info.byteRange.isEmpty {
             if let p = previous, info.byteRange.lowerBound < p.end {
                 throw DQSSDataError("\(file): tensor \"\(name)\" (bytes \(info.byteRange)) overlaps tensor \"\(p.name)\" (ends at \(p.end))")
             }
+            let end = previous?.end ?? 0
+            if info.byteRange.lowerBound != end {
+                throw DQSSDataError("\(file): tensor \"\(name)\" starts at data byte \(info.byteRange.lowerBound), expected \(end): "
+                                    + "the tensors do not tile the data area (damaged offsets?)")
+            }
             previous = (name, info.byteRange.upperBound)
+        }
+        if (previous?.end ?? 0) != dataCount {
+            throw DQSSDataError("\(file): the tensors cover \(previous?.end ?? 0) of the \(dataCount) data bytes (damaged offsets or trailing bytes)")
         }
         self.names = ordered.map(\.key)
         self.metadata = metadata

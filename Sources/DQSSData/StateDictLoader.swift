@@ -2,8 +2,10 @@
 //
 // Contract: all problems are collected first — names the model expects but the file lacks (missing),
 // names the file has but the model does not (unexpected) and names whose shapes differ (wrong shape) —
-// and reported together in ONE error naming the file, before a single value is copied. Only when there
-// is nothing to report are the values converted to float32 and copied into the destination tensors.
+// and reported together in ONE error naming the file, before a single value is copied. Then every value
+// is converted to float32 into a staging tensor and checked: a tensor stored as an integer or BOOL dtype
+// (a float parameter cannot be one) or holding NaN/Inf is refused, naming the file and every such tensor.
+// Only when all of that passes are the destination tensors overwritten (all or nothing).
 // DQSSData does not know layers: callers pass `model.namedParameters()` + `model.namedBuffers()` as
 // plain (name, tensor) pairs.
 
@@ -53,7 +55,7 @@ public struct StateDictLoader: Sendable {
             if let other = fileNameFor[m] { duplicates.append("\(m) (from \"\(other)\" and \"\(name)\")") }
             fileNameFor[m] = name
         }
-        var missing: [String] = [], wrongShape: [String] = [], ignored: [String] = []
+        var missing: [String] = [], wrongShape: [String] = [], wrongType: [String] = [], ignored: [String] = []
         var plan: [(fileName: String, tensor: Tensor, name: String)] = []
         var wanted = Set<String>()
         for (name, tensor) in destinations {
@@ -69,6 +71,10 @@ public struct StateDictLoader: Sendable {
                 wrongShape.append("\(name): file \(info.shape) (\(info.dtype.rawValue)), model \(tensor.shape)")
                 continue
             }
+            if !info.dtype.isFloatingPoint {
+                wrongType.append("\(name) (\(info.dtype.rawValue))")
+                continue
+            }
             plan.append((fname, tensor, name))
         }
         var unexpected: [String] = []
@@ -79,17 +85,38 @@ public struct StateDictLoader: Sendable {
             let info = file.info(named: name)!
             unexpected.append("\(name) \(info.shape)")
         }
-        if !(missing.isEmpty && unexpected.isEmpty && wrongShape.isEmpty && duplicates.isEmpty) {
+        if !(missing.isEmpty && unexpected.isEmpty && wrongShape.isEmpty && wrongType.isEmpty && duplicates.isEmpty) {
             var lines = ["\(displayName(file.url)): checkpoint does not match the model "
                          + "(\(missing.count) missing, \(unexpected.count) unexpected, \(wrongShape.count) wrong shape"
+                         + (wrongType.isEmpty ? "" : ", \(wrongType.count) not a float dtype")
                          + (stripPrefix.map { ", prefix \"\($0)\" stripped" } ?? "") + ")"]
             if !missing.isEmpty { lines.append("  missing in file: " + missing.joined(separator: ", ")) }
             if !unexpected.isEmpty { lines.append("  unexpected in file: " + unexpected.joined(separator: ", ")) }
             if !wrongShape.isEmpty { lines.append("  wrong shape: " + wrongShape.joined(separator: "; ")) }
+            if !wrongType.isEmpty { lines.append("  stored as an integer/bool dtype, a float tensor is expected: " + wrongType.joined(separator: ", ")) }
             if !duplicates.isEmpty { lines.append("  duplicate after prefix strip: " + duplicates.joined(separator: ", ")) }
             throw DQSSDataError(lines.joined(separator: "\n"))
         }
-        for p in plan { try file.read(named: p.fileName, into: p.tensor) }
+        // Stage and check every value before touching the model: NaN/Inf weights would otherwise surface
+        // much later as a trap in a calibration histogram or a silent 10 % accuracy.
+        var staged: [Tensor] = []
+        staged.reserveCapacity(plan.count)
+        var nonFinite: [String] = []
+        for p in plan {
+            let t = try file.tensor(named: p.fileName)
+            var bad = 0, first = -1
+            for i in 0..<t.count where !t.data[i].isFinite {
+                if first < 0 { first = i }
+                bad += 1
+            }
+            if bad > 0 { nonFinite.append("\(p.fileName) (\(bad) of \(t.count) values, first \(t.data[first]) at flat index \(first))") }
+            staged.append(t)
+        }
+        if !nonFinite.isEmpty {
+            throw DQSSDataError("\(displayName(file.url)): \(nonFinite.count) tensor(s) hold NaN or Inf, refusing to load: "
+                                + nonFinite.joined(separator: "; "))
+        }
+        for (p, t) in zip(plan, staged) { p.tensor.data.update(from: t.data, count: t.count) }
         return Report(loaded: plan.map(\.name), ignored: ignored)
     }
 }

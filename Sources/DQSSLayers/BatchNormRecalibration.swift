@@ -15,18 +15,20 @@ public enum BatchNormRecalibration {
     /// Re-estimate every BatchNorm2d of `model` from `batchCount` batches; `batch(k)` returns the k-th
     /// input (0-based). Restores each layer's momentum and mode afterwards. Returns the number of BN layers.
     @discardableResult
-    public static func reestimate(_ model: any UnaryLayer, batchCount: Int, batch: (Int) -> Tensor) -> Int {
+    public static func reestimate(_ model: any UnaryLayer, batchCount: Int, batch: (Int) throws -> Tensor) rethrows -> Int {
         precondition(batchCount >= 1, "BatchNorm re-estimation needs at least one batch")
         let layers = model.namedLayers().compactMap { $0.layer as? BatchNorm2d }
         let saved = layers.map { (momentum: $0.momentum, training: $0.isTraining) }
         for bn in layers { bn.isTraining = true }
+        defer {   // also when a batch cannot be read: the layers get their mode and momentum back
+            for (bn, s) in zip(layers, saved) {
+                bn.momentum = s.momentum
+                bn.isTraining = s.training
+            }
+        }
         for k in 0..<batchCount {
             for bn in layers { bn.momentum = 1 / Float(k + 1) }
-            _ = model.forward(batch(k))
-        }
-        for (bn, s) in zip(layers, saved) {
-            bn.momentum = s.momentum
-            bn.isTraining = s.training
+            _ = model.forward(try batch(k))
         }
         return layers.count
     }

@@ -49,7 +49,7 @@ func formatDuration(_ s: Double) -> String {
 /// Train `model` on `data`; leaves the model in training mode.
 public func trainClassifier(_ model: any UnaryLayer, data: any LabeledImageSource, optimizer: any Optimizer,
                             epochs: Int, batchSize: Int, rng: inout RNG,
-                            log: ProgressLog = ProgressLog(quiet: true)) -> TrainingReport {
+                            log: ProgressLog = ProgressLog(quiet: true)) throws -> TrainingReport {
     precondition(batchSize > 0 && epochs >= 0, "trainClassifier: batch \(batchSize), epochs \(epochs)")
     model.setTraining(true)
     let loss = SoftmaxCrossEntropy()
@@ -70,7 +70,7 @@ public func trainClassifier(_ model: any UnaryLayer, data: any LabeledImageSourc
         for step in 0..<stepsPerEpoch {
             optimizer.setEpoch(Double(epoch) + Double(step) / Double(stepsPerEpoch))
             let lo = step * batchSize, hi = min(lo + batchSize, data.count)
-            let labels = data.fillBatch(order[lo..<hi], images: batch)
+            let labels = try data.fillBatch(order[lo..<hi], images: batch)
             let logits = model.forward(batch)
             let l = loss.forward(logits: logits, labels: labels)
             correct += correctCount(logits, labels: labels)
@@ -100,7 +100,7 @@ public func trainClassifier(_ model: any UnaryLayer, data: any LabeledImageSourc
 /// Evaluate `model` in eval mode on every example of `data` (mean loss, top-1, top-5); restores the
 /// model's previous mode afterwards.
 public func evaluateClassifier(_ model: any UnaryLayer, data: any LabeledImageSource,
-                               batchSize: Int = 256) -> EvaluationReport {
+                               batchSize: Int = 256) throws -> EvaluationReport {
     let wasTraining = model.isTraining
     model.setTraining(false)
     defer { model.setTraining(wasTraining) }
@@ -110,7 +110,7 @@ public func evaluateClassifier(_ model: any UnaryLayer, data: any LabeledImageSo
     var lo = 0
     while lo < data.count {
         let hi = min(lo + batchSize, data.count)
-        let labels = data.fillBatch(Array(lo..<hi)[...], images: batch)
+        let labels = try data.fillBatch(Array(lo..<hi)[...], images: batch)
         let logits = model.forward(batch)
         lossSum += Double(loss.forward(logits: logits, labels: labels)) * Double(labels.count)
         top1 += correctCount(logits, labels: labels)

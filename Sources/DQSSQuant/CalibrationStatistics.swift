@@ -72,8 +72,10 @@ public struct AbsHistogram: Sendable, Equatable {
         let last = b - 1
         counts.withUnsafeMutableBufferPointer { h in
             for i in 0..<n {
-                let k = Int(Double(abs(x[i])) * perUnit)
-                h[min(k, last)] += 1
+                // Compared as a Double first: Int(_:) traps on NaN/Inf and on values past Int.max, which a
+                // non-finite activation would otherwise turn into a crash. Such values land in the last bin.
+                let v = Double(abs(x[i])) * perUnit
+                h[v < Double(last) ? Int(v) : last] += 1
             }
         }
     }

@@ -24,6 +24,8 @@ public struct ShardPacker {
         public var seed: UInt64 = 0
         /// Leave out images that cannot be decoded (listed in the report) instead of stopping.
         public var skipBad = false
+        /// Images declaring more pixels (width x height) are refused from their header, before decoding.
+        public var maxPixels = PNGImage.defaultMaxPixels
         public init(shards: Int) { self.shards = shards }
     }
 
@@ -122,7 +124,8 @@ public struct ShardPacker {
                 runParallel(tasks: chunk.count) { _, t in
                     let item = chunk[chunk.startIndex + t]
                     do {
-                        let image = try PNGImage(imageContentsOf: folder.root.appendingPathComponent(item.path))
+                        let image = try PNGImage(imageContentsOf: folder.root.appendingPathComponent(item.path),
+                                                     maxPixels: options.maxPixels)
                         out[t] = .image(image.preprocessed(resize: options.resize, crop: c).pixels)
                     } catch {
                         out[t] = .bad("\(error)")

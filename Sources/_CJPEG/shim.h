@@ -54,8 +54,9 @@ static void dqss_jpeg_copy_message(char *out, size_t size, const char *text) {
 /// (CMYK/YCCK converted here: libjpeg has no CMYK->RGB path). On success returns 0 and a malloc'ed
 /// buffer of width*height*channels bytes in *pixels, to be released with free(); on failure -1 with
 /// libjpeg's message in `message` and nothing to release.
-static inline int dqss_jpeg_decode(const unsigned char *data, unsigned long size, unsigned char **pixels,
-                                   int *width, int *height, int *channels, char *message, size_t messageSize) {
+static inline int dqss_jpeg_decode(const unsigned char *data, unsigned long size, long long maxPixels,
+                                   unsigned char **pixels, int *width, int *height, int *channels,
+                                   char *message, size_t messageSize) {
     struct jpeg_decompress_struct cinfo;
     dqss_jpeg_error_mgr err;
     // volatile: modified after setjmp and read after the longjmp.
@@ -73,6 +74,13 @@ static inline int dqss_jpeg_decode(const unsigned char *data, unsigned long size
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, data, size);
     jpeg_read_header(&cinfo, TRUE);
+    // The declared size is checked before anything is allocated: a tiny file can declare gigapixels.
+    if (maxPixels > 0 && (long long)cinfo.image_width * (long long)cinfo.image_height > maxPixels) {
+        snprintf(err.message, sizeof err.message, "JPEG declares %ux%u = %lld pixels, more than the limit of %lld",
+                 (unsigned)cinfo.image_width, (unsigned)cinfo.image_height,
+                 (long long)cinfo.image_width * (long long)cinfo.image_height, maxPixels);
+        longjmp(err.jump, 1);
+    }
     int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
     int gray = cinfo.jpeg_color_space == JCS_GRAYSCALE;
     cinfo.out_color_space = cmyk ? JCS_CMYK : (gray ? JCS_GRAYSCALE : JCS_RGB);

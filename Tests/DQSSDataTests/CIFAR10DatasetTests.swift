@@ -130,7 +130,7 @@ struct CIFAR10DatasetTests {
 @Suite("CIFAR10Source")
 struct CIFAR10SourceTests {
     @Test("as a LabeledImageSource it fills normalised batches; subset(indices:) picks records in order")
-    func source() {
+    func source() throws {
         var pixels: [UInt8] = []
         for i in 0..<4 { pixels += handMadeRecord(label: 0, salt: 9 * i).dropFirst() }
         let d = CIFAR10Dataset(name: "h", labels: [3, 1, 4, 1], pixels: pixels)
@@ -140,7 +140,7 @@ struct CIFAR10SourceTests {
         let src: any LabeledImageSource = CIFAR10Source(d, normalization: .imageNet)
         #expect(src.count == 4 && src.classCount == 10 && src.imageShape == [3, 32, 32])
         let x = Tensor(shape: [1]), ref = Tensor(shape: [1])
-        #expect(src.fillBatch([3, 2][...], images: x) == [1, 4])
+        #expect(try src.fillBatch([3, 2][...], images: x) == [1, 4])
         d.fillBatch(indices: [3, 2], into: ref, normalization: .imageNet)
         #expect(x.array == ref.array && x.shape == [2, 3, 32, 32])
     }

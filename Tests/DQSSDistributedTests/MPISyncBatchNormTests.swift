@@ -8,6 +8,17 @@
 // Same global batch on 1 and 2 ranks: --train-limit = --batch, so every step (warm-up included) uses all
 // training images whatever the rank count (each rank shuffles its own shard, so with several steps per
 // epoch the batches themselves would differ), and the augmentation is seeded by the global image index.
+//
+// What is compared, and why only after ONE training step: the two runs differ in float summation order
+// (per-rank partial sums, allreduce), by about 1e-8 relative on this machine's OpenBLAS and more on
+// others. One step turns that into α/β differences of the same order. Every further step is a
+// quantized network trained on weights that differ in the last bits; a weight on a rounding boundary of
+// the 4-bit grid then flips, and the trajectories part for reasons that have nothing to do with
+// synchronised BatchNorm (seen on another machine: losses equal through warm-up and step 1, then
+// 0.01-0.03 apart). So: warm-up and step-1 losses to 1e-4 relative, α/β to 1e-4 absolute, the
+// assignment only where the logit margin exceeds that tolerance, and the BN-re-estimated derived
+// network to within one of its 16 evaluation images. Per-rank BN (no --sync-bn) is run too and must
+// miss those tolerances by far, so the comparison has power to fail.
 
 import Foundation
 import Testing
@@ -53,6 +64,10 @@ private func compareAssignments(_ a: QATSearchJSON, _ b: QATSearchJSON, toleranc
     return (differences, ties)
 }
 
+/// Stated tolerances of the 2-rank vs 1-process comparison (summation order only; see the header).
+private let logitTolerance: Float = 1e-4
+private let lossTolerance = 1e-4
+
 private func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
     zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
 }
@@ -63,13 +78,13 @@ struct MPISyncBatchNormTests {
     @Test("dqss search --mode qat --sync-bn: 2 ranks = 1 process (same global batch and seed) in α/β, assignment, losses and the BN-re-estimated derived network")
     func syncBatchNormMatchesOneProcess() throws {
         let d = sharedDatasetsDirectory
-        // 1 warm-up + 3 training steps of the global batch of 32 (16 per rank). --lr-theta is large so that
-        // α/β move well away from their initial 0.1 and the argmax assignment is not a tie-break.
+        // 1 warm-up + 1 training step of the global batch of 32 (16 per rank). --lr-theta is large so that
+        // α/β move well away from their initial 0.1 and the argmax assignment is mostly not a tie-break.
         let args = ["search", "--mode", "qat",
                     "--weights", d.appendingPathComponent("models/cifar10/akamaster_resnet20.safetensors").path,
                     "--data", d.appendingPathComponent("cifar10").path, "--train-limit", "32", "--batch", "32",
-                    "--epochs", "3", "--warmup-epochs", "1", "--eval-every", "0", "--eval-limit", "16",
-                    "--lr-theta", "0.5", "--seed", "5", "--threads", "1", "--json"]
+                    "--epochs", "1", "--warmup-epochs", "1", "--eval-every", "0", "--eval-limit", "16",
+                    "--lr-theta", "5", "--seed", "5", "--threads", "1", "--json"]
         let one = try launch([dqssExecutable.path] + args + ["--sync-bn"], limit: 120)
         #expect(one.status == 0, "\(one.stderr)")
         let two = try launchMPI(2, dqssExecutable, args + ["--sync-bn"], limit: 120)
@@ -85,17 +100,24 @@ struct MPISyncBatchNormTests {
         let moved = a.logits.map { abs($0 - 0.1) }.max() ?? 0
         #expect(moved > 1e-2, "max |α − 0.1| = \(moved)")
         let dLogit = maxDifference(b.logits, a.logits)
-        #expect(a.logits.count == b.logits.count && dLogit < 1e-5, "max |Δ logit| 2 ranks vs 1: \(dLogit) (moved \(moved))")
+        #expect(a.logits.count == b.logits.count && dLogit < logitTolerance, "max |Δ logit| 2 ranks vs 1: \(dLogit) (moved \(moved))")
         #expect(a.choices.count == b.choices.count)
-        let (differences, ties) = compareAssignments(a, b, tolerance: 1e-5)
-        #expect(differences.isEmpty, "assignment differs: \(differences)")
-        if !ties.isEmpty { print("sync-bn: ties within 1e-5 decided differently: \(ties)") }
-        #expect(a.history.count == b.history.count)
-        for (x, y) in zip(a.history, b.history) { #expect(abs(x.loss - y.loss) <= 1e-4 * abs(y.loss), "\(x.phase) loss \(x.loss) vs \(y.loss)") }
+        let (differences, ties) = compareAssignments(a, b, tolerance: logitTolerance)
+        #expect(differences.isEmpty, "assignment differs where the margin exceeds \(logitTolerance): \(differences)")
+        if !ties.isEmpty { print("sync-bn: decisions with a margin under \(logitTolerance) (not compared): \(ties)") }
+        #expect(a.history.count == 2 && b.history.count == 2, "warm-up + 1 step: \(a.history.map(\.phase))")
+        for (x, y) in zip(a.history, b.history) {
+            #expect(abs(x.loss - y.loss) <= lossTolerance * abs(y.loss), "\(x.phase) loss \(x.loss) vs \(y.loss)")
+        }
         // BatchNorm re-estimation of the derived network (default on): the same 32 training images, one batch
-        // of 32 on one rank, one of 16 per rank with synchronised statistics on two: the same network.
+        // of 32 on one rank, one of 16 per rank with synchronised statistics on two: the same network up to
+        // the float differences above, so its top-1 on the 16 evaluation images within one image.
         #expect(a.bn_reestimate_images == 32 && b.bn_reestimate_images == 32)
-        #expect(a.derived_bn_top1 != nil && a.derived_bn_top1 == b.derived_bn_top1)
+        if let x = a.derived_bn_top1, let y = b.derived_bn_top1 {
+            #expect(abs(x - y) <= 100.0 / 16 + 1e-9, "derived network with BN re-estimated: \(x) vs \(y) %")
+        } else {
+            Issue.record("derived_bn_top1 missing: \(String(describing: a.derived_bn_top1)), \(String(describing: b.derived_bn_top1))")
+        }
 
         // On one rank the flag changes nothing (no reducer is installed): bit-identical logits.
         let plain = try launch([dqssExecutable.path] + args, limit: 120)
@@ -110,7 +132,11 @@ struct MPISyncBatchNormTests {
         let c = try JSONDecoder().decode(QATSearchJSON.self, from: Data(perRank.stdout.utf8))
         #expect(c.batchnorm == "per-rank")
         #expect(c.bn_reestimate_images == 32 && c.derived_bn_top1 != nil)   // per-rank statistics averaged over the ranks
-        let changed = compareAssignments(a, c, tolerance: 1e-5).differences.count
+        // Power: per-rank statistics are a different function, far outside the tolerances used above.
+        let perRankLoss = zip(c.history, a.history).map { abs($0.loss - $1.loss) / abs($1.loss) }.max() ?? 0
+        #expect(perRankLoss > 100 * lossTolerance, "per-rank BN should change the losses: max relative difference \(perRankLoss)")
+        #expect(maxDifference(c.logits, a.logits) > 100 * logitTolerance, "per-rank BN should change α/β")
+        let changed = compareAssignments(a, c, tolerance: logitTolerance).differences.count
         print("sync-bn: max |Δ logit| 2 ranks vs 1 = \(dLogit); per-rank BN: max |Δ logit| = \(maxDifference(c.logits, a.logits)), "
               + "\(changed) of \(a.decisions.count) α/β decisions differ, losses \(c.history.map(\.loss)) vs \(a.history.map(\.loss))")
     }

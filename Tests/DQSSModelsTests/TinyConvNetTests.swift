@@ -48,16 +48,16 @@ struct TinyConvNetTests {
     /// Thresholds leave a margin for float summation order (thread count) while staying far from chance
     /// (loss ln 6 ≈ 1.79, accuracy 1/6 ≈ 0.17).
     @Test("a small network learns the generated shapes: loss < 0.7 and held-out accuracy > 0.7 after 96 steps")
-    func learns() {
+    func learns() throws {
         let train = SyntheticDataset(count: 1024, seed: 101)
         let test = SyntheticDataset(count: 384, seed: 202)
         var rng = RNG(seed: 7)
         let net = TinyConvNet(classes: train.classCount, rng: &rng)
-        let before = evaluateClassifier(net, data: test)
+        let before = try evaluateClassifier(net, data: test)
         let sgd = SGD(groups: [ParameterGroup(name: "weights", parameters: net.namedParameters().map(\.parameter),
                                               lr: 0.05, momentum: 0.9, weightDecay: 5e-4, schedule: .cosine(total: 3))])
-        let report = trainClassifier(net, data: train, optimizer: sgd, epochs: 3, batchSize: 32, rng: &rng)
-        let after = evaluateClassifier(net, data: test)
+        let report = try trainClassifier(net, data: train, optimizer: sgd, epochs: 3, batchSize: 32, rng: &rng)
+        let after = try evaluateClassifier(net, data: test)
         print("TinyConvNet end-to-end: epoch losses \(report.epochLosses), test loss \(before.loss) -> \(after.loss), top-1 \(before.top1) -> \(after.top1), \(report.seconds) s")
         #expect(report.steps == 96)
         #expect(report.finalLoss < 0.7, "final-epoch train loss \(report.finalLoss)")

@@ -58,7 +58,7 @@ struct QATMixedModelTests {
         #expect(a.candidates == ["DoReFa", "DSQ", "LSQ", "PACT"] && a.layers.count == 4)
         #expect(a.activationCounts.reduce(0, +) == 4)
         net.setMode(.winnerTakeAll)
-        let derived = evaluateClassifier(model, data: test)
+        let derived = try evaluateClassifier(model, data: test)
         #expect(derived.count == 96 && derived.top1 >= 0)
     }
 }

@@ -29,16 +29,16 @@ import DQSSModels
 /// Training images whose augmentation depends on the epoch (CIFAR10Source) or not (generated data).
 public struct EpochBatchSource {
     public let count: Int
-    public let fill: (_ indices: ArraySlice<Int>, _ epoch: Int, _ images: Tensor) -> [Int]
+    public let fill: (_ indices: ArraySlice<Int>, _ epoch: Int, _ images: Tensor) throws -> [Int]
 
-    public init(count: Int, fill: @escaping (ArraySlice<Int>, Int, Tensor) -> [Int]) {
+    public init(count: Int, fill: @escaping (ArraySlice<Int>, Int, Tensor) throws -> [Int]) {
         self.count = count
         self.fill = fill
     }
 
     /// A source without augmentation (every epoch sees the same images).
     public init(_ source: any LabeledImageSource) {
-        self.init(count: source.count) { idx, _, t in source.fillBatch(idx, images: t) }
+        self.init(count: source.count) { idx, _, t in try source.fillBatch(idx, images: t) }
     }
 
     /// CIFAR-10 with its per-epoch seeded augmentation (set `augmentation` on the source).
@@ -46,7 +46,7 @@ public struct EpochBatchSource {
         self.init(count: source.count) { idx, epoch, t in
             var s = source
             s.epoch = epoch
-            return s.fillBatch(idx, images: t)
+            return try s.fillBatch(idx, images: t)
         }
     }
 }
@@ -235,7 +235,7 @@ public final class QATTrainer {
         model.setTraining(false)
         network.setObserving(true)
         var probe = BatchIterator(count: trainData.count, batchSize: configuration.batchSize, seed: configuration.seed)
-        _ = trainData.fill(probe.next()[...], 0, batch)
+        _ = try trainData.fill(probe.next()[...], 0, batch)
         _ = model.forward(batch)
         network.setObserving(false)
         try synchronizeObservedStatistics()
@@ -279,7 +279,7 @@ public final class QATTrainer {
         network.model.setTraining(true)
         setLearningRates()
         let indices = iterator.next()
-        let labels = trainData.fill(indices[...], iterator.position.epoch, batch)
+        let labels = try trainData.fill(indices[...], iterator.position.epoch, batch)
         let logits = network.model.forward(batch)
         let l = loss.forward(logits: logits, labels: labels)
         let correct = correctCount(logits, labels: labels)
@@ -356,7 +356,7 @@ public final class QATTrainer {
             let trainEpoch = epoch - configuration.warmupEpochs
             let due = (configuration.evalEvery > 0 && trainEpoch % configuration.evalEvery == 0) || isFinished
             if due {
-                let r = evaluateClassifier(network.model, data: testData, batchSize: configuration.evalBatchSize)
+                let r = try evaluateClassifier(network.model, data: testData, batchSize: configuration.evalBatchSize)
                 record.testTop1 = 100 * r.top1
                 log.line(String(format: "epoch %d/%d: test top-1 %.2f %% (%d images)", trainEpoch, configuration.epochs,
                                 100 * r.top1, r.count))
