@@ -61,6 +61,90 @@ struct PrepareCommandTests {
     }
 }
 
+/// Hostile and damaged inputs of the shard path (issue 16, items 4 and 5).
+@Suite("dqss prepare and shards: hostile and damaged files",
+       .enabled(if: FileManager.default.isExecutableFile(atPath: dqssExecutable.path), "skipped: the built dqss executable not found"))
+struct ShardFaultTests {
+    /// A valid 68-byte PNG whose header declares `width` x `height` RGB pixels (its data is a few zero rows).
+    static func declaringPNG(width: UInt32, height: UInt32) -> Data {
+        func crc32(_ bytes: [UInt8]) -> UInt32 {
+            var c: UInt32 = 0xFFFF_FFFF
+            for b in bytes {
+                c ^= UInt32(b)
+                for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+            }
+            return ~c
+        }
+        func be(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 255), UInt8(v >> 8 & 255), UInt8(v & 255)] }
+        func chunk(_ type: String, _ body: [UInt8]) -> [UInt8] {
+            let t = Array(type.utf8)
+            return be(UInt32(body.count)) + t + body + be(crc32(t + body))
+        }
+        // zlib stream of 10 zero bytes (stored block), enough for libpng to start reading.
+        let idat: [UInt8] = [0x78, 0x01, 0x01, 0x0A, 0x00, 0xF5, 0xFF] + [UInt8](repeating: 0, count: 10) + [0x00, 0x0A, 0x00, 0x01]
+        let bytes: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+            + chunk("IHDR", be(width) + be(height) + [8, 2, 0, 0, 0]) + chunk("IDAT", idat) + chunk("IEND", [])
+        return Data(bytes)
+    }
+
+    @Test("a tiny PNG declaring 60000x60000 is refused from its header (no 10.8 GB allocation): --skip-bad lists it, no .tmp shard is left; --max-megapixels sets the limit")
+    func hugeDeclaredImage() throws {
+        let root = try PrepareCommandTests.makeFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let huge = root.appendingPathComponent("images/ants/huge.png")
+        try Self.declaringPNG(width: 60000, height: 60000).write(to: huge)
+        let out = root.appendingPathComponent("o")
+        let (status, stdout, stderr) = try runDQSS(["prepare", "--input", root.appendingPathComponent("images").path,
+                                                    "--out", out.path, "--shards", "2", "--size", "20", "--crop", "16",
+                                                    "--skip-bad", "--json", "--quiet"])
+        #expect(status == 0, "\(stderr)")
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any])
+        #expect(o["images"] as? Int == 6)
+        let skipped = (o["skipped"] as? [String]) ?? []
+        #expect(skipped.count == 1 && skipped[0].contains(huge.path) && skipped[0].contains("60000x60000")
+                && skipped[0].contains("more than the limit"), "\(skipped)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
+                == ["shard-00000-of-00002.h5", "shard-00001-of-00002.h5"])
+        // Without --skip-bad the command stops naming the file; a lower limit refuses ordinary images too.
+        let (s2, _, e2) = try runDQSS(["prepare", "--input", root.appendingPathComponent("images").path,
+                                       "--out", root.appendingPathComponent("p").path, "--shards", "2", "--size", "20",
+                                       "--crop", "16", "--quiet"])
+        #expect(s2 == 1 && e2.contains(huge.path), "\(e2)")
+        try FileManager.default.removeItem(at: huge)
+        let (s3, _, e3) = try runDQSS(["prepare", "--input", root.appendingPathComponent("images").path,
+                                       "--out", root.appendingPathComponent("q").path, "--shards", "2", "--size", "20",
+                                       "--crop", "16", "--max-megapixels", "0.0005", "--quiet"])
+        #expect(s3 == 1 && e3.contains("more than the limit of 500"), "\(e3)")
+        let (s4, _, e4) = try runDQSS(["prepare", "--input", root.appendingPathComponent("images").path,
+                                       "--out", root.appendingPathComponent("r").path, "--shards", "2", "--max-megapixels", "nan"])
+        #expect(s4 != 0 && e4.contains("--max-megapixels"), "\(e4)")
+    }
+
+    @Test("a shard with damaged image bytes stops a QAT run with exit 1 and a message naming the shard and the checksum, not a trap")
+    func damagedShard() throws {
+        let root = try PrepareCommandTests.makeFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let images = root.appendingPathComponent("images").path
+        let data = root.appendingPathComponent("data")
+        for split in ["train", "val"] {
+            let (s, _, e) = try runDQSS(["prepare", "--input", images, "--out", data.appendingPathComponent(split).path,
+                                         "--shards", "1", "--size", "32", "--crop", "32", "--quiet"])
+            #expect(s == 0, "\(e)")
+        }
+        // The pixel rows are the bulk of the file (6 x 3072 bytes, Fletcher-32 per row): its middle is image data.
+        let shard = data.appendingPathComponent("train/shard-00000-of-00001.h5")
+        var bytes = try Data(contentsOf: shard)
+        for i in (bytes.count / 2)..<(bytes.count / 2 + 16) { bytes[i] ^= 0x5A }
+        try bytes.write(to: shard)
+        let (status, stdout, stderr) = try runDQSS(["qat", "--method", "lsq", "--model", "resnet20", "--data", data.path,
+                                                    "--train-split", "train", "--split", "val", "--epochs", "1",
+                                                    "--warmup-epochs", "1", "--batch", "3", "--eval-every", "0", "--json", "--quiet"])
+        #expect(status == 1, "exit \(status): \(stderr)")
+        #expect(stdout.isEmpty)
+        #expect(stderr.contains(shard.path) && stderr.contains("checksum"), "\(stderr)")
+    }
+}
+
 /// `dqss qat` reading `dqss prepare` shards instead of CIFAR-10 records (the ImageNet-scale path), on a
 /// generated folder packed at 32x32 so that a CIFAR ResNet can train on it without any shared data.
 @Suite("dqss qat on prepared shards", .enabled(if: FileManager.default.isExecutableFile(atPath: dqssExecutable.path),
