@@ -58,6 +58,20 @@ public final class Conv2dWorkspace: @unchecked Sendable {
         return max(1, min(g.batch, byColumns, forBalance))
     }
 
+    /// Images per chunk of the backward pass, whose per-chunk weight gradients are summed in chunk
+    /// order: the partition must not depend on the thread count, or `--threads 1` and `--threads 2`
+    /// train different networks (float summation order, amplified by every later step). So the
+    /// balance target is a fixed `reductionChunks` chunks (as many chunks as 4 per thread on 4 cores);
+    /// more threads than chunks idle in this loop only.
+    public func backwardChunkImages(_ g: ConvGeometry) -> Int {
+        let byColumns = targetColumns / max(g.outSpatial, 1)
+        let forBalance = (g.batch + Self.reductionChunks - 1) / Self.reductionChunks
+        return max(1, min(g.batch, byColumns, forBalance))
+    }
+
+    /// See `backwardChunkImages`.
+    public static let reductionChunks = 16
+
     func prepare(workers: Int, col: Int, chunk: Int) {
         while scratch.count < workers { scratch.append(Scratch()) }
         for s in scratch.prefix(workers) {
@@ -157,7 +171,7 @@ public enum Conv2dKernel {
             if let dx { depthwiseBackwardData(g, dy, w, dx) }
             return
         }
-        let B = ws.chunkImages(g)
+        let B = ws.backwardChunkImages(g)
         let chunks = (g.batch + B - 1) / B
         let S = g.outSpatial, K = g.patchSize, ocg = g.outPerGroup, W = g.weightCount
         let pointwise = g.isPointwise

@@ -25,4 +25,37 @@ struct DemoCommandTests {
         #expect((search["assignment"] as? [[String: Any]])?.map { $0["name"] as? String } == ["conv1", "conv2", "conv3", "fc"])
         #expect(err.contains("search (annealed)"))
     }
+
+    /// Issue 16: results must not depend on --threads (the backward's per-chunk weight-gradient sums and the
+    /// quantizers' chunked sums use a partition fixed by the data size, not by the thread count). Training,
+    /// calibration (EQ's grid search included), the search and every row must be bit-identical.
+    @Test("--threads 1 and --threads 2 give the same JSON except the timings (training, thresholds, α/β, every row)")
+    func threadCountIndependence() throws {
+        guard FileManager.default.isExecutableFile(atPath: dqssExecutable.path) else { return }
+        var objects: [[String: Any]] = []
+        for threads in ["1", "2"] {
+            let (status, out, err) = try runDQSS(["demo", "--json", "--quiet", "--epochs", "2", "--train-images", "768",
+                                                  "--test-images", "256", "--calib", "128", "--val-images", "128",
+                                                  "--threads", threads])
+            #expect(status == 0, "\(err)")
+            objects.append(try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]))
+        }
+        /// The object without what may differ: wall times, rates, the thread count and the command line.
+        func canonical(_ v: Any) -> Any {
+            if let d = v as? [String: Any] {
+                var out: [String: Any] = [:]
+                for (k, x) in d where !(k.contains("seconds") || k == "timings" || k == "images_per_second"
+                                        || k == "threads" || k == "command_line") {
+                    out[k] = canonical(x)
+                }
+                return out
+            }
+            if let a = v as? [Any] { return a.map(canonical) }
+            return v
+        }
+        let a = try JSONSerialization.data(withJSONObject: canonical(objects[0]), options: [.sortedKeys])
+        let b = try JSONSerialization.data(withJSONObject: canonical(objects[1]), options: [.sortedKeys])
+        #expect(a == b, "--threads 1: \(String(decoding: a, as: UTF8.self).prefix(600))\n--threads 2: \(String(decoding: b, as: UTF8.self).prefix(600))")
+        #expect(a.count > 1000)
+    }
 }
