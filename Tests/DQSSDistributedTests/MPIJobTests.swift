@@ -49,9 +49,18 @@ struct MPIJobTests {
                 #expect(abs(a.activation - b.activation) <= 1e-6 * b.activation && a.weight == b.weight)
             }
             #expect(many.unsigned == one.unsigned)
-            #expect(many.assignment == one.assignment)
+            // α/β differ by float summation order only (measured ~2e-6 here; more on other OpenBLAS kernels).
+            // The argmax is compared where it is decided by more than that tolerance: a layer whose two best
+            // logits are closer may go either way on any machine, which says nothing about the ranks.
             let logits = zip(many.alpha + many.beta, one.alpha + one.beta).flatMap { zip($0, $1).map { abs($0 - $1) } }
             #expect(logits.max()! < 1e-4, "max |Δ logit| \(logits.max()!)")
+            #expect(many.assignment.count == one.assignment.count)
+            for (l, (x, y)) in zip(one.assignment, many.assignment).enumerated() where x != y {
+                for (side, logitsOfSide) in [(0, one.alpha[l]), (1, one.beta[l])] where x[side] != y[side] {
+                    let margin = abs(logitsOfSide[x[side]] - logitsOfSide[y[side]])
+                    #expect(margin <= 1e-4, "layer \(l) side \(side): \(x[side]) vs \(y[side]) with margin \(margin)")
+                }
+            }
             #expect(zip(many.losses, one.losses).allSatisfy { abs($0 - $1) < 1e-4 })
             // The search moved the logits (the comparison is not between two untouched states).
             #expect(one.alpha.flatMap { $0 }.contains { abs($0 - 0.1) > 1e-3 })
