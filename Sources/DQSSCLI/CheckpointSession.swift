@@ -38,7 +38,9 @@ struct CheckpointSession {
     /// The checkpoint to resume from (read and format-checked), or nil for a fresh start.
     func resumePoint() throws -> (checkpoint: Checkpoint, file: String)? {
         guard let url = try options.resumeFile(log: { log.line($0) }) else { return nil }
-        return (try CheckpointReader.read(url), url.path)
+        let (c, seal) = try CheckpointReader.readChecked(url)
+        if let w = CheckpointReader.warning(seal, file: url.path) { log.line(w) }
+        return (c, url.path)
     }
 
     var stopRequested: Bool { stop.receivedSignal != nil }
