@@ -77,7 +77,7 @@ public struct CheckpointWriter: Sendable {
         let file = try HDF5File.createInMemory(name: name, userBlock: CheckpointSeal.userBlockSize)
         defer { try? file.close() }
         try CheckpointLayout.write(checkpoint, to: file)
-        var image = try file.image()
+        var image = [UInt8](repeating: 0, count: CheckpointSeal.userBlockSize) + (try file.image())
         try file.close()
         CheckpointSeal.seal(&image)
         return image

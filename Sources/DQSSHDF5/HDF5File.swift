@@ -61,7 +61,8 @@ public final class HDF5File {
         return HDF5File(path: name, handle: h, writable: true)
     }
 
-    /// The whole file as bytes (flushed first), user block included (zeros: HDF5 never writes it).
+    /// The file as bytes (flushed first), from the superblock on: a user block is NOT included (write
+    /// `userBlock` bytes of your own before it; HDF5 records the superblock's offset in the file).
     public func image() throws -> [UInt8] {
         let ctx = HDF5Context(file: path, object: "")
         try flush()
@@ -71,6 +72,16 @@ public final class HDF5File {
         var bytes = [UInt8](repeating: 0, count: size)
         let got = bytes.withUnsafeMutableBytes { H5Fget_file_image(handle.id, $0.baseAddress, size) }
         if got != size { throw ctx.error("get file image", got < 0 ? nil : "got \(got) of \(size) bytes") }
+        // HDF5 1.10.8 clears the "open for writing" status flag in the image's version 2/3 superblock but
+        // keeps the checksum computed with the flag set, so the image as returned does not open
+        // ("incorrect metadata checksum"). Recompute it: the checksum follows the signature (8), version,
+        // sizes, flags (4) and four addresses.
+        if bytes.count >= 12, bytes[8] >= 2 {
+            let offsets = Int(bytes[9]), at = 12 + 4 * offsets
+            guard bytes.count >= at + 4 else { throw ctx.error("get file image", "image shorter than its superblock") }
+            var sum = bytes.withUnsafeBytes { H5_checksum_metadata($0.baseAddress, at, 0) }.littleEndian
+            withUnsafeBytes(of: &sum) { bytes.replaceSubrange(at..<(at + 4), with: $0) }
+        }
         return bytes
     }
 
