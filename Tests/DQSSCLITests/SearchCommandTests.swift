@@ -41,10 +41,9 @@ extension SearchCommandTests {
     @Test("an --out directory that cannot be created is refused before anything runs (weights and data not even opened), naming the flag and the path")
     func unwritableOutRefusedFirst() throws {
         guard FileManager.default.isExecutableFile(atPath: dqssExecutable.path) else { return }
-        for mode in [["--mode", "ptq"], ["--mode", "sr", "--calib-data", "c"]] {
-            let (status, _, err) = try runDQSS(["search"] + mode + ["--model", mode[1] == "sr" ? "edsr" : "resnet20",
-                                                "--weights", "w", "--data", "d", "--out", "/dev/null/out"])
-            #expect(status != 0 && err.contains("--out") && err.contains("/dev/null/out"), "\(mode): \(err)")
+        for command in [["search", "--mode", "ptq", "--model", "resnet20"], ["sr-search", "--model", "edsr", "--calib-data", "c"]] {
+            let (status, _, err) = try runDQSS(command + ["--weights", "w", "--data", "d", "--out", "/dev/null/out"])
+            #expect(status != 0 && err.contains("--out") && err.contains("/dev/null/out"), "\(command): \(err)")
         }
     }
 }
