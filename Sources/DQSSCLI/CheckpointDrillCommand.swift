@@ -18,6 +18,7 @@ struct CheckpointDrillCommand: ParsableCommand {
     @Option(help: "Optimizer steps in total.") var steps: Int = 60
     @Option(help: "Batch size.") var batch: Int = 16
     @Option(help: "Seed.") var seed: UInt64 = 1
+    @Option(help: "Learning rate of the network weights (a huge one makes the run diverge, for tests).") var lr: Float = TinyMixedConfig().lr
     @Option(help: "Sleep this many milliseconds after each step (to give tests time to interrupt).") var stepDelayMs: Int = 0
     @OptionGroup var checkpoints: CheckpointOptions
     @Flag(help: "Print one JSON object on stdout.") var json = false
@@ -30,7 +31,7 @@ struct CheckpointDrillCommand: ParsableCommand {
 
     func run() throws {
         let log = ProgressLog(quiet: quiet)
-        let config = TinyMixedConfig(steps: steps, batch: batch, seed: seed)
+        let config = TinyMixedConfig(steps: steps, batch: batch, seed: seed, lr: lr)
         var session = try CheckpointSession(checkpoints, log: log)
         let run: TinyMixedRun
         if let (c, file) = try session.resumePoint() {

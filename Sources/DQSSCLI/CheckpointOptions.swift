@@ -35,12 +35,15 @@ struct CheckpointOptions: ParsableArguments {
     }
 
     /// The checkpoint to resume from: nil for a fresh start (no --resume, or `auto` on an empty directory).
-    /// Damaged newer files skipped by `auto` are reported on stderr.
-    func resumeFile(log: (String) -> Void) throws -> URL? {
+    /// Damaged newer files skipped by `auto` are reported through `warn` (on stderr even with --quiet).
+    func resumeFile(log: (String) -> Void, warn: ((String) -> Void)? = nil) throws -> URL? {
         guard let resume else { return nil }
         do {
             let (url, skipped) = try CheckpointDirectory.resolve(resume, directory: directory)
-            for s in skipped { log("warning: skipping damaged checkpoint: \(s)") }
+            for s in skipped {
+                let line = "warning: skipping damaged checkpoint: \(s)"
+                if let warn { warn(line) } else { log(line) }
+            }
             return url
         } catch let e as CheckpointError where e.kind == .noCheckpoint && resume == "auto"
                     && CheckpointDirectory.checkpoints(in: directory!).isEmpty {

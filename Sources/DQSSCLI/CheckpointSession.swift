@@ -37,8 +37,12 @@ struct CheckpointSession {
 
     /// The checkpoint to resume from (read and format-checked), or nil for a fresh start.
     func resumePoint() throws -> (checkpoint: Checkpoint, file: String)? {
-        guard let url = try options.resumeFile(log: { log.line($0) }) else { return nil }
-        return (try CheckpointReader.read(url), url.path)
+        // Warnings about the checkpoint itself go to stderr even with --quiet.
+        let warn = { (s: String) in FileHandle.standardError.write(Data((s + "\n").utf8)) }
+        guard let url = try options.resumeFile(log: { log.line($0) }, warn: warn) else { return nil }
+        let (c, seal) = try CheckpointReader.readChecked(url)
+        if let w = CheckpointReader.warning(seal, file: url.path) { warn(w) }
+        return (c, url.path)
     }
 
     var stopRequested: Bool { stop.receivedSignal != nil }

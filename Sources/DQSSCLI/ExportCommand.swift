@@ -91,7 +91,8 @@ struct ExportCommand: ParsableCommand {
         if json && out == "-" { throw ValidationError("--json and --out - both use stdout") }
     }
 
-    /// A checkpoint: an HDF5 file (by its signature), or a directory without assignment.json.
+    /// A checkpoint: a sealed checkpoint ("DQSSCKPT") or a plain HDF5 file (by their signatures), or a
+    /// directory without assignment.json.
     static func isCheckpoint(_ path: String) -> Bool {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return false }
@@ -100,8 +101,8 @@ struct ExportCommand: ParsableCommand {
         }
         guard let h = FileHandle(forReadingAtPath: path) else { return false }
         defer { try? h.close() }
-        let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
-        return (try? h.read(upToCount: 8)).map { [UInt8]($0) == signature } ?? false
+        let hdf5: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+        return (try? h.read(upToCount: 8)).map { [UInt8]($0) == hdf5 || [UInt8]($0) == Array("DQSSCKPT".utf8) } ?? false
     }
 
     func run() throws {
@@ -114,7 +115,8 @@ struct ExportCommand: ParsableCommand {
         if let from {
             if Self.isCheckpoint(from) {
                 let url = try resolveCheckpointArgument(from)
-                let c = try CheckpointReader.read(url)
+                let (c, seal) = try CheckpointReader.readChecked(url)
+                if let w = CheckpointReader.warning(seal, file: url.path) { FileHandle.standardError.write(Data((w + "\n").utf8)) }
                 if format == .json {   // the derived assignment with α, β, as `dqss inspect` shows it
                     try write(try Self.assignmentJSON(c, file: url.path))
                     return

@@ -18,7 +18,8 @@ struct InspectCommand: ParsableCommand {
 
     func run() throws {
         let url = try resolveCheckpointArgument(checkpoint)
-        let c = try CheckpointReader.read(url)
+        let (c, seal) = try CheckpointReader.readChecked(url)
+        if let w = CheckpointReader.warning(seal, file: url.path) { FileHandle.standardError.write(Data((w + "\n").utf8)) }
         if json {
             let data = try JSONSerialization.data(withJSONObject: CheckpointSummary.json(c, file: url.path), options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))

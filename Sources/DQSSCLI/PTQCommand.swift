@@ -19,6 +19,7 @@ import DQSSLayers
 import DQSSData
 import DQSSModels
 import DQSSQuant
+import DQSSCheckpoint
 
 struct PTQCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -140,6 +141,12 @@ struct PTQCommand: ParsableCommand {
 
     func run() throws {
         threading.apply()
+        // An unwritable --save-thresholds is reported now, not after the calibration.
+        if let saveThresholds {
+            do { try AtomicFile.prepareDirectory(URL(fileURLWithPath: saveThresholds).deletingLastPathComponent()) } catch {
+                throw ValidationError("--save-thresholds: cannot write \(saveThresholds): \(error)")
+            }
+        }
         let log = StderrProgress(quiet: quiet)
         let methods = try self.methods
         let weightOverride = try self.weightOverride
@@ -203,7 +210,8 @@ struct PTQCommand: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
             do {
-                try encoder.encode(file).write(to: URL(fileURLWithPath: saveThresholds))
+                // Temporary file + rename: a full disk leaves the previous file whole, never truncated JSON.
+                try AtomicFile.write(encoder.encode(file), to: URL(fileURLWithPath: saveThresholds))
             } catch {
                 throw ValidationError("--save-thresholds: cannot write \(saveThresholds): \(error)")
             }

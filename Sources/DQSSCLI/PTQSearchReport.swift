@@ -5,6 +5,7 @@
 import Foundation
 import DQSSSearch
 import DQSSDistributed
+import DQSSCheckpoint
 
 struct PTQSearchReport: Encodable {
     struct Layer: Encodable {
@@ -209,7 +210,7 @@ struct PTQSearchReport: Encodable {
         // Written to a temporary file and renamed: an interrupted run never leaves a half-written file.
         func atomically(_ name: String, _ data: Data) throws {
             let url = directory.appendingPathComponent(name)
-            do { try data.write(to: url, options: .atomic) } catch { throw SearchCLIError("--out: cannot write \(url.path): \(error)") }
+            do { try AtomicFile.write(data, to: url) } catch { throw SearchCLIError("--out: cannot write \(url.path): \(error)") }
         }
         try atomically("assignment.json", try e.encode(file))
         try atomically("search.json", Data(try jsonString(pretty: true).utf8))

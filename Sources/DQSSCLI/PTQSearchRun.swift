@@ -27,6 +27,7 @@ import DQSSModels
 import DQSSQuant
 import DQSSSearch
 import DQSSDistributed
+import DQSSCheckpoint
 
 struct PTQSearchOptions {
     var model: String
@@ -60,6 +61,7 @@ enum PTQSearchRun {
     }
 
     static func run(_ o: PTQSearchOptions, communicator comm: any Communicator) throws {
+        if comm.rank == 0, let out = o.out { try prepareOutputDirectory(out) }
         let log = RankLog(communicator: comm, quiet: o.quiet)
         let spec = try ModelZoo.spec(named: o.model)
         let weightsURL = URL(fileURLWithPath: o.weights)
@@ -311,6 +313,14 @@ enum PTQSearchRun {
 }
 
 /// An error of the search command, printed as is.
+/// `--out DIR`: create it and check that files can be written there before any work, so that an
+/// unwritable directory is reported in a second, not after the whole search.
+func prepareOutputDirectory(_ out: String) throws {
+    do { try AtomicFile.prepareDirectory(URL(fileURLWithPath: out)) } catch {
+        throw SearchCLIError("--out: cannot write into \(out): \(error)")
+    }
+}
+
 struct SearchCLIError: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }

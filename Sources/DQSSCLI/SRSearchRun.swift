@@ -27,6 +27,7 @@ import DQSSData
 import DQSSModels
 import DQSSQuant
 import DQSSSearch
+import DQSSCheckpoint
 
 struct SRSearchOptions {
     var model: String
@@ -135,6 +136,7 @@ enum SRSearchRun {
     }
 
     static func run(_ o: SRSearchOptions) throws {
+        if let out = o.out { try prepareOutputDirectory(out) }
         let spec = try SRModelZoo.spec(named: o.model)
         let bench = try SRBenchmark(directory: URL(fileURLWithPath: o.data), scale: spec.scale, names: o.sets)
         let train = try CIFAR10Dataset(directory: URL(fileURLWithPath: o.calibData), split: "train")
@@ -301,11 +303,12 @@ enum SRSearchRun {
             selectionScores: selectionScores, selected: selected,
             refinedScore: refinement?.score, refinementChanges: refinement?.changes ?? [])
         if let out = o.out {
-            let dir = URL(fileURLWithPath: out)
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let url = URL(fileURLWithPath: out).appendingPathComponent("sr-search.json")
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-            try enc.encode(report).write(to: dir.appendingPathComponent("sr-search.json"))
+            do { try AtomicFile.write(enc.encode(report), to: url) } catch {
+                throw SearchCLIError("--out: cannot write \(url.path): \(error)")
+            }
         }
         if o.json {
             let enc = JSONEncoder()

@@ -177,3 +177,35 @@ public struct Checkpoint: Sendable, Equatable {
     /// The RNG stream `name`, if saved.
     public func rngState(_ name: String) -> [UInt64]? { rngStates.first { $0.name == name }?.state }
 }
+
+extension Checkpoint {
+    /// The object path of the first tensor holding Inf or NaN ("/model/bn2.running_var"), or nil.
+    /// Checked: every state_dict entry, α, β and learnable quantizer parameters, optimizer buffers and lr
+    /// settings. Not checked, because non-finite values are meaningful there: candidate thresholds (NaN is
+    /// "this candidate has none") and trainer arrays (an unobserved minimum is +Inf).
+    public func firstNonFinite() -> String? {
+        func finite(_ a: HDF5Array) -> Bool {
+            switch a.values {
+            case let .float32(v): v.allSatisfy(\.isFinite)
+            case let .float64(v): v.allSatisfy(\.isFinite)
+            case .int64, .uint64: true
+            }
+        }
+        for t in stateDict where !finite(t.array) { return "/model/\(t.name)" }
+        for l in quantization?.layers ?? [] {
+            let base = "/quantization/layers/\(l.name)"
+            if !l.alpha.allSatisfy(\.isFinite) { return base + "/alpha" }
+            if !l.beta.allSatisfy(\.isFinite) { return base + "/beta" }
+            for p in l.parameters where !finite(p.array) { return base + "/parameters/\(p.name)" }
+        }
+        if let o = optimizer {
+            for g in o.groups where ![g.lr, g.baseLR, g.momentum, g.weightDecay].allSatisfy(\.isFinite) {
+                return "/optimizer/groups/\(g.name)"
+            }
+            for s in o.state {
+                for b in s.buffers where !finite(b.array) { return "/optimizer/state/\(s.parameter)/\(b.name)" }
+            }
+        }
+        return nil
+    }
+}

@@ -1,6 +1,7 @@
 // CheckpointDirectory: naming of checkpoint files and finding the one to resume from.
-// Files are `ckpt-<step, 8+ digits>.h5`; `--resume auto` takes the newest one whose header reads as a
-// dqss checkpoint (a damaged newest file is reported and skipped, the one before it is used).
+// Files are `ckpt-<step, 8+ digits>.h5`; `--resume auto` takes the newest one that verifies (seal:
+// length and SHA-256) and reads completely; a damaged newer file, whatever the damage, is reported and
+// skipped, and the one before it is used.
 
 import Foundation
 
@@ -20,13 +21,14 @@ public enum CheckpointDirectory {
         }.sorted { $0.step < $1.step }
     }
 
-    /// The newest checkpoint in `directory` that opens as a dqss checkpoint; `skipped` lists newer files
-    /// that did not, with the reason. Throws `.noCheckpoint` when there is none.
+    /// The newest checkpoint in `directory` that verifies and reads completely (every section, as a resume
+    /// will read it); `skipped` lists newer files that did not, with the reason. Throws `.noCheckpoint`
+    /// when there is none.
     public static func latest(in directory: URL) throws -> (url: URL, skipped: [CheckpointError]) {
         var skipped: [CheckpointError] = []
         for c in checkpoints(in: directory).reversed() {
             do {
-                _ = try CheckpointReader.header(c.url)
+                _ = try CheckpointReader.read(c.url)
                 return (c.url, skipped)
             } catch let e as CheckpointError {
                 skipped.append(e)

@@ -13,6 +13,8 @@ public struct CheckpointError: Error, CustomStringConvertible, Equatable {
         case mismatch
         /// The file could not be written (the previous checkpoint is untouched).
         case writeFailed
+        /// The checkpoint holds Inf or NaN in a weight, buffer, logit or optimizer buffer: not written.
+        case nonFinite
         /// `--resume auto` found nothing to resume from.
         case noCheckpoint
     }

@@ -5,8 +5,9 @@
 import Foundation
 
 public enum CheckpointReader {
-    /// Open `url` and check the format name and version; returns the model name.
+    /// Verify the seal, then open `url` and check the format name and version; returns the model name.
     public static func header(_ url: URL) throws -> String {
+        _ = try CheckpointSeal.verify(url)
         do {
             let file = try HDF5File.open(url)
             defer { try? file.close() }
@@ -16,15 +17,26 @@ public enum CheckpointReader {
         }
     }
 
-    /// Read the whole checkpoint.
-    public static func read(_ url: URL) throws -> Checkpoint {
+    /// Read the whole checkpoint (the seal verified first: see `readChecked`).
+    public static func read(_ url: URL) throws -> Checkpoint { try readChecked(url).checkpoint }
+
+    /// Verify the whole-file digest before HDF5 parses anything, then read every section. A sealed file
+    /// with any damage is refused (`.unreadable`, naming the file); a `.legacy` file (written by dqss
+    /// before the seal) has nothing to verify against, and the caller should say so.
+    public static func readChecked(_ url: URL) throws -> (checkpoint: Checkpoint, seal: CheckpointSeal.Status) {
+        let status = try CheckpointSeal.verify(url)
         do {
             let file = try HDF5File.open(url)
             defer { try? file.close() }
-            return try CheckpointLayout.read(from: file)
+            return (try CheckpointLayout.read(from: file), status)
         } catch let e as HDF5Error {
             throw CheckpointError(.unreadable, file: url.path, unreadableMessage(e))
         }
+    }
+
+    /// The warning for a legacy file, or nil.
+    public static func warning(_ status: CheckpointSeal.Status, file: String) -> String? {
+        status == .legacy ? "warning: checkpoint \(file) carries no digest (written by an older dqss): damage in it may go unnoticed" : nil
     }
 
     static func unreadableMessage(_ e: HDF5Error) -> String {

@@ -1,7 +1,7 @@
 // CheckpointWriter: crash-safe checkpoint files in one directory, the last `keep` of them kept.
 //
-// A checkpoint of step s goes to `.ckpt-<s>.h5.tmp` in the target directory first; it is flushed
-// (H5Fflush), closed (H5Fclose, strong degree), fsync'ed, renamed onto `ckpt-<s>.h5` (rename is atomic
+// A checkpoint of step s is built in memory, sealed (CheckpointSeal), written to `.ckpt-<s>.h5.tmp` in
+// the target directory, fsync'ed, renamed onto `ckpt-<s>.h5` (rename is atomic
 // within a directory) and the directory is fsync'ed. A crash or error at any point before the rename
 // leaves at most a `.tmp` file (never picked up by readers) and every earlier checkpoint untouched;
 // older checkpoints are pruned only after the new one is in place.
@@ -35,24 +35,35 @@ public struct CheckpointWriter: Sendable {
     public func url(step: Int) -> URL { directory.appendingPathComponent(CheckpointDirectory.fileName(step: step)) }
 
     /// Write `checkpoint` (named after its step), then prune to the newest `keep`. Returns the final path.
+    ///
+    /// A checkpoint holding a non-finite weight, buffer, logit or optimizer buffer is refused first
+    /// (`.nonFinite`, naming the tensor): a diverged run must not leave files `--resume auto` would pick.
+    /// The file is built in memory (HDF5's core driver), sealed (CheckpointSeal: length and SHA-256 in
+    /// the user block) and only then written with plain POSIX calls: a full disk is an ordinary write
+    /// error, every HDF5 identifier is already closed, and the `.tmp` file is removed.
     @discardableResult
     public func write(_ checkpoint: Checkpoint) throws -> URL {
         let final = url(step: checkpoint.progress.step)
+        if let bad = checkpoint.firstNonFinite() {
+            throw CheckpointError(.nonFinite, file: final.path,
+                                  "not written: '\(bad)' holds a non-finite value (Inf or NaN); the run has diverged. "
+                                  + "Earlier checkpoints are kept")
+        }
         let tmp = directory.appendingPathComponent("." + final.lastPathComponent + ".tmp")
         try? FileManager.default.removeItem(at: tmp)
         do {
-            let file = try HDF5File.create(tmp)
-            try CheckpointLayout.write(checkpoint, to: file)
-            try file.flush()
-            try file.close()
-            try Self.fsync(tmp)
+            let image = try Self.sealedImage(checkpoint, name: final.path)
+            try AtomicFile.writeNew(image, to: tmp)
             guard rename(tmp.path, final.path) == 0 else {
                 throw CheckpointError(.writeFailed, file: final.path, "rename from \(tmp.lastPathComponent) failed: \(String(cString: strerror(errno)))")
             }
-            try? Self.fsync(directory)
+            try? AtomicFile.fsync(directory)
         } catch let e as CheckpointError {
             try? FileManager.default.removeItem(at: tmp)
             throw e
+        } catch let e as AtomicFileError {
+            try? FileManager.default.removeItem(at: tmp)
+            throw CheckpointError(.writeFailed, file: final.path, "write failed, previous checkpoints kept: \(e)")
         } catch {
             try? FileManager.default.removeItem(at: tmp)
             throw CheckpointError(.writeFailed, file: final.path, "write failed, previous checkpoints kept: \(error)")
@@ -61,26 +72,30 @@ public struct CheckpointWriter: Sendable {
         return final
     }
 
+    /// The complete file: the HDF5 image of `checkpoint` with its sealed user block.
+    static func sealedImage(_ checkpoint: Checkpoint, name: String) throws -> [UInt8] {
+        let file = try HDF5File.createInMemory(name: name, userBlock: CheckpointSeal.userBlockSize)
+        defer { try? file.close() }
+        try CheckpointLayout.write(checkpoint, to: file)
+        var image = [UInt8](repeating: 0, count: CheckpointSeal.userBlockSize) + (try file.image())
+        try file.close()
+        CheckpointSeal.seal(&image)
+        return image
+    }
+
+    /// Write the layout without the seal, as dqss wrote checkpoints before it (no user block, nothing to
+    /// verify): for tests of the legacy path only.
+    public static func writeUnsealed(_ checkpoint: Checkpoint, to url: URL) throws {
+        let file = try HDF5File.create(url)
+        defer { try? file.close() }
+        try CheckpointLayout.write(checkpoint, to: file)
+        try file.close()
+    }
+
     /// Remove all but the newest `keep` checkpoints (by step), never the one just written (a run resumed
     /// from an older file into a directory holding newer ones must not delete its own checkpoint).
     func prune(keeping current: URL) {
         let others = CheckpointDirectory.checkpoints(in: directory).filter { $0.url.lastPathComponent != current.lastPathComponent }
         for old in others.dropLast(keep - 1) { try? FileManager.default.removeItem(at: old.url) }
-    }
-
-    static func fsync(_ url: URL) throws {
-        let fd = open(url.path, O_RDONLY)
-        guard fd >= 0 else {
-            throw CheckpointError(.writeFailed, file: url.path, "open for fsync failed: \(String(cString: strerror(errno)))")
-        }
-        defer { close(fd) }
-        #if canImport(Glibc)
-        let r = Glibc.fsync(fd)
-        #else
-        let r = Darwin.fsync(fd)
-        #endif
-        guard r == 0 else {
-            throw CheckpointError(.writeFailed, file: url.path, "fsync failed: \(String(cString: strerror(errno)))")
-        }
     }
 }

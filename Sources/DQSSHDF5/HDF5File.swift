@@ -41,6 +41,57 @@ public final class HDF5File {
         return HDF5File(path: path, handle: h, writable: true)
     }
 
+    /// Create a file that lives in memory only (HDF5's core driver, no backing store): nothing touches the
+    /// disk, so a full disk can never leave HDF5 with a half-flushed file it cannot close. `name` is used in
+    /// error messages; `image()` returns the bytes to write wherever the caller wants. `userBlock` bytes
+    /// (0, or a power of two >= 512) are reserved at the start of the file for the caller's own header;
+    /// HDF5 finds its superblock after them when the file is opened.
+    public static func createInMemory(name: String, userBlock: Int = 0) throws -> HDF5File {
+        let ctx = HDF5Context(file: name, object: "")
+        let fapl = try accessList(ctx)
+        try ctx.check("select the in-memory driver") { H5Pset_fapl_core(fapl.id, 1 << 20, false) }
+        let fcpl = try ctx.handle("create file creation list", close: H5Pclose) { H5Pcreate(dqss_h5_p_file_create()) }
+        try ctx.check("track link creation order") { H5Pset_link_creation_order(fcpl.id, dqss_h5_crt_order_flags()) }
+        if userBlock > 0 {
+            try ctx.check("set user block") { H5Pset_userblock(fcpl.id, hsize_t(userBlock)) }
+        }
+        let h = try ctx.handle("create file", close: H5Fclose) {
+            H5Fcreate(name, dqss_h5_f_acc_trunc(), fcpl.id, fapl.id)
+        }
+        return HDF5File(path: name, handle: h, writable: true)
+    }
+
+    /// The file as bytes (flushed first), from the superblock on: a user block is NOT included (write
+    /// `userBlock` bytes of your own before it; HDF5 records the superblock's offset in the file).
+    public func image() throws -> [UInt8] {
+        let ctx = HDF5Context(file: path, object: "")
+        try flush()
+        HDF5Context.silence()
+        let size = H5Fget_file_image(handle.id, nil, 0)
+        if size < 0 { throw ctx.error("get file image") }
+        var bytes = [UInt8](repeating: 0, count: size)
+        let got = bytes.withUnsafeMutableBytes { H5Fget_file_image(handle.id, $0.baseAddress, size) }
+        if got != size { throw ctx.error("get file image", got < 0 ? nil : "got \(got) of \(size) bytes") }
+        // HDF5 1.10.8 clears the "open for writing" status flag in the image's version 2/3 superblock but
+        // keeps the checksum computed with the flag set, so the image as returned does not open
+        // ("incorrect metadata checksum"). Recompute it: the checksum follows the signature (8), version,
+        // sizes, flags (4) and four addresses.
+        if bytes.count >= 12, bytes[8] >= 2 {
+            let offsets = Int(bytes[9]), at = 12 + 4 * offsets
+            guard bytes.count >= at + 4 else { throw ctx.error("get file image", "image shorter than its superblock") }
+            var sum = bytes.withUnsafeBytes { H5_checksum_metadata($0.baseAddress, at, 0) }.littleEndian
+            withUnsafeBytes(of: &sum) { bytes.replaceSubrange(at..<(at + 4), with: $0) }
+        }
+        return bytes
+    }
+
+    /// Size of the file in bytes as HDF5 sees it (an upper bound for any read from it).
+    public func size() throws -> Int {
+        var n: hsize_t = 0
+        try HDF5Context(file: path, object: "").check("get file size") { H5Fget_filesize(handle.id, &n) }
+        return Int(n)
+    }
+
     /// Open an existing file. A missing file, or one that is not HDF5 / is truncated, throws an error naming it.
     public static func open(_ url: URL, writable: Bool = false) throws -> HDF5File {
         let path = url.path

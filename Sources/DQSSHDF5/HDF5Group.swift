@@ -223,32 +223,45 @@ public final class HDF5Group {
 
     // MARK: - Strings
 
-    private func stringType(_ c: HDF5Context) throws -> HDF5Handle {
+    /// A fixed-length UTF-8 string type of `size` bytes, NUL-padded. Fixed length on purpose: a
+    /// variable-length string is a pointer into a heap that HDF5 follows without a bound, so one damaged
+    /// byte can make it read or free garbage (issue 16); a fixed-length one is plain bytes of a known size.
+    private func stringType(_ c: HDF5Context, size: Int) throws -> HDF5Handle {
         let t = try c.handle("create string type", close: H5Tclose) { H5Tcopy(dqss_h5_c_s1()) }
-        try c.check("create string type") { H5Tset_size(t.id, dqss_h5_variable()) }
+        try c.check("create string type") { H5Tset_size(t.id, max(1, size)) }
+        try c.check("create string type") { H5Tset_strpad(t.id, H5T_STR_NULLPAD) }
         try c.check("create string type") { H5Tset_cset(t.id, H5T_CSET_UTF8) }
         return t
     }
 
-    /// Write a 1-D dataset of variable-length UTF-8 strings.
+    /// Write a 1-D dataset of fixed-length UTF-8 strings (as long as the longest, NUL-padded).
     public func writeStrings(_ name: String, _ strings: [String]) throws {
         try validateName(name)
         let c = ctx(name)
-        let type = try stringType(c)
+        let size = max(1, strings.map(\.utf8.count).max() ?? 1)
+        let type = try stringType(c, size: size)
         let space = try dataspace(c, shape: [strings.count])
         let d = try c.handle("create dataset", close: H5Dclose) {
             H5Dcreate2(handle.id, name, type.id, space.id, dqss_h5_p_default(), dqss_h5_p_default(), dqss_h5_p_default())
         }
         if strings.isEmpty { return }
-        let copies = strings.map { strdup($0) }
-        defer { copies.forEach { free($0) } }
-        var pointers = copies.map { UnsafePointer<CChar>($0) }
+        var buffer = [UInt8](repeating: 0, count: strings.count * size)
+        for (i, s) in strings.enumerated() { buffer.replaceSubrange((i * size)..<(i * size + s.utf8.count), with: s.utf8) }
         try c.check("write dataset") {
-            H5Dwrite(d.id, type.id, dqss_h5_s_all(), dqss_h5_s_all(), dqss_h5_p_default(), &pointers)
+            H5Dwrite(d.id, type.id, dqss_h5_s_all(), dqss_h5_s_all(), dqss_h5_p_default(), buffer)
         }
     }
 
-    /// Read a 1-D string dataset (variable- or fixed-length).
+    /// Refuse a stored string size that cannot be right (larger than the file): a damaged type must not
+    /// make us allocate or read an unbounded buffer.
+    private func checkStoredSize(_ bytes: Int, _ c: HDF5Context, _ operation: String) throws {
+        let limit = (try? file.size()) ?? Int(Int32.max)
+        if bytes < 0 || bytes > limit {
+            throw c.error(operation, "stored size \(bytes) bytes exceeds the file (\(limit) bytes): damaged")
+        }
+    }
+
+    /// Read a 1-D string dataset (fixed-length, or variable-length as older dqss wrote them).
     public func readStrings(_ name: String) throws -> [String] {
         let c = ctx(name)
         let d = try openDataset(name)
@@ -273,6 +286,8 @@ public final class HDF5Group {
             return out
         }
         let size = H5Tget_size(fileType.id)
+        let (total, overflow) = n.multipliedReportingOverflow(by: size)
+        try checkStoredSize(overflow ? -1 : total, c, "read dataset")
         var buffer = [UInt8](repeating: 0, count: n * size)
         try c.check("read dataset") {
             H5Dread(d.id, memType.id, dqss_h5_s_all(), dqss_h5_s_all(), dqss_h5_p_default(), &buffer)
@@ -297,12 +312,12 @@ public final class HDF5Group {
         try c.check("write attribute") { write(a.id) }
     }
 
+    /// A fixed-length UTF-8 string attribute (see `stringType`).
     public func setAttribute(_ name: String, _ value: String) throws {
-        let type = try stringType(HDF5Context(file: file.path, object: path + "@" + name))
-        let copy = strdup(value)
-        defer { free(copy) }
-        var pointer: UnsafePointer<CChar>? = UnsafePointer(copy)
-        try createAttribute(name, type: type.id) { H5Awrite($0, type.id, &pointer) }
+        var bytes = Array(value.utf8)
+        if bytes.isEmpty { bytes = [0] }
+        let type = try stringType(HDF5Context(file: file.path, object: path + "@" + name), size: bytes.count)
+        try createAttribute(name, type: type.id) { H5Awrite($0, type.id, bytes) }
     }
 
     public func setAttribute(_ name: String, _ value: Int64) throws {
@@ -343,6 +358,7 @@ public final class HDF5Group {
             return pointer.map { String(cString: $0) } ?? ""
         }
         let size = H5Tget_size(fileType.id)
+        try checkStoredSize(size, c, "read attribute")
         var buffer = [UInt8](repeating: 0, count: size + 1)
         try c.check("read attribute") { H5Aread(a.id, memType.id, &buffer) }
         return String(decoding: buffer.prefix(while: { $0 != 0 }), as: UTF8.self)

@@ -26,6 +26,10 @@ static inline size_t   dqss_h5_variable(void)     { return H5T_VARIABLE; }
 static inline hsize_t  dqss_h5_unlimited(void)    { return H5S_UNLIMITED; }
 static inline unsigned dqss_h5_crt_order_flags(void) { return H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED; }
 
+// HDF5's metadata checksum (Jenkins lookup3), exported by libhdf5 since 1.8.7 but declared only in a
+// private header. Used to repair the superblock checksum of H5Fget_file_image (see HDF5File.image()).
+uint32_t H5_checksum_metadata(const void *data, size_t len, uint32_t initval);
+
 // HDF5 prints its error stack to stderr by default; the wrapper turns errors into Swift errors instead.
 // In a thread-safe build the setting is per thread, so the wrapper calls this before its HDF5 calls.
 static inline void dqss_h5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }

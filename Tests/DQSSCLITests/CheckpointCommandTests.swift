@@ -20,9 +20,9 @@ struct CheckpointCommandTests {
         deinit { try? FileManager.default.removeItem(at: url) }
     }
 
-    func launch(_ arguments: [String]) throws -> (Process, Pipe, Pipe) {
+    func launch(_ arguments: [String], executable: String? = nil) throws -> (Process, Pipe, Pipe) {
         let p = Process()
-        p.executableURL = dqssPath
+        p.executableURL = executable.map { URL(fileURLWithPath: $0) } ?? dqssPath
         p.arguments = arguments
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
@@ -32,8 +32,8 @@ struct CheckpointCommandTests {
     }
 
     /// Run to the end; (status, stdout, stderr).
-    func dqss(_ arguments: [String]) throws -> (Int32, String, String) {
-        let (p, out, err) = try launch(arguments)
+    func dqss(_ arguments: [String], executable: String? = nil) throws -> (Int32, String, String) {
+        let (p, out, err) = try launch(arguments, executable: executable)
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
@@ -175,5 +175,68 @@ struct CheckpointCommandTests {
 
         let (s3, _, e3) = try dqss(["checkpoint-drill", "--resume", dir.url.appendingPathComponent("none.h5").path, "--quiet"])
         #expect(s3 != 0 && e3.contains("none.h5") && e3.contains("no such file"))
+    }
+
+    /// `dqss arguments` with the file size limit at `kilobytes` (bash `ulimit -f`) and SIGXFSZ ignored: a
+    /// write past the limit fails with EFBIG, as a full disk fails with ENOSPC. (status, stdout, stderr)
+    func dqssWithFileLimit(kilobytes: Int, _ arguments: [String]) throws -> (Int32, String, String) {
+        try dqss(["-c", "ulimit -f \(kilobytes); trap '' XFSZ; exec \"$0\" \"$@\"", dqssPath.path] + arguments, executable: "/bin/bash")
+    }
+
+    @Test("disk full while writing a checkpoint: exit status 1 naming the file (no crash at exit), no .tmp left, the earlier checkpoint stays and resumes")
+    func diskFull() throws {
+        let dir = Scratch()
+        let (s0, _, e0) = try dqss(["checkpoint-drill", "--steps", "6", "--checkpoint-dir", dir.path, "--quiet"])
+        #expect(s0 == 0, "\(e0)")
+        #expect(dir.checkpoints() == ["ckpt-00000006.h5"])
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: dir.url.appendingPathComponent("ckpt-00000006.h5").path)[.size] as? Int)
+        let (s1, _, e1) = try dqssWithFileLimit(kilobytes: max(1, size / 2048), [
+            "checkpoint-drill", "--steps", "12", "--checkpoint-dir", dir.path, "--resume", "auto", "--quiet"])
+        #expect(s1 == 1, "status \(s1): \(e1)")
+        #expect(e1.contains(dir.url.appendingPathComponent("ckpt-00000012.h5").path) && e1.contains("previous checkpoints kept"), "\(e1)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["ckpt-00000006.h5"])
+        let (s2, out2, e2) = try dqss(["checkpoint-drill", "--steps", "12", "--checkpoint-dir", dir.path, "--resume", "auto", "--json", "--quiet"])
+        #expect(s2 == 0, "\(e2)")
+        #expect(try json(out2)["step"] as? Int == 12)
+    }
+
+    @Test("8 bytes flipped near the end of the newest checkpoint: --resume FILE and inspect FILE refuse naming it; --resume auto and inspect DIR warn and use the previous one")
+    func damagedNewest() throws {
+        let reference = try dqss(["checkpoint-drill", "--steps", "12", "--json", "--quiet"])
+        let dir = Scratch()
+        let (s0, _, e0) = try dqss(["checkpoint-drill", "--steps", "12", "--checkpoint-dir", dir.path, "--checkpoint-every", "3", "--keep", "5", "--quiet"])
+        #expect(s0 == 0, "\(e0)")
+        // Stop "at step 9": drop the last file, damage the one of step 9.
+        try FileManager.default.removeItem(at: dir.url.appendingPathComponent("ckpt-00000012.h5"))
+        let newest = dir.url.appendingPathComponent("ckpt-00000009.h5")
+        var bytes = try Data(contentsOf: newest)
+        for i in (bytes.count - 24)..<(bytes.count - 16) { bytes[i] ^= 0x5A }
+        try bytes.write(to: newest)
+
+        let (s1, out1, e1) = try dqss(["checkpoint-drill", "--steps", "12", "--resume", newest.path, "--quiet"])
+        #expect(s1 == 1 && out1.isEmpty && e1.contains(newest.path) && e1.contains("SHA-256"), "status \(s1): \(e1)")
+        let (s2, _, e2) = try dqss(["inspect", newest.path])
+        #expect(s2 == 1 && e2.contains(newest.path), "status \(s2): \(e2)")
+
+        let (s3, out3, e3) = try dqss(["inspect", dir.path, "--json"])
+        #expect(s3 == 0, "\(e3)")
+        #expect(e3.contains("warning: skipping damaged checkpoint") && e3.contains(newest.path))
+        #expect((try json(out3)["progress"] as? [String: Any])?["step"] as? Int == 6)
+        let (s4, out4, e4) = try dqss(["checkpoint-drill", "--steps", "12", "--checkpoint-dir", dir.path, "--resume", "auto", "--json", "--quiet"])
+        #expect(s4 == 0, "\(e4)")
+        #expect(e4.contains("warning: skipping damaged checkpoint") && e4.contains(newest.path), "\(e4)")
+        #expect(try json(out4)["digest"] as? String == (try json(reference.1)["digest"] as? String))
+    }
+
+    @Test("a diverging run (--lr 1e12) stops with exit status 1 naming the first non-finite tensor; only finite checkpoints are left for --resume auto")
+    func divergence() throws {
+        let dir = Scratch()
+        let (s1, _, e1) = try dqss(["checkpoint-drill", "--steps", "30", "--lr", "1e12", "--checkpoint-dir", dir.path,
+                                    "--checkpoint-every", "1", "--keep", "50", "--quiet"])
+        #expect(s1 == 1, "status \(s1): \(e1)")
+        #expect(e1.contains("non-finite") && e1.contains("/model/"), "\(e1)")
+        let files = dir.checkpoints()
+        let failedStep = try #require(e1.firstMatch(of: /ckpt-(\d+)\.h5/).map { Int($0.1)! })
+        #expect(files.count == failedStep - 1 && !files.contains("ckpt-\(String(format: "%08d", failedStep)).h5"), "\(files)")
     }
 }

@@ -52,6 +52,32 @@ struct PTQCommandTests {
         #expect(zip(wKL, wMax).contains { $0 < $1 * 0.99 })
     }
 
+    @Test("--save-thresholds on a full disk (file size limit) leaves the previous file whole and fails naming the flag; an unwritable path fails before calibrating")
+    func saveThresholdsFullDisk() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dqss-ptq-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let thresholds = dir.appendingPathComponent("t.json")
+        let previous = Data(#"{"previous": true}"#.utf8)
+        try previous.write(to: thresholds)
+        // bash: a 1 KiB file size limit and SIGXFSZ ignored, so the write fails with EFBIG as a full disk fails with ENOSPC.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = ["-c", "ulimit -f 1; trap '' XFSZ; exec \"$0\" \"$@\" 2>&1", dqssExecutable.path]
+            + common + ["--method", "maxabs", "--bits", "8", "--save-thresholds", thresholds.path]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus != 0 && text.contains("--save-thresholds") && text.contains(thresholds.path), "\(text)")
+        #expect(try Data(contentsOf: thresholds) == previous)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["t.json"])
+
+        let (status, _, err) = try runDQSS(common + ["--method", "maxabs", "--save-thresholds", "/dev/null/t.json"])
+        #expect(status != 0 && err.contains("--save-thresholds") && err.contains("/dev/null/t.json") && !err.contains(" thresholds: "), "\(err)")
+    }
+
     @Test("an unknown --weight-method is refused, naming the flag")
     func unknownWeightMethod() throws {
         let (status, out, err) = try runDQSS(common + ["--method", "kl", "--weight-method", "entropy"])

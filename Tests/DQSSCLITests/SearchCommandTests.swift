@@ -37,6 +37,17 @@ struct SearchCommandTests {
     }
 }
 
+extension SearchCommandTests {
+    @Test("an --out directory that cannot be created is refused before anything runs (weights and data not even opened), naming the flag and the path")
+    func unwritableOutRefusedFirst() throws {
+        guard FileManager.default.isExecutableFile(atPath: dqssExecutable.path) else { return }
+        for command in [["search", "--mode", "ptq", "--model", "resnet20"], ["sr-search", "--model", "edsr", "--calib-data", "c"]] {
+            let (status, _, err) = try runDQSS(command + ["--weights", "w", "--data", "d", "--out", "/dev/null/out"])
+            #expect(status != 0 && err.contains("--out") && err.contains("/dev/null/out"), "\(command): \(err)")
+        }
+    }
+}
+
 @Suite("dqss search --mode ptq on CIFAR-10", .enabled(if: cifarCLITestsReady, "skipped: ../shared/datasets or the built dqss executable not found"))
 struct PTQSearchCommandTests {
     let data = sharedDatasets.appendingPathComponent("cifar10").path

@@ -86,7 +86,7 @@ struct CheckpointFileTests {
         #expect(resolved.skipped.count == 1 && resolved.skipped[0].file == latest.path)
         #expect(try CheckpointReader.read(previous).progress.step == 2)
 
-        // One flipped bit in a weight (found by its bytes): the Fletcher-32 checksum catches it.
+        // One flipped bit in a weight (found by its bytes): the whole-file SHA-256 catches it before HDF5 reads.
         var corrupt = bytes
         let w = c.stateDict.first { $0.name == "conv3.weight" }!.array.float32Values!
         let at = try #require(corrupt.range(of: w.withUnsafeBytes { Data($0) })).lowerBound
@@ -94,14 +94,19 @@ struct CheckpointFileTests {
         try corrupt.write(to: latest)
         let k = #expect(throws: CheckpointError.self) { try CheckpointReader.read(latest) }
         #expect(k?.kind == .unreadable)
-        #expect(k?.description.contains("/model/conv3.weight") == true)
+        #expect(k?.description.contains(latest.path) == true && k?.description.contains("SHA-256") == true)
 
-        // Garbage where the superblock was.
+        // Garbage over the dqss header, then over the HDF5 superblock after it.
         var header = bytes
         header.replaceSubrange(0..<64, with: Data(repeating: 0xAB, count: 64))
         try header.write(to: latest)
         let g = #expect(throws: CheckpointError.self) { try CheckpointReader.read(latest) }
-        #expect(g?.description.contains("not a readable HDF5 file") == true)
+        #expect(g?.description.contains("neither the dqss header") == true)
+        var superblock = bytes
+        superblock.replaceSubrange(512..<576, with: Data(repeating: 0xAB, count: 64))
+        try superblock.write(to: latest)
+        let h = #expect(throws: CheckpointError.self) { try CheckpointReader.read(latest) }
+        #expect(h?.description.contains("SHA-256") == true)
         #expect(try CheckpointReader.read(previous).progress.step == 2)
     }
 
@@ -117,6 +122,7 @@ struct CheckpointFileTests {
             let f = try HDF5File.open(url, writable: true)
             try edit(try f.root())
             try f.close()
+            try CheckpointSeal.reseal(url)   // damage behind a valid seal: what the layout checks must catch
             return url
         }
         let noAlpha = try damaged(10) { try $0.group("quantization").group("layers").group("conv2").delete("alpha") }
@@ -150,7 +156,7 @@ struct CheckpointFileTests {
 
         let c = try sampleCheckpoint(steps: 1)
         let url = try CheckpointWriter(directory: dir.url).write(c)
-        do { let f = try HDF5File.open(url, writable: true); try f.root().setAttribute("format_version", Int64(99)); try f.close() }
+        do { let f = try HDF5File.open(url, writable: true); try f.root().setAttribute("format_version", Int64(99)); try f.close(); try CheckpointSeal.reseal(url) }
         let v = #expect(throws: CheckpointError.self) { try CheckpointReader.read(url) }
         #expect(v?.kind == .unsupportedVersion)
         #expect(v?.description.contains("version 99") == true)
