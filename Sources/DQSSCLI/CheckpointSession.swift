@@ -11,7 +11,7 @@
 // Data-parallel jobs: the decision to write and to stop is the same on every rank (the policy depends only
 // on the step; the stop is agreed through `stopAgreement`), and `make` runs on EVERY rank when a write is
 // due, so it may contain collectives (e.g. gathering per-rank state to rank 0). After a stop the caller
-// waits at a barrier (rank 0's write is complete), releases the signals and exits 75 on every rank.
+// waits at a barrier (rank 0's write is complete) and exits 75 on every rank (signals stay caught until then).
 // `finish()` ends the catching of SIGTERM/SIGINT/SIGUSR1 when the training loop is over.
 
 import ArgumentParser

@@ -132,7 +132,8 @@ extension Checkpoint {
         s.momentumBuffers = qat.optimizer.momentumBuffers
         s.observedStatistics = Self.statistics(stats, rows: statsArray.shape[0])
         if worldSize == self.worldSize, worldSize > 1, let a = t.array("observed_statistics_per_rank") {
-            guard let v = a.float64Values, a.shape == [worldSize, statsArray.shape[0], 5], rank >= 0, rank < worldSize else {
+            guard let v = a.float64Values, a.shape == [worldSize, statsArray.shape[0], 5], v.count == worldSize * stats.count,
+                  rank >= 0, rank < worldSize else {
                 throw CheckpointError(.unreadable, file: file, "malformed '/trainer/observed_statistics_per_rank' (shape \(a.shape), "
                                       + "expected [\(worldSize), \(statsArray.shape[0]), 5])")
             }
