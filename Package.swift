@@ -114,7 +114,7 @@ let package = Package(
         // Runs the built `dqss` executable end to end (it sits next to the test bundle).
         .testTarget(name: "DQSSCLITests", dependencies: ["dqss", "DQSSData"], swiftSettings: swiftSettings),
         // Unit tests of the communicator and buckets; mpirun tests of the `dqss-mpitest` executable.
-        .testTarget(name: "DQSSDistributedTests", dependencies: ["DQSSDistributed", "dqss-mpitest", "dqss", "_TestSupport"],
+        .testTarget(name: "DQSSDistributedTests", dependencies: ["DQSSDistributed", "DQSSCheckpoint", "dqss-mpitest", "dqss", "_TestSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "DQSSShardsTests", dependencies: ["DQSSShards", "DQSSData", "DQSSHDF5", "DQSSTensor"],
                     swiftSettings: swiftSettings),

@@ -41,4 +41,18 @@ fi
 # Forward the fault-injection switch of the tests when it is set.
 if [[ -n "${DQSS_INJECT_FAULT:-}" ]]; then args+=(-x DQSS_INJECT_FAULT); fi
 
-exec mpirun "${args[@]}" "$@"
+# Stopping: Open MPI's mpirun treats SIGTERM/SIGINT as "kill the job" (SIGKILL to every rank one second
+# later, exit status 1), but forwards SIGUSR1 to every rank untouched. So mpirun runs in the background and
+# a SIGTERM/SIGINT/SIGUSR1 sent to THIS script becomes a SIGUSR1 to mpirun: dqss qat / search --mode qat
+# then stop every rank after the same step, write the checkpoint and exit 75; this script exits with
+# mpirun's status (75). (Ctrl-C in a terminal also reaches mpirun itself, which then kills the job.)
+mpirun "${args[@]}" "$@" &
+mpirun_pid=$!
+trap 'kill -USR1 "$mpirun_pid" 2>/dev/null || true' TERM INT USR1
+status=0
+while true; do
+    wait "$mpirun_pid" && status=0 || status=$?
+    # `wait` returns early (status > 128) when a trapped signal arrives; mpirun may still be running.
+    kill -0 "$mpirun_pid" 2>/dev/null || break
+done
+exit "$status"

@@ -8,6 +8,11 @@
 // `afterStep` writes when the policy says so (every K steps, epoch end, last step, a stop signal) and
 // returns true when a stop signal arrived (the caller exits with `ExitCode.preempted` after cleaning up).
 // Only the writing rank (`isWriter`, rank 0) touches the directory; every rank reads on resume.
+// Data-parallel jobs: the decision to write and to stop is the same on every rank (the policy depends only
+// on the step; the stop is agreed through `stopAgreement`), and `make` runs on EVERY rank when a write is
+// due, so it may contain collectives (e.g. gathering per-rank state to rank 0). After a stop the caller
+// waits at a barrier (rank 0's write is complete) and exits 75 on every rank (signals stay caught until then).
+// `finish()` ends the catching of SIGTERM/SIGINT/SIGUSR1 when the training loop is over.
 
 import ArgumentParser
 import Foundation
@@ -47,15 +52,21 @@ struct CheckpointSession {
 
     var stopRequested: Bool { stop.receivedSignal != nil }
 
+    /// The training loop is over (finished or stopping): from now on SIGTERM/SIGINT/SIGUSR1 have their
+    /// default effect (end the process), e.g. during the final evaluation.
+    func finish() { stop.release() }
+
     /// After the step that made `step` steps done: write a checkpoint if due (or if stopping) and
     /// report whether to stop.
     mutating func afterStep(_ step: Int, endOfEpoch: Bool, last: Bool, make: () throws -> Checkpoint) throws -> Bool {
         let stopping = stopAgreement?(stopRequested) ?? stopRequested
-        if let writer, stopping || options.due(step: step, endOfEpoch: endOfEpoch, last: last) {
-            lastWritten = try writer.write(try make())
+        if options.checkpointDir != nil, stopping || options.due(step: step, endOfEpoch: endOfEpoch, last: last) {
+            let checkpoint = try make()   // on every rank: `make` may hold collectives
+            if let writer { lastWritten = try writer.write(checkpoint) }
         }
         if stopping {
-            log.line("stopped by \(stop.signalName) after step \(step)"
+            let cause = stopRequested ? stop.signalName : "a signal to another rank"
+            log.line("stopped by \(cause) after step \(step)"
                      + (lastWritten.map { "; checkpoint \($0.path); continue with --resume auto" } ?? ""))
         }
         return stopping

@@ -18,7 +18,9 @@
 // per step) and combines every warm-up observation over the ranks as it is made (an ObservationReducer),
 // the only way R ranks reproduce the one-process run of the same global batch. The output
 // says which ("batchnorm": "per-rank" | "synchronised"). Every rank evaluates the full evaluation split
-// (identical models); only rank 0 prints. A failing rank aborts the job.
+// (identical models); only rank 0 prints. A failing rank aborts the job; a stop signal (SIGTERM/SIGINT/
+// SIGUSR1 to any rank) does not: every rank stops after the same step, rank 0 writes the checkpoint, and
+// all exit 75 (QATRun+Checkpoints.swift).
 
 import ArgumentParser
 import Foundation
@@ -338,6 +340,8 @@ struct QATReport: Encodable {
     /// Training images the BatchNorm re-estimation used (over all ranks).
     var reestimateImages: Int?
     var history: [QATEpochRecord]
+    /// Resumed with a larger --epochs: the --epochs of the earlier legs of the run (nil when never extended).
+    var epochsExtendedFrom: [Int]?
     var assignment: AssignmentReport?
     var seconds: Double
 
@@ -383,6 +387,7 @@ struct QATReport: Encodable {
         case softTop1 = "soft_top1"
         case reestimatedTop1 = "derived_bn_top1"
         case reestimateImages = "bn_reestimate_images"
+        case epochsExtendedFrom = "epochs_extended_from"
     }
 
     /// Text, JSON or a Markdown row on stdout.
@@ -435,7 +440,11 @@ struct QATFinishResult {
 func runQAT(_ o: QATRunOptions, method: String,
             install: (any UnaryLayer) throws -> any QATNetwork,
             finish: ((any QATNetwork, QATFinishContext) throws -> QATFinishResult)? = nil) throws {
-    try RankedRun.run { comm in try runQAT(o, method: method, communicator: comm, install: install, finish: finish) }
+    do {
+        try RankedRun.run { comm in try runQAT(o, method: method, communicator: comm, install: install, finish: finish) }
+    } catch is QATPreempted {
+        throw ExitCode.preempted   // every rank, after rank 0's checkpoint: MPI_Finalize at exit, status 75
+    }
 }
 
 func runQAT(_ o: QATRunOptions, method: String, communicator comm: any Communicator,
@@ -482,8 +491,8 @@ func runQAT(_ o: QATRunOptions, method: String, communicator comm: any Communica
     let trainer = QATTrainer(network: network, configuration: configuration,
                              trainData: inputs.train, testData: inputs.test,
                              reducer: reducer, log: log)
-    try runCheckpointed(trainer, o, task: method == "dqss" ? "search-qat" : "qat", method: method, log: log,
-                        communicator: comm)
+    let extendedFrom = try runCheckpointed(trainer, o, task: method == "dqss" ? "search-qat" : "qat", method: method,
+                                           log: log, communicator: comm)
     var result = try QATFinishResult(top1: trainer.history.last?.testTop1
                                      ?? 100 * evaluateClassifier(inputs.model, data: inputs.test, batchSize: o.evalBatch).top1)
     if let finish {
@@ -503,6 +512,7 @@ func runQAT(_ o: QATRunOptions, method: String, communicator comm: any Communica
                            reestimateImages: result.reestimateImages, history: trainer.history, assignment: result.assignment,
                            seconds: Date().timeIntervalSince(start))
     var out = report
+    if !extendedFrom.isEmpty { out.epochsExtendedFrom = extendedFrom }
     if comm.size > 1 {
         // The replicas must agree bit for bit: compare a checksum of every parameter's bits over ranks
         // (weights, BN, and the quantizer parameters and α/β, which live in hooks outside the layer tree).

@@ -6,7 +6,10 @@
 //   /optimizer       SGD groups "network" and "architecture" with momentum buffers by parameter name
 //   /trainer (qat)   epoch, step_in_epoch, global_step, epoch_sums [loss·n, correct, n], the observed
 //                    statistics of every hook [2L, 5] (max|x|, mean|x|, min, batches, momentum), and as
-//                    texts the epoch history and the epoch's elapsed seconds (JSON; timing, not state)
+//                    texts the epoch history and the epoch's elapsed seconds (JSON; timing, not state);
+//                    data-parallel runs also observed_statistics_per_rank [R, 2L, 5]: every rank's own
+//                    (during the warm-up without --sync-bn each rank observes its own batches, and the
+//                    ranks' statistics are only combined at its end; rank r resumes with row r)
 // The batch order and augmentation are functions of (seed, epoch, index): no RNG state to save.
 
 import Foundation
@@ -18,12 +21,23 @@ import DQSSSearch
 extension Checkpoint {
     /// Everything `QATTrainer` needs to continue. `globalBatch` = batch per rank × ranks.
     public static func qat(_ trainer: QATTrainer, model: String, task: String, commandLine: String = "",
-                           config: String = "{}", worldSize: Int = 1, temperature: Double = 1) throws -> Checkpoint {
+                           config: String = "{}", worldSize: Int = 1, temperature: Double = 1,
+                           observedStatisticsPerRank: [[TensorStatistics]] = []) throws -> Checkpoint {
         let network = trainer.network
         let s = trainer.state
         let names = ParameterNames(network.model.namedParameters() + network.quantizerParameters + network.architectureParameters)
-        let stats = s.observedStatistics.flatMap {
-            [Double($0.maxAbs), Double($0.meanAbs), Double($0.minimum), Double($0.batches), Double($0.momentum)]
+        let stats = flatten(s.observedStatistics)
+        var perRank: [NamedArray] = []
+        if !observedStatisticsPerRank.isEmpty {
+            guard observedStatisticsPerRank.count == worldSize,
+                  observedStatisticsPerRank.allSatisfy({ $0.count == s.observedStatistics.count }) else {
+                throw QATError.stateMismatch("observed statistics of \(observedStatisticsPerRank.count) ranks "
+                                             + "(\(observedStatisticsPerRank.map(\.count)) hooks) for world size \(worldSize), "
+                                             + "\(s.observedStatistics.count) hooks")
+            }
+            perRank = [NamedArray(name: "observed_statistics_per_rank",
+                                  array: .float64(observedStatisticsPerRank.flatMap(flatten),
+                                                  shape: [worldSize, s.observedStatistics.count, 5]))]
         }
         let history = String(decoding: try JSONEncoder().encode(s.history), as: UTF8.self)
         let section = TrainerSection(kind: "qat", arrays: [
@@ -32,7 +46,7 @@ extension Checkpoint {
             NamedArray(name: "global_step", array: .int64([Int64(s.globalStep)], shape: [])),
             NamedArray(name: "epoch_sums", array: .float64(Array(s.epochSums.prefix(3)))),
             NamedArray(name: "observed_statistics", array: .float64(stats, shape: [s.observedStatistics.count, 5])),
-        ], texts: [
+        ] + perRank, texts: [
             NamedText(name: "history", value: history),
             NamedText(name: "epoch_seconds", value: "\(s.epochSums.count > 3 ? s.epochSums[3] : 0)"),
         ])
@@ -51,7 +65,10 @@ extension Checkpoint {
     /// other bit widths or another global batch first. `worldSize` is this run's number of ranks: resuming on
     /// another number of ranks (same global batch) continues at the same step of the same epoch; the batches
     /// then differ from the original run's, since every rank shuffles its own shard.
-    public func restore(into qat: QATTrainer, model: String, task: String, worldSize: Int = 1, file: String) throws {
+    /// `rank`: this process's rank; on the checkpoint's own number of ranks it resumes with its own row of
+    /// `observed_statistics_per_rank` when the checkpoint has one (rank 0's statistics otherwise).
+    public func restore(into qat: QATTrainer, model: String, task: String, worldSize: Int = 1, rank: Int = 0,
+                        file: String) throws {
         let network = qat.network
         let own = QuantizationState(qat: network, temperature: 1)
         try requireCompatible(with: CheckpointExpectation(
@@ -103,7 +120,7 @@ extension Checkpoint {
         }
         guard let sums = t.array("epoch_sums")?.float64Values, sums.count == 3,
               let statsArray = t.array("observed_statistics"), let stats = statsArray.float64Values,
-              statsArray.shape.count == 2, statsArray.shape[1] == 5 else {
+              statsArray.shape.count == 2, statsArray.shape[1] == 5, stats.count == statsArray.shape[0] * 5 else {
             throw CheckpointError(.unreadable, file: file, "missing or malformed '/trainer/epoch_sums' or '/trainer/observed_statistics'")
         }
         var s = qat.state
@@ -113,9 +130,15 @@ extension Checkpoint {
         s.epochSums = sums + [Double(t.text("epoch_seconds") ?? "0") ?? 0]
         s.history = try JSONDecoder().decode([QATEpochRecord].self, from: Data((t.text("history") ?? "[]").utf8))
         s.momentumBuffers = qat.optimizer.momentumBuffers
-        s.observedStatistics = (0..<statsArray.shape[0]).map { i in
-            TensorStatistics(maxAbs: Float(stats[5 * i]), meanAbs: Float(stats[5 * i + 1]), minimum: Float(stats[5 * i + 2]),
-                             batches: Int(stats[5 * i + 3]), momentum: Float(stats[5 * i + 4]))
+        s.observedStatistics = Self.statistics(stats, rows: statsArray.shape[0])
+        if worldSize == self.worldSize, worldSize > 1, let a = t.array("observed_statistics_per_rank") {
+            guard let v = a.float64Values, a.shape == [worldSize, statsArray.shape[0], 5], v.count == worldSize * stats.count,
+                  rank >= 0, rank < worldSize else {
+                throw CheckpointError(.unreadable, file: file, "malformed '/trainer/observed_statistics_per_rank' (shape \(a.shape), "
+                                      + "expected [\(worldSize), \(statsArray.shape[0]), 5])")
+            }
+            let rows = statsArray.shape[0]
+            s.observedStatistics = Self.statistics(Array(v[(rank * rows * 5)..<((rank + 1) * rows * 5)]), rows: rows)
         }
         if worldSize == self.worldSize {
             s.position = .init(epoch: progress.epoch, cursor: progress.dataCursor / worldSize)
@@ -128,6 +151,21 @@ extension Checkpoint {
             throw CheckpointError(.mismatch, file: file, "cannot resume QAT: \(error)")
         }
     }
+}
+
+extension Checkpoint {
+    /// [n, 5] rows (max|x|, mean|x|, min, batches, momentum) back into statistics.
+    static func statistics(_ v: [Double], rows: Int) -> [TensorStatistics] {
+        (0..<rows).map { i in
+            TensorStatistics(maxAbs: Float(v[5 * i]), meanAbs: Float(v[5 * i + 1]), minimum: Float(v[5 * i + 2]),
+                             batches: Int(v[5 * i + 3]), momentum: Float(v[5 * i + 4]))
+        }
+    }
+}
+
+/// Statistics as [n, 5] rows (max|x|, mean|x|, min, batches, momentum), flattened.
+private func flatten(_ statistics: [TensorStatistics]) -> [Double] {
+    statistics.flatMap { [Double($0.maxAbs), Double($0.meanAbs), Double($0.minimum), Double($0.batches), Double($0.momentum)] }
 }
 
 extension QuantizationState {

@@ -5,6 +5,10 @@
 //   has more than one rank, ends the WHOLE job through MPI_Abort with a non-zero status. Returning from
 //   the failing rank alone would leave the others blocked in their next collective forever.
 // * With one rank the error is rethrown to the caller (normal command-line error handling).
+// * Except a `JobWideExit`: an error that EVERY rank throws at the same point, after agreeing on it through
+//   a collective (a coordinated stop on SIGTERM: every rank finished the same step, rank 0 wrote its
+//   checkpoint, all met at a barrier). It is rethrown on every rank, so that each one returns through the
+//   normal exit path (MPI_Finalize at exit, the error's exit status), with no MPI_Abort.
 
 public struct RankLog: Sendable {
     public let communicator: any Communicator
@@ -35,15 +39,20 @@ public struct RankLog: Sendable {
     }
 }
 
+/// An error thrown by every rank of the job together (agreed through a collective), ending the job
+/// without MPI_Abort: `RankedRun` rethrows it on every rank.
+public protocol JobWideExit: Error {}
+
 public enum RankedRun {
     /// Runs `body`; an error thrown on any rank of a multi-rank job aborts the whole job (exit status 1)
-    /// after printing the error with the rank. With one rank the error is rethrown.
+    /// after printing the error with the rank. With one rank the error is rethrown, and so is a
+    /// `JobWideExit` on any number of ranks (every rank throws it together: no abort).
     public static func run<T>(_ communicator: any Communicator = Distributed.world, tool: String = "dqss",
                               _ body: (any Communicator) throws -> T) throws -> T {
         do {
             return try body(communicator)
         } catch {
-            if communicator.size == 1 { throw error }
+            if communicator.size == 1 || error is any JobWideExit { throw error }
             let log = RankLog(communicator: communicator, tool: tool)
             communicator.abort(code: 1, message: log.errorLine("\(error)") +
                                "\(tool): \(log.rankLabel): aborting all \(communicator.size) ranks")

@@ -71,6 +71,72 @@ struct QATCheckpointTests {
         let (s4, _, e4) = try runDQSS(["search", "--mode", "qat"] + common + ["--resume", file, "--sync-bn"])
         #expect(s4 != 0 && e4.contains(file)
                 && e4.contains("run with per-rank BatchNorm, this run uses synchronised (drop --sync-bn)"), "\(e4)")
+        // Settings that change the run: refused, naming the flag, the checkpoint's value and this run's.
+        for (flag, value, message) in [("--lr", "0.002", "--lr 0.001, this run uses 0.002"),
+                                        ("--train-limit", "16", "--train-limit 32, this run uses 16"),
+                                        ("--warmup-epochs", "2", "--warmup-epochs 1, this run uses 2"),
+                                        ("--train-split", "test", "--train-split train, this run uses test"),
+                                        ("--dorefa-weights", "original", "--dorefa-weights symmetric, this run uses original")] {
+            let (st, _, e) = try runDQSS(["search", "--mode", "qat"] + common + ["--resume", file, flag, value])
+            #expect(st != 0 && e.contains(file) && e.contains("cannot resume: it was run with " + message), "\(flag): \(e)")
+            #expect(!e.contains("resumed from"), "\(flag): \(e)")
+        }
+    }
+
+    @Test("--epochs may grow on resume (said on stderr, recorded as epochs_extended_from), not shrink")
+    func extendEpochs() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dqss-qat-ckpt-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let qat = ["qat", "--method", "lsq"] + common + ["--checkpoint-dir", dir.path]
+        let (s0, _, e0) = try runDQSS(qat + ["--epochs", "0"])
+        #expect(s0 == 0, "\(e0)")
+        let warm = dir.appendingPathComponent("ckpt-00000002.h5").path
+        let (s1, out1, e1) = try runDQSS(qat + ["--epochs", "1", "--resume", warm])
+        #expect(s1 == 0, "\(e1)")
+        #expect(e1.contains("resuming \(warm) with --epochs 1 instead of its 0: the run is extended by 1 epoch"), "\(e1)")
+        let o = try object(out1)
+        #expect(o["epochs_extended_from"] as? [Int] == [0])
+        #expect((o["history"] as? [[String: Any]])?.map { $0["phase"] as? String } == ["warmup", "train"])
+        let last = dir.appendingPathComponent("ckpt-00000004.h5").path
+        let (s2, _, e2) = try runDQSS(qat + ["--epochs", "0", "--resume", last])
+        #expect(s2 != 0 && e2.contains(last) && e2.contains("--epochs 1, this run uses 0 (--epochs may only grow"), "\(e2)")
+    }
+
+    @Test("SIGINT after training (during the BatchNorm re-estimation and final evaluation) ends the process at once")
+    func signalAfterTraining() throws {
+        let p = Process()
+        p.executableURL = dqssExecutable
+        // Training: 2 + 2 steps on 32 images; then a derived evaluation, the re-estimation and another
+        // evaluation of 500 images each (seconds of work on one thread).
+        p.arguments = ["search", "--mode", "qat"] + common.filter { $0 != "--quiet" }.map { $0 == "20" ? "500" : $0 }
+            + ["--bn-reestimate", "32", "--threads", "1"]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        let lock = NSLock()
+        nonisolated(unsafe) var text = ""
+        err.fileHandleForReading.readabilityHandler = { h in
+            let d = h.availableData
+            lock.lock(); text += String(decoding: d, as: UTF8.self); lock.unlock()
+        }
+        try p.run()
+        let deadline = Date().addingTimeInterval(120)
+        var signalled: Date?
+        while p.isRunning && Date() < deadline {
+            lock.lock(); let seen = text.contains("re-estimating BatchNorm statistics"); lock.unlock()
+            if seen { signalled = Date(); kill(p.processIdentifier, SIGINT); break }
+            usleep(5_000)
+        }
+        if p.isRunning && signalled == nil { kill(p.processIdentifier, SIGKILL) }
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        err.fileHandleForReading.readabilityHandler = nil
+        let elapsed = signalled.map { Date().timeIntervalSince($0) }
+        lock.lock(); let e = text; lock.unlock()
+        #expect(signalled != nil, "the re-estimation never started: \(e)")
+        #expect(p.terminationReason == .uncaughtSignal && p.terminationStatus == SIGINT, "status \(p.terminationStatus): \(e)")
+        #expect(stdout.isEmpty, "it finished instead: \(String(decoding: stdout, as: UTF8.self))")
+        #expect((elapsed ?? 99) < 2, "took \(elapsed ?? -1) s after the signal")
     }
 
     @Test("a single-candidate QAT checkpoint (no α, β): inspect shows θ = 1 and the method, export the assignment")
