@@ -24,7 +24,8 @@ func qatCheckpointConfig(_ o: QATRunOptions, method: String, extendedFrom: [Int]
     var config: [String: Any] = [
         "model": o.model, "method": method, "weights": o.weights ?? NSNull(), "data": o.data,
         "train_split": o.trainSplit, "train_limit": o.trainLimit ?? NSNull(), "epochs": o.epochs,
-        "warmup_epochs": o.warmupEpochs, "batch": o.batch, "lr": Double(o.lr), "lr_theta": Double(o.lrTheta),
+        "warmup_epochs": o.warmupEpochs, "batch": o.batch, "lr": Double(o.lr), "lr_theta": Double(try o.thetaLR(method: method)),
+        "schedule": try o.searchSchedule(method: method).description,
         "momentum": Double(o.momentum), "weight_decay": Double(o.weightDecay), "milestones": try o.milestoneEpochs,
         "bits": o.bits, "first_last_bits": try o.firstLast.description, "seed": o.seed,
         "batchnorm": o.batchNormMode,
@@ -43,6 +44,7 @@ private let qatResumeFixedSettings: [(key: String, flag: String)] = [
     ("milestones", "--milestones"), ("bits", "--bits"), ("first_last_bits", "--first-last-bits"),
     ("dorefa_weights", "--dorefa-weights"), ("dorefa_rescale", "--dorefa-rescale"), ("lsq_grad_n", "--lsq-grad-n"),
     ("pact_weights", "--pact-weights"), ("pact_init", "--pact-init"),
+    ("schedule", "--schedule/--search-epochs/--temperature-end"),
 ]
 
 /// A config value as the user typed it: Float flags as Floats ("0.001", not 0.0010000000474974513).
@@ -101,6 +103,8 @@ func runCheckpointed(_ trainer: QATTrainer, _ o: QATRunOptions, task: String, me
     var extendedFrom: [Int] = []
     if let (c, file) = try session.resumePoint() {
         let saved = try? JSONSerialization.jsonObject(with: Data(c.config.utf8)) as? [String: Any]
+        // Another model, task or global batch first: the settings compared below would differ too and say less.
+        try c.requireCompatible(with: CheckpointExpectation(model: o.model, task: task, globalBatch: o.batch), file: file)
         if let seed = saved?["seed"] as? UInt64, seed != o.seed {
             throw CheckpointError(.mismatch, file: file, "cannot resume: it was run with --seed \(seed), this run uses \(o.seed)")
         }

@@ -65,8 +65,17 @@ struct QATRunOptions: ParsableArguments {
     @Option(help: "Learning rate of the network group: weights, BN, quantizer parameters.")
     var lr: Float = 1e-3
 
-    @Option(help: "Learning rate of the architecture group (DQSS alpha/beta).")
-    var lrTheta: Float = 1e-4
+    @Option(help: "Learning rate of the architecture group (DQSS alpha/beta; default: 1e-2 Adam with --schedule annealed, 1e-4 SGD with --schedule paper).")
+    var lrTheta: Float?
+
+    @Option(help: "DQSS only: annealed (default: Adam on alpha/beta, softmax temperature annealed to --temperature-end over the search epochs, then the derived network alone is trained) or paper (§7: SGD, temperature 1, derived after training).")
+    var schedule: String?
+
+    @Option(help: "DQSS annealed schedule: training epochs of the search phase; the rest train the derived network (default: half of --epochs, rounded up).")
+    var searchEpochs: Int?
+
+    @Option(help: "DQSS annealed schedule: final softmax temperature of the search phase (default 0.02).")
+    var temperatureEnd: Double?
 
     @Option(help: "SGD momentum (both groups).")
     var momentum: Float = 0.9
@@ -190,7 +199,19 @@ struct QATRunOptions: ParsableArguments {
         if warmupEpochs < 0 { throw ValidationError("--warmup-epochs must be at least 0 (got \(warmupEpochs))") }
         if batch < 1 { throw ValidationError("--batch must be at least 1 (got \(batch))") }
         if !(lr > 0) || !lr.isFinite { throw ValidationError("--lr must be positive (got \(lr))") }
-        if !(lrTheta >= 0) || !lrTheta.isFinite { throw ValidationError("--lr-theta must be non-negative (got \(lrTheta))") }
+        if let lrTheta, !(lrTheta >= 0 && lrTheta.isFinite) { throw ValidationError("--lr-theta must be a finite number >= 0 (got \(lrTheta))") }
+        if let schedule, QATSearchSchedule.Kind(rawValue: schedule) == nil {
+            throw ValidationError("--schedule must be annealed or paper (got \(schedule))")
+        }
+        if let searchEpochs, !(0...epochs).contains(searchEpochs) {
+            throw ValidationError("--search-epochs must be in 0...--epochs (\(epochs)) (got \(searchEpochs))")
+        }
+        if let temperatureEnd, !(temperatureEnd > 0 && temperatureEnd <= 1) {
+            throw ValidationError("--temperature-end must be in (0, 1] (got \(temperatureEnd))")
+        }
+        if schedule == "paper" && (searchEpochs != nil || temperatureEnd != nil) {
+            throw ValidationError("--search-epochs and --temperature-end belong to --schedule annealed, not paper")
+        }
         // nan compares false with everything: written so that NaN and ±Inf fail the range check.
         if !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1) (got \(momentum))") }
         if !(weightDecay >= 0 && weightDecay.isFinite) { throw ValidationError("--weight-decay must be a finite number >= 0 (got \(weightDecay))") }
@@ -206,13 +227,29 @@ struct QATRunOptions: ParsableArguments {
         _ = try qatOptions
     }
 
+    /// How α/β are trained: the annealed default for the DQSS search (method "dqss"), nothing for a single
+    /// candidate (the flags are refused there, they would silently do nothing).
+    func searchSchedule(method: String) throws -> QATSearchSchedule {
+        guard method == "dqss" else {
+            if schedule != nil || searchEpochs != nil || temperatureEnd != nil {
+                throw ValidationError("--schedule, --search-epochs and --temperature-end apply to dqss search --mode qat, not to qat --method \(method)")
+            }
+            return .paper
+        }
+        if schedule == "paper" { return .paper }
+        return .annealed(epochs: epochs, searchEpochs: searchEpochs, temperatureEnd: temperatureEnd ?? 0.02)
+    }
+
+    /// The architecture group's lr: --lr-theta, else the schedule's default.
+    func thetaLR(method: String) throws -> Float { try lrTheta ?? searchSchedule(method: method).defaultThetaLR }
+
     var configuration: QATConfiguration {
         get throws {
             var c = QATConfiguration(epochs: epochs)
             c.warmupEpochs = warmupEpochs
             c.batchSize = batch
             c.lr = lr
-            c.lrTheta = lrTheta
+            c.lrTheta = lrTheta ?? 1e-4
             c.momentum = momentum
             c.weightDecay = weightDecay
             c.milestones = try milestoneEpochs
@@ -347,6 +384,8 @@ struct QATReport: Encodable {
 
     struct AssignmentReport: Encodable {
         var candidates: [String]
+        /// "annealed" or "paper", the search epochs and final temperature of the schedule.
+        var schedule: String
         var activationCounts: [Int]
         var weightCounts: [Int]
         var layers: [Layer]
@@ -358,14 +397,19 @@ struct QATReport: Encodable {
             var weightThreshold: Float
             var alpha: [Float]
             var beta: [Float]
+            /// Top minus second θ at the final temperature: how decisive each choice is.
+            var activationMargin: Double
+            var weightMargin: Double
             enum CodingKeys: String, CodingKey {
                 case name, activation, weight, alpha, beta
                 case activationThreshold = "activation_threshold"
                 case weightThreshold = "weight_threshold"
+                case activationMargin = "activation_margin"
+                case weightMargin = "weight_margin"
             }
         }
         enum CodingKeys: String, CodingKey {
-            case candidates, layers
+            case candidates, layers, schedule
             case activationCounts = "activation_counts"
             case weightCounts = "weight_counts"
         }
@@ -469,8 +513,11 @@ func runQAT(_ o: QATRunOptions, method: String, communicator comm: any Communica
     let network = try install(inputs.model)
     log.line("\(o.model) \(method): \(network.quantizedLayers.count) quantized layers, W\(o.bits)A\(o.bits), first/last "
              + "\(try o.firstLast.description), \(o.warmupEpochs) warm-up + \(o.epochs) epochs, batch \(o.batch), lr \(o.lr), "
-             + "lr-theta \(o.lrTheta), seed \(o.seed)")
+             + "lr-theta \(try o.thetaLR(method: method)), seed \(o.seed)"
+             + (method == "dqss" ? ", schedule \(try o.searchSchedule(method: method).description)" : ""))
     var configuration = try o.configuration
+    configuration.searchSchedule = try o.searchSchedule(method: method)
+    configuration.lrTheta = try o.thetaLR(method: method)
     configuration.batchSize = o.batch / comm.size
     let reducer: any GradientReducer = comm.size > 1 ? BucketedGradientReducer(communicator: comm) : SingleProcessReducer()
     if comm.size > 1 {
@@ -504,7 +551,7 @@ func runQAT(_ o: QATRunOptions, method: String, communicator comm: any Communica
     }
     let report = QATReport(model: o.model, weights: o.weights, data: o.data, method: method, bits: o.bits,
                            firstLastBits: try o.firstLast.description, epochs: o.epochs, warmupEpochs: o.warmupEpochs,
-                           batch: o.batch, lr: o.lr, lrTheta: o.lrTheta, milestones: try o.milestoneEpochs,
+                           batch: o.batch, lr: o.lr, lrTheta: try o.thetaLR(method: method), milestones: try o.milestoneEpochs,
                            trainSplit: o.trainSplit, trainImages: inputs.train.count * comm.size, split: o.split,
                            testImages: inputs.test.count, seed: o.seed, threads: Threads.count, ranks: comm.size,
                            batchNorm: o.batchNormMode, fp32Top1: fp32,

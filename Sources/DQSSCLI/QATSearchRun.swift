@@ -16,8 +16,16 @@ enum QATSearchRun {
         }, finish: { network, context in
             let mixed = network as! QATMixedModel
             let test = context.test, trainer = context.trainer
-            let soft = try trainer.history.last?.testTop1
-                ?? 100 * evaluateClassifier(mixed.model, data: test, batchSize: o.evalBatch).top1
+            let schedule = trainer.configuration.searchSchedule
+            // The last evaluation during training is of the network being trained: the soft mixture under the
+            // paper's schedule, the derived network once the annealed schedule has derived it.
+            let soft: Double
+            if schedule.kind == .paper, let last = trainer.history.last?.testTop1 {
+                soft = last
+            } else {
+                mixed.setMode(.soft)
+                soft = try 100 * evaluateClassifier(mixed.model, data: test, batchSize: o.evalBatch).top1
+            }
             mixed.setMode(.winnerTakeAll)
             let derived = try 100 * evaluateClassifier(mixed.model, data: test, batchSize: o.evalBatch).top1
             var result = QATFinishResult(top1: derived, softTop1: soft)
@@ -27,14 +35,27 @@ enum QATSearchRun {
             }
             mixed.setMode(.soft)
             let a = mixed.assignment()
+            let margins = mixed.thetaMargins()
+            trainer.log.line("per-layer assignment (θ margin = top minus second θ at the final temperature "
+                             + "\(String(format: "%g", mixed.activationHooks.first?.temperature ?? 1)); near 0 = not decided):")
+            trainer.log.line("  " + "layer".padding(toLength: 22, withPad: " ", startingAt: 0) + "activation  margin   weight      margin")
+            for (l, m) in zip(a.layers, margins) {
+                trainer.log.line("  " + l.name.padding(toLength: 22, withPad: " ", startingAt: 0)
+                                 + l.activationCandidate.padding(toLength: 12, withPad: " ", startingAt: 0)
+                                 + String(format: "%-9.3g", m.activation)
+                                 + l.weightCandidate.padding(toLength: 12, withPad: " ", startingAt: 0)
+                                 + String(format: "%.3g", m.weight))
+            }
             trainer.log.line(String(format: "DQSS: soft mixture %.2f %%, derived (argmax) %.2f %%%@; activations %@, weights %@",
                                     soft, derived, result.reestimatedTop1.map { String(format: ", derived with BatchNorm re-estimated %.2f %%", $0) } ?? "",
                                     "\(a.activationCounts)", "\(a.weightCounts)"))
             result.assignment = QATReport.AssignmentReport(
-                candidates: a.candidates, activationCounts: a.activationCounts, weightCounts: a.weightCounts,
-                layers: a.layers.map { .init(name: $0.name, activation: $0.activationCandidate, weight: $0.weightCandidate,
-                                             activationThreshold: $0.activationThreshold, weightThreshold: $0.weightThreshold,
-                                             alpha: $0.alpha, beta: $0.beta) })
+                candidates: a.candidates, schedule: schedule.description,
+                activationCounts: a.activationCounts, weightCounts: a.weightCounts,
+                layers: zip(a.layers, margins).map { l, m in
+                    .init(name: l.name, activation: l.activationCandidate, weight: l.weightCandidate,
+                          activationThreshold: l.activationThreshold, weightThreshold: l.weightThreshold,
+                          alpha: l.alpha, beta: l.beta, activationMargin: m.activation, weightMargin: m.weight) })
             return result
         })
     }

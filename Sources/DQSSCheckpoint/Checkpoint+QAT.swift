@@ -9,7 +9,9 @@
 //                    texts the epoch history and the epoch's elapsed seconds (JSON; timing, not state);
 //                    data-parallel runs also observed_statistics_per_rank [R, 2L, 5]: every rank's own
 //                    (during the warm-up without --sync-bn each rank observes its own batches, and the
-//                    ranks' statistics are only combined at its end; rank r resumes with row r)
+//                    ranks' statistics are only combined at its end; rank r resumes with row r);
+//                    with the annealed DQSS schedule also Adam's state of α/β in parameter order:
+//                    theta_adam_step [P], theta_adam_exp_avg and theta_adam_exp_avg_sq (concatenated)
 // The batch order and augmentation are functions of (seed, epoch, index): no RNG state to save.
 
 import Foundation
@@ -46,7 +48,7 @@ extension Checkpoint {
             NamedArray(name: "global_step", array: .int64([Int64(s.globalStep)], shape: [])),
             NamedArray(name: "epoch_sums", array: .float64(Array(s.epochSums.prefix(3)))),
             NamedArray(name: "observed_statistics", array: .float64(stats, shape: [s.observedStatistics.count, 5])),
-        ] + perRank, texts: [
+        ] + perRank + thetaAdamArrays(s.thetaAdamStates, parameters: network.architectureParameters.map(\.parameter)), texts: [
             NamedText(name: "history", value: history),
             NamedText(name: "epoch_seconds", value: "\(s.epochSums.count > 3 ? s.epochSums[3] : 0)"),
         ])
@@ -130,6 +132,9 @@ extension Checkpoint {
         s.epochSums = sums + [Double(t.text("epoch_seconds") ?? "0") ?? 0]
         s.history = try JSONDecoder().decode([QATEpochRecord].self, from: Data((t.text("history") ?? "[]").utf8))
         s.momentumBuffers = qat.optimizer.momentumBuffers
+        if qat.thetaOptimizer != nil {
+            s.thetaAdamStates = try Self.thetaAdamStates(t, parameters: network.architectureParameters.map(\.parameter), file: file)
+        }
         s.observedStatistics = Self.statistics(stats, rows: statsArray.shape[0])
         if worldSize == self.worldSize, worldSize > 1, let a = t.array("observed_statistics_per_rank") {
             guard let v = a.float64Values, a.shape == [worldSize, statsArray.shape[0], 5], v.count == worldSize * stats.count,
@@ -154,6 +159,28 @@ extension Checkpoint {
 }
 
 extension Checkpoint {
+    /// Adam's α/β state from the trainer section (step 0 = not yet updated).
+    static func thetaAdamStates(_ t: TrainerSection, parameters: [Parameter], file: String) throws -> [Adam.State?] {
+        guard let steps = t.array("theta_adam_step")?.int64Values, let m = t.array("theta_adam_exp_avg")?.float32Values,
+              let v = t.array("theta_adam_exp_avg_sq")?.float32Values else {
+            throw CheckpointError(.mismatch, file: file, "cannot resume: it holds no Adam state of α/β "
+                                  + "(written with --schedule paper?); this run uses the annealed schedule")
+        }
+        let total = parameters.reduce(0) { $0 + $1.value.count }
+        guard steps.count == parameters.count, m.count == total, v.count == total else {
+            throw CheckpointError(.unreadable, file: file, "malformed '/trainer/theta_adam_*': \(steps.count) steps, "
+                                  + "\(m.count)/\(v.count) values for \(parameters.count) parameters of \(total) values")
+        }
+        var offset = 0
+        return zip(parameters, steps).map { p, step in
+            let n = p.value.count
+            defer { offset += n }
+            guard step > 0 else { return nil }
+            return Adam.State(step: Int(step), expAvg: Tensor(shape: p.value.shape, values: Array(m[offset..<(offset + n)])),
+                              expAvgSq: Tensor(shape: p.value.shape, values: Array(v[offset..<(offset + n)])))
+        }
+    }
+
     /// [n, 5] rows (max|x|, mean|x|, min, batches, momentum) back into statistics.
     static func statistics(_ v: [Double], rows: Int) -> [TensorStatistics] {
         (0..<rows).map { i in
@@ -161,6 +188,20 @@ extension Checkpoint {
                              batches: Int(v[5 * i + 3]), momentum: Float(v[5 * i + 4]))
         }
     }
+}
+
+/// Adam's α/β state as three arrays (empty when the run has no Adam on α/β).
+private func thetaAdamArrays(_ states: [Adam.State?], parameters: [Parameter]) -> [NamedArray] {
+    guard !states.isEmpty, states.count == parameters.count else { return [] }
+    var steps: [Int64] = [], m: [Float] = [], v: [Float] = []
+    for (s, p) in zip(states, parameters) {
+        steps.append(Int64(s?.step ?? 0))
+        m += s?.expAvg.array ?? [Float](repeating: 0, count: p.value.count)
+        v += s?.expAvgSq.array ?? [Float](repeating: 0, count: p.value.count)
+    }
+    return [NamedArray(name: "theta_adam_step", array: .int64(steps)),
+            NamedArray(name: "theta_adam_exp_avg", array: .float32(m)),
+            NamedArray(name: "theta_adam_exp_avg_sq", array: .float32(v))]
 }
 
 /// Statistics as [n, 5] rows (max|x|, mean|x|, min, batches, momentum), flattened.

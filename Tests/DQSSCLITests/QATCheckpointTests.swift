@@ -67,7 +67,7 @@ struct QATCheckpointTests {
         let (s2, _, e2) = try runDQSS(["search", "--mode", "qat"] + common + ["--resume", file, "--seed", "5"])
         #expect(s2 != 0 && e2.contains(file) && e2.contains("--seed 0, this run uses 5"))
         let (s3, _, e3) = try runDQSS(["search", "--mode", "qat"] + common + ["--resume", file, "--batch", "8"])
-        #expect(s3 != 0 && e3.contains(file) && e3.contains("global batch was 16, this run uses 8"))
+        #expect(s3 != 0 && e3.contains(file) && e3.contains("global batch was 16, this run uses 8"), "\(e3)")
         let (s4, _, e4) = try runDQSS(["search", "--mode", "qat"] + common + ["--resume", file, "--sync-bn"])
         #expect(s4 != 0 && e4.contains(file)
                 && e4.contains("run with per-rank BatchNorm, this run uses synchronised (drop --sync-bn)"), "\(e4)")

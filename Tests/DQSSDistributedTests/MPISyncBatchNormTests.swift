@@ -84,7 +84,10 @@ struct MPISyncBatchNormTests {
                     "--weights", d.appendingPathComponent("models/cifar10/akamaster_resnet20.safetensors").path,
                     "--data", d.appendingPathComponent("cifar10").path, "--train-limit", "32", "--batch", "32",
                     "--epochs", "1", "--warmup-epochs", "1", "--eval-every", "0", "--eval-limit", "16",
-                    "--lr-theta", "5", "--seed", "5", "--threads", "1", "--json"]
+                    "--lr-theta", "5", "--seed", "5", "--threads", "1", "--json",
+                    // SGD on α/β: the subject here is BatchNorm; Adam's first step (lr · sign(g)) would turn
+                    // gradients that differ in the last bits into full steps of opposite sign.
+                    "--schedule", "paper"]
         let one = try launch([dqssExecutable.path] + args + ["--sync-bn"], limit: 120)
         #expect(one.status == 0, "\(one.stderr)")
         let two = try launchMPI(2, dqssExecutable, args + ["--sync-bn"], limit: 120)

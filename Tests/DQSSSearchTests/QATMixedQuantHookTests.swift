@@ -209,6 +209,32 @@ struct QATMixedQuantHookTests {
         }
     }
 
+    @Test("annealed schedule: at temperature τ = 0.3, ∂L/∂α, ∂L/∂β of one mixed QAT conv still match central differences (θ = softmax(l/τ))")
+    func logitFiniteDifferencesAtTemperature() {
+        let f = QATMixedConvFixture.real()
+        f.activation.logits.value.set([0.3, -0.2, 1.1, 0.05])
+        f.weight.logits.value.set([-0.4, 0.9, 0.2, 0.0])
+        f.activation.temperature = 0.3
+        f.weight.temperature = 0.3
+        var rng = RNG(seed: 9)
+        let gy = Tensor.uniform(f.conv.geometry(for: f.input.shape).outputShape, -1, 1, rng: &rng)
+        f.lossAndBackward(gy)
+        for logits in [f.activation.logits, f.weight.logits] {
+            let a = doubles(logits.grad)
+            let h: Float = 3e-3
+            let num = (0..<4).map { k -> Double in
+                let old = logits.value.data[k]
+                logits.value.data[k] = old + h
+                let lp = f.conv.forward(f.input).dot(gy)
+                logits.value.data[k] = old - h
+                let lm = f.conv.forward(f.input).dot(gy)
+                logits.value.data[k] = old
+                return (lp - lm) / (2 * Double(h))
+            }
+            #expect(normalisedError(a, num) < 3e-3, "\(a) vs \(num)")
+        }
+    }
+
     @Test("one-hot θ (logits ±1e4): the mixed layer's output, input and weight gradients and parameter gradients equal the lone candidates' bit for bit")
     func oneHotEqualsSingleCandidate() {
         for (i, j) in [(0, 2), (1, 3), (2, 0), (3, 1)] {

@@ -67,6 +67,13 @@ public protocol QATNetwork: AnyObject {
     func restoreObservedStatistics(_ s: [TensorStatistics]) throws
     /// Keep every quantizer parameter in its domain (after each optimizer step).
     func projectParameters()
+    /// DQSS schedule (QATSearchSchedule): the mixtures' softmax temperature, and whether the network runs
+    /// as the derived (winner-take-all) one. A single-candidate network ignores it.
+    func setArchitectureSchedule(temperature: Double, derived: Bool)
+}
+
+extension QATNetwork {
+    public func setArchitectureSchedule(temperature: Double, derived: Bool) {}
 }
 
 /// One QAT candidate on every quantized layer (the "uniform" rows of Table 4).

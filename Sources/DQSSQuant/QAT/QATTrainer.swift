@@ -92,6 +92,8 @@ public struct QATConfiguration: Sendable {
     /// Evaluate every N training epochs (and after the last); 0 = only after the last.
     public var evalEvery: Int = 1
     public var evalBatchSize: Int = 200
+    /// How α/β are trained (DQSS only; a single candidate has no architecture group).
+    public var searchSchedule: QATSearchSchedule = .paper
 
     public init(epochs: Int) { self.epochs = epochs }
 }
@@ -135,6 +137,8 @@ public final class QATTrainer {
         public var history: [QATEpochRecord]
         /// SGD momentum buffers per group per parameter (nil before a parameter's first update).
         public var momentumBuffers: [[Tensor?]]
+        /// Adam's state of the architecture group when the schedule trains α/β with Adam (else empty).
+        public var thetaAdamStates: [Adam.State?] = []
         /// The network's observed statistics (QATNetwork.observedStatistics).
         public var observedStatistics: [TensorStatistics]
         /// Data cursor of the batch iterator (derived from epoch and stepInEpoch).
@@ -147,6 +151,8 @@ public final class QATTrainer {
     public let testData: (any LabeledImageSource)?
     public let reducer: any GradientReducer
     public let optimizer: SGD
+    /// α/β's optimiser when the schedule says Adam (then `optimizer` holds the network group only).
+    public let thetaOptimizer: Adam?
     public let log: ProgressLog
     /// Called after each epoch's record is appended (e.g. to write a checkpoint).
     public var epochFinished: ((QATTrainer) -> Void)?
@@ -185,10 +191,14 @@ public final class QATTrainer {
         var groups = [ParameterGroup(name: "network", parameters: networkGroup.map(\.parameter), lr: configuration.lr,
                                      momentum: configuration.momentum, weightDecay: configuration.weightDecay,
                                      schedule: schedule)]
-        if !architectureGroup.isEmpty {
-            groups.append(ParameterGroup(name: "architecture", parameters: architectureGroup.map(\.parameter),
-                                         lr: configuration.lrTheta, momentum: configuration.momentum, weightDecay: 0,
-                                         schedule: schedule))
+        let architecture = ParameterGroup(name: "architecture", parameters: architectureGroup.map(\.parameter),
+                                          lr: configuration.lrTheta, momentum: configuration.momentum, weightDecay: 0,
+                                          schedule: schedule)
+        if !architectureGroup.isEmpty && configuration.searchSchedule.thetaOptimizer == .adam {
+            thetaOptimizer = Adam(groups: [architecture])
+        } else {
+            thetaOptimizer = nil
+            if !architectureGroup.isEmpty { groups.append(architecture) }
         }
         optimizer = SGD(groups: groups)
         iterator = BatchIterator(count: trainData.count, batchSize: configuration.batchSize, seed: configuration.seed)
@@ -204,11 +214,18 @@ public final class QATTrainer {
     public var state: State {
         State(epoch: epoch, stepInEpoch: stepInEpoch, globalStep: globalStep, epochSums: sums, history: history,
               momentumBuffers: optimizer.momentumBuffers.map { $0.map { $0?.copy() } },
+              thetaAdamStates: thetaOptimizer?.states.first?.map { $0.map {
+                  Adam.State(step: $0.step, expAvg: $0.expAvg.copy(), expAvgSq: $0.expAvgSq.copy()) } } ?? [],
               observedStatistics: network.observedStatistics, position: iterator.position)
     }
 
     public func restore(_ s: State) throws {
         try optimizer.restoreMomentumBuffers(s.momentumBuffers)
+        if let thetaOptimizer {
+            do { try thetaOptimizer.restoreStates([s.thetaAdamStates]) } catch {
+                throw QATError.stateMismatch("α/β Adam state: \(error)")
+            }
+        }
         try network.restoreObservedStatistics(s.observedStatistics)
         guard s.epochSums.count == 4 else { throw QATError.stateMismatch("epoch sums have \(s.epochSums.count) entries, not 4") }
         epoch = s.epoch; stepInEpoch = s.stepInEpoch; globalStep = s.globalStep
@@ -219,12 +236,24 @@ public final class QATTrainer {
 
     // MARK: - Steps
 
-    /// Freeze or release the quantizer parameters and α/β, and switch the observers (warm-up vs training).
+    /// Fractional training epoch of the next step (0 at the end of the warm-up; negative during it).
+    private var trainingEpoch: Double {
+        Double(epoch - configuration.warmupEpochs) + Double(stepInEpoch) / Double(stepsPerEpoch)
+    }
+
+    /// True when the schedule has derived the network (α/β frozen, winner-take-all).
+    public var isDerivedPhase: Bool { !inWarmup && configuration.searchSchedule.isDerived(atTrainingEpoch: trainingEpoch) }
+
+    /// Freeze or release the quantizer parameters and α/β, switch the observers (warm-up vs training) and
+    /// set the DQSS schedule's temperature and mixing mode for the next step.
     private func enterPhase() {
-        let warm = inWarmup
+        let warm = inWarmup, derived = isDerivedPhase
         network.setObserving(warm)
         for p in network.quantizerParameters { p.parameter.requiresGrad = !warm }
-        for p in architectureGroup { p.parameter.requiresGrad = !warm }
+        for p in architectureGroup { p.parameter.requiresGrad = !warm && !derived }
+        network.setArchitectureSchedule(
+            temperature: warm ? 1 : configuration.searchSchedule.temperature(atTrainingEpoch: trainingEpoch),
+            derived: derived)
     }
 
     /// Without a warm-up epoch: initialise the quantizers from one observation-only forward of the first
@@ -262,10 +291,16 @@ public final class QATTrainer {
             let done = Double(epoch * stepsPerEpoch + stepInEpoch)
             optimizer.groups[0].lr = configuration.lr * Float((done + 1) / total)
             if optimizer.groups.count > 1 { optimizer.groups[1].lr = 0 }
+            thetaOptimizer?.groups[0].lr = 0
         } else {
-            let t = Double(epoch - configuration.warmupEpochs) + Double(stepInEpoch) / Double(stepsPerEpoch)
-            optimizer.setEpoch(t)
+            optimizer.setEpoch(trainingEpoch)
+            thetaOptimizer?.setEpoch(trainingEpoch)
         }
+    }
+
+    /// The architecture group's current lr (0 without one).
+    private var thetaLR: Float {
+        thetaOptimizer?.groups[0].lr ?? (optimizer.groups.count > 1 ? optimizer.groups[1].lr : 0)
     }
 
     /// One forward, one backward, gradient reduction, checks, one optimizer step.
@@ -285,6 +320,7 @@ public final class QATTrainer {
         let correct = correctCount(logits, labels: labels)
         guard l.isFinite else { throw QATError.nonFiniteLoss(epoch: epoch + 1, step: stepInEpoch + 1, value: l) }
         optimizer.zeroGradients()
+        thetaOptimizer?.zeroGradients()
         _ = network.model.backward(loss.backward())
         try reducer.reduceGradients(namedParameters.map(\.parameter))
         for p in namedParameters where p.parameter.requiresGrad {
@@ -293,6 +329,7 @@ public final class QATTrainer {
             }
         }
         optimizer.step()
+        thetaOptimizer?.step()
         network.projectParameters()
         let m = try reducer.reduceMetrics([Double(l) * Double(labels.count), Double(correct), Double(labels.count)])
         sums[0] += m[0]; sums[1] += m[1]; sums[2] += m[2]
@@ -323,8 +360,12 @@ public final class QATTrainer {
         let remaining = (totalEpochs - epoch) * stepsPerEpoch - stepInEpoch
         let eta = t / Double(max(stepsThisRun, 1)) * Double(remaining)
         let images = Double(stepsThisRun) * Double(configuration.batchSize)
-        let phase = inWarmup ? String(format: "warm-up %d/%d", epoch + 1, configuration.warmupEpochs)
+        var phase = inWarmup ? String(format: "warm-up %d/%d", epoch + 1, configuration.warmupEpochs)
                              : String(format: "epoch %d/%d", epoch - configuration.warmupEpochs + 1, configuration.epochs)
+        if !inWarmup && !architectureGroup.isEmpty && configuration.searchSchedule.kind == .annealed {
+            phase += isDerivedPhase ? " (derived)"
+                : String(format: " (search, τ %.3f)", configuration.searchSchedule.temperature(atTrainingEpoch: trainingEpoch))
+        }
         log.line(String(format: "%@ step %d/%d loss %.4f acc %.3f lr %.2e  %.0f img/s  ETA %@", phase,
                         stepInEpoch, stepsPerEpoch, sums[0] / max(sums[2], 1), sums[1] / max(sums[2], 1),
                         optimizer.groups[0].lr, images / max(t, 1e-9), formatETA(eta)))
@@ -343,7 +384,7 @@ public final class QATTrainer {
                                     epoch: warm ? epoch + 1 : epoch - configuration.warmupEpochs + 1,
                                     loss: sums[0] / n, trainTop1: 100 * sums[1] / n, testTop1: nil,
                                     lr: optimizer.groups[0].lr,
-                                    lrTheta: optimizer.groups.count > 1 ? optimizer.groups[1].lr : 0,
+                                    lrTheta: thetaLR,
                                     seconds: elapsed, imagesPerSecond: sums[2] / max(elapsed, 1e-9))
         epoch += 1
         stepInEpoch = 0

@@ -100,6 +100,23 @@ public final class QATMixedModel: QATNetwork {
 
     public func projectParameters() { for h in allHooks { for b in h.branches { b.projectParameters() } } }
 
+    public func setArchitectureSchedule(temperature: Double, derived: Bool) {
+        for h in allHooks {
+            h.temperature = temperature
+            h.mode = derived ? .winnerTakeAll : .soft
+        }
+    }
+
+    /// Per layer and side, top minus second θ at the hooks' current temperature (soft θ): how decisive each
+    /// choice of `assignment()` is. 1 = one-hot, near 0 = a tie the argmax decides by rounding.
+    public func thetaMargins() -> [(activation: Double, weight: Double)] {
+        func margin(_ h: QATMixedQuantHook) -> Double {
+            let t = ArchitectureSoftmax.theta(h.logitValues, mode: .soft, temperature: h.temperature).sorted(by: >)
+            return t.count > 1 ? t[0] - t[1] : 1
+        }
+        return zip(activationHooks, weightHooks).map { (margin($0), margin($1)) }
+    }
+
     /// `.soft` (training, the soft-mixture accuracy), `.winnerTakeAll` (the derived DQSS network), `.uniform`.
     public func setMode(_ mode: MixingMode) { for h in allHooks { h.mode = mode } }
 
