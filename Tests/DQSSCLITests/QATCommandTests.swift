@@ -39,8 +39,15 @@ struct QATCommandTests {
         let layers = try #require(a["layers"] as? [[String: Any]])
         #expect(layers.count == 20)   // 19 convs + fc of ResNet-20
         #expect((a["activation_counts"] as? [Int])?.reduce(0, +) == 20)
-        // BatchNorm re-estimation is on by default (2048 images, here clamped to the 32 training images).
-        #expect(object["derived_bn_top1"] as? Double != nil && object["bn_reestimate_images"] as? Int == 32)
+        // The default (annealed) schedule trains the derived network's own BatchNorm statistics: no re-estimation.
+        #expect(object["derived_bn_top1"] == nil && object["bn_reestimate_images"] == nil)
+        #expect((a["schedule"] as? String)?.hasPrefix("annealed") == true)
+        #expect(layers.allSatisfy { ($0["activation_margin"] as? Double).map { (0...1).contains($0) } == true })
+        // With the paper's schedule it is on by default (2048 images, here clamped to the 32 training images).
+        let (s2, out2, e2) = try runDQSS(["search", "--mode", "qat", "--schedule", "paper", "--warmup-epochs", "0", "--quiet"] + common)
+        #expect(s2 == 0, "\(e2)")
+        let paper = try #require(try JSONSerialization.jsonObject(with: Data(out2.utf8)) as? [String: Any])
+        #expect(paper["derived_bn_top1"] as? Double != nil && paper["bn_reestimate_images"] as? Int == 32)
     }
 
     @Test("search --mode qat --bn-reestimate N: the derived network evaluated again after BatchNorm re-estimation on N images")
