@@ -1,18 +1,23 @@
 // swift-tools-version: 6.1
 // dqss: differentiable search for per-layer quantization strategies (DQSS), on CPU (OpenBLAS) and MPI.
 //
-// Module graph (arrows point one way, downward):
+// Module graph (arrows point one way, downward; each module uses only modules above it):
 //   _CBLAS, _CPNG, _CJPEG, _CHDF5, _CMPI (C shims)
-//     -> DQSSTensor   (tensor, RNG, threads, GEMM/conv kernels with naive references)
-//     -> DQSSLayers   (layers with forward/backward side by side, losses, SGD)
-//     -> DQSSData     (safetensors, CIFAR-10, PNG/JPEG, resize + crop, generated data)
-//     -> DQSSModels   (model zoo with PyTorch parameter names)
-//     -> DQSSQuant    (uniform quantizer and calibrators)
-//     -> DQSSCheckpoint (HDF5 checkpoints; exact resume)
-//     -> DQSSCLI      (commands; the `dqss` executable is a thin main over it)
+//     -> DQSSTensor      (tensor, RNG, threads, GEMM/conv kernels with naive references)
+//     -> DQSSLayers      (layers with forward/backward side by side, losses, SGD/Adam)
+//     -> DQSSDistributed (communicator: Open MPI or one process; gradient buckets; rank error policy)
+//     -> DQSSData        (safetensors, CIFAR-10, PNG/JPEG, resize + crop, generated data)
+//     -> DQSSModels      (model zoo with PyTorch parameter names)          [Tensor, Layers, Data]
+//     -> DQSSQuant       (uniform quantizer, calibrators, QAT quantizers)  [Tensor, Layers, Distributed]
+//     -> DQSSSearch      (the DQSS mixed operator, PTQ and QAT; α/β search) [Quant, Distributed]
+//     -> DQSSCheckpoint  (HDF5 checkpoints; exact resume; no trainer)      [HDF5, Quant, Search]
+//     -> DQSSExport      (ONNX QDQ, TensorRT cache; over ONNXProto)        [Models, Quant, Search]
+//     -> DQSSRun         (the library API: data sources, training/evaluation loops, the PTQ search
+//                         pipeline, QATTrainer and the QAT run, checkpoint sessions, report formats)
+//     -> DQSSCLI         (commands: flags, a call into DQSSRun, a printer; `dqss` is a thin main over it)
 //   DQSSHDF5 (the only user of _CHDF5: files, groups, arrays, byte rows) sits beside DQSSTensor and is
 //   used by DQSSCheckpoint (which re-exports it) and DQSSShards (HDF5 image shards, over DQSSData);
-//   DQSSCLI uses both.
+//   DQSSRun and DQSSCLI use both.
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -27,7 +32,7 @@ let package = Package(
         .executable(name: "dqss-bench", targets: ["dqss-bench"]),
         .library(name: "DQSS", targets: ["DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels", "DQSSQuant",
                                                 "DQSSSearch", "DQSSCheckpoint", "DQSSDistributed",
-                                                "DQSSHDF5", "DQSSShards"]),
+                                                "DQSSHDF5", "DQSSShards", "DQSSExport", "DQSSRun"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -60,13 +65,19 @@ let package = Package(
                 swiftSettings: swiftSettings),
         .target(name: "DQSSModels", dependencies: ["DQSSTensor", "DQSSLayers", "DQSSData"],
                 swiftSettings: swiftSettings),
-        .target(name: "DQSSQuant", dependencies: ["DQSSTensor", "DQSSLayers", "DQSSModels", "DQSSData",
-                                                "DQSSDistributed"],
+        .target(name: "DQSSQuant", dependencies: ["DQSSTensor", "DQSSLayers", "DQSSDistributed"],
                 swiftSettings: swiftSettings),
         .target(name: "DQSSSearch", dependencies: ["DQSSTensor", "DQSSLayers", "DQSSQuant", "DQSSDistributed"],
                 swiftSettings: swiftSettings),
         // HDF5 checkpoints: the versioned layout and exact resume, over the DQSSHDF5 wrapper.
         .target(name: "DQSSCheckpoint", dependencies: ["DQSSHDF5", "DQSSTensor", "DQSSLayers", "DQSSQuant", "DQSSSearch"],
+                swiftSettings: swiftSettings),
+
+        // MARK: - Run (the library a Swift user calls: data sources, training/evaluation loops, the PTQ search
+        // pipeline, the QAT run, checkpoint sessions and the file formats they write)
+        .target(name: "DQSSRun",
+                dependencies: ["DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels", "DQSSQuant", "DQSSSearch",
+                               "DQSSDistributed", "DQSSCheckpoint", "DQSSShards"],
                 swiftSettings: swiftSettings),
 
         // MARK: - Export (ONNX QDQ, TensorRT calibration cache)
@@ -83,7 +94,7 @@ let package = Package(
                 dependencies: ["DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels", "DQSSQuant", "DQSSSearch",
                                "DQSSDistributed",
                                "DQSSCheckpoint", "DQSSShards",
-                               "DQSSExport",
+                               "DQSSExport", "DQSSRun",
                                .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 swiftSettings: swiftSettings),
         .executableTarget(name: "dqss", dependencies: ["DQSSCLI"], swiftSettings: swiftSettings),
@@ -107,9 +118,9 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "DQSSDataTests", dependencies: ["DQSSData", "_TestSupport"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "DQSSModelsTests", dependencies: ["DQSSModels", "DQSSData", "_TestSupport"],
+        .testTarget(name: "DQSSModelsTests", dependencies: ["DQSSModels", "DQSSData", "DQSSRun", "_TestSupport"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "DQSSQuantTests", dependencies: ["DQSSQuant", "_TestSupport"],
+        .testTarget(name: "DQSSQuantTests", dependencies: ["DQSSQuant", "DQSSModels", "DQSSData", "DQSSRun", "_TestSupport"],
                     swiftSettings: swiftSettings),
         // Runs the built `dqss` executable end to end (it sits next to the test bundle).
         .testTarget(name: "DQSSCLITests", dependencies: ["dqss", "DQSSData"], swiftSettings: swiftSettings),
@@ -118,10 +129,15 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "DQSSShardsTests", dependencies: ["DQSSShards", "DQSSData", "DQSSHDF5", "DQSSTensor"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "DQSSSearchTests", dependencies: ["DQSSSearch", "DQSSQuant", "DQSSDistributed", "_TestSupport"],
+        .testTarget(name: "DQSSSearchTests", dependencies: ["DQSSSearch", "DQSSQuant", "DQSSDistributed", "DQSSModels",
+                                                            "DQSSData", "DQSSRun", "_TestSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "DQSSCheckpointTests",
-                    dependencies: ["DQSSCheckpoint", "DQSSCLI", "DQSSModels", "DQSSData", "DQSSSearch", "DQSSQuant", "_TestSupport"],
+                    dependencies: ["DQSSCheckpoint", "DQSSRun", "DQSSModels", "DQSSData", "DQSSSearch", "DQSSQuant", "_TestSupport"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "DQSSRunTests",
+                    dependencies: ["DQSSRun", "DQSSCheckpoint", "DQSSModels", "DQSSData", "DQSSSearch", "DQSSQuant",
+                                   "DQSSLayers", "DQSSTensor", "_TestSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "DQSSExportTests",
                     dependencies: ["DQSSExport", "DQSSModels", "DQSSQuant", "DQSSData", "ONNXProto", "_TestSupport"],

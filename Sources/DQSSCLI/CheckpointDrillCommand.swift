@@ -8,6 +8,7 @@ import Foundation
 import DQSSTensor
 import DQSSModels
 import DQSSCheckpoint
+import DQSSRun
 
 struct CheckpointDrillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,7 +33,7 @@ struct CheckpointDrillCommand: ParsableCommand {
     func run() throws {
         let log = ProgressLog(quiet: quiet)
         let config = TinyMixedConfig(steps: steps, batch: batch, seed: seed, lr: lr)
-        var session = try CheckpointSession(checkpoints, log: log)
+        var session = try CheckpointSession(checkpoints.policy, log: log)
         let run: TinyMixedRun
         if let (c, file) = try session.resumePoint() {
             run = try TinyMixedRun.resumed(from: c, file: file, config: config)
@@ -40,13 +41,8 @@ struct CheckpointDrillCommand: ParsableCommand {
         } else {
             run = try TinyMixedRun(config: config)
         }
-        while !run.isFinished {
-            run.trainStep()
-            if stepDelayMs > 0 { usleep(useconds_t(stepDelayMs * 1000)) }
-            if try session.afterStep(run.step, endOfEpoch: run.atEpochEnd, last: run.isFinished,
-                                     make: { try run.checkpoint(commandLine: quotedCommandLine()) }) {
-                throw ExitCode.preempted
-            }
+        if try run.train(session: &session, stepDelayMilliseconds: stepDelayMs, commandLine: quotedCommandLine()) {
+            throw ExitCode.preempted
         }
         let last = session.lastWritten
         let c = try run.checkpoint()

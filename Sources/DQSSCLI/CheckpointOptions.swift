@@ -1,10 +1,10 @@
 // Checkpoint flags shared by the training commands (`dqss qat`, `dqss search`, and the hidden
 // `dqss checkpoint-drill`), and the policy they imply: a checkpoint every K steps, at the end of every
-// epoch, when stopped by SIGTERM/SIGINT, and at the end of the run.
+// epoch, when stopped by SIGTERM/SIGINT, and at the end of the run (CheckpointPolicy, DQSSRun).
 
 import ArgumentParser
 import Foundation
-import DQSSCheckpoint
+import DQSSRun
 
 struct CheckpointOptions: ParsableArguments {
     @Option(help: "Directory for checkpoints (ckpt-<step>.h5); no checkpoints without it.")
@@ -26,36 +26,9 @@ struct CheckpointOptions: ParsableArguments {
         if checkpointEvery > 0 && checkpointDir == nil { throw ValidationError("--checkpoint-every needs --checkpoint-dir") }
     }
 
-    var directory: URL? { checkpointDir.map { URL(fileURLWithPath: $0) } }
-
-    /// The writer, when checkpoints are enabled.
-    func writer() throws -> CheckpointWriter? {
-        guard let directory else { return nil }
-        return try CheckpointWriter(directory: directory, keep: keep)
-    }
-
-    /// The checkpoint to resume from: nil for a fresh start (no --resume, or `auto` on an empty directory).
-    /// Damaged newer files skipped by `auto` are reported through `warn` (on stderr even with --quiet).
-    func resumeFile(log: (String) -> Void, warn: ((String) -> Void)? = nil) throws -> URL? {
-        guard let resume else { return nil }
-        do {
-            let (url, skipped) = try CheckpointDirectory.resolve(resume, directory: directory)
-            for s in skipped {
-                let line = "warning: skipping damaged checkpoint: \(s)"
-                if let warn { warn(line) } else { log(line) }
-            }
-            return url
-        } catch let e as CheckpointError where e.kind == .noCheckpoint && resume == "auto"
-                    && CheckpointDirectory.checkpoints(in: directory!).isEmpty {
-            log("no checkpoint in \(directory!.path): starting from scratch")
-            return nil
-        }
-    }
-
-    /// Whether to checkpoint after the step that brought the run to `step` (1-based count of steps done).
-    func due(step: Int, endOfEpoch: Bool, last: Bool) -> Bool {
-        guard checkpointDir != nil else { return false }
-        return last || endOfEpoch || (checkpointEvery > 0 && step % checkpointEvery == 0)
+    /// The policy these flags describe (DQSSRun).
+    var policy: CheckpointPolicy {
+        CheckpointPolicy(checkpointDir: checkpointDir, checkpointEvery: checkpointEvery, keep: keep, resume: resume)
     }
 }
 

@@ -13,6 +13,7 @@ import DQSSModels
 import DQSSQuant
 import DQSSSearch
 import DQSSDistributed
+import DQSSRun
 
 public struct DemoCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(

@@ -14,6 +14,7 @@ import DQSSTensor
 import DQSSLayers
 import DQSSData
 import DQSSModels
+import DQSSRun
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

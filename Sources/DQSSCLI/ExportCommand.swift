@@ -31,6 +31,7 @@ import DQSSQuant
 import DQSSSearch
 import DQSSCheckpoint
 import DQSSExport
+import DQSSRun
 
 enum ExportFormat: String, ExpressibleByArgument, CaseIterable {
     case onnxQDQ = "onnx-qdq", onnx, trtCache = "trt-cache", json

@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import DQSSCheckpoint
+import DQSSRun
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -20,6 +20,7 @@ import DQSSData
 import DQSSModels
 import DQSSQuant
 import DQSSCheckpoint
+import DQSSRun
 
 struct PTQCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -12,6 +12,8 @@ import DQSSTensor
 import DQSSModels
 import DQSSQuant
 import DQSSSearch
+import DQSSDistributed
+import DQSSRun
 
 struct PTQSearchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -119,7 +121,11 @@ struct PTQSearchCommand: ParsableCommand {
             searches: schedules.map { searchSettings($0) }, distillation: searchLoss == "kd",
             out: out, json: json, markdown: markdown, quiet: quiet,
             commandLine: CommandLine.arguments.joined(separator: " "))
-        try PTQSearchRun.run(o)
+        try RankedRun.run { comm in
+            if comm.rank == 0, let out = o.out { try prepareOutputDirectory(out) }
+            let report = try PTQSearchRun.search(o, communicator: comm)
+            if comm.rank == 0 { try report.emit(o, log: RankLog(communicator: comm, quiet: o.quiet)) }
+        }
     }
 }
 

@@ -13,6 +13,7 @@ import Foundation
 import DQSSTensor
 import DQSSShards
 import DQSSData
+import DQSSRun
 
 struct PrepareCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -7,6 +7,7 @@
 
 import ArgumentParser
 import DQSSQuant
+import DQSSRun
 
 struct QATCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

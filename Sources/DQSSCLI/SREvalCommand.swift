@@ -15,6 +15,7 @@ import DQSSTensor
 import DQSSLayers
 import DQSSData
 import DQSSModels
+import DQSSRun
 
 struct SREvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

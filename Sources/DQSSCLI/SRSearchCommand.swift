@@ -13,6 +13,7 @@ import DQSSTensor
 import DQSSModels
 import DQSSQuant
 import DQSSSearch
+import DQSSRun
 
 struct SRSearchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -79,12 +80,25 @@ struct SRSearchCommand: ParsableCommand {
         if let lr { s.lr = lr }
         if let temperature { s.temperatureEnd = temperature }
         s.seed = seed
-        try SRSearchRun.run(SRSearchOptions(
+        if let out { try prepareOutputDirectory(out) }
+        let report = try SRSearchRun.search(SRSearchOptions(
             model: model, weights: weights, data: data, calibData: calibData,
             sets: sets.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } },
             methods: try methods,
             ptq: PTQSettings(weightBits: bits, activationBits: bits, signedActivations: signedActivations, eqMaxImages: eqImages),
             search: s, calib: calib, target: target, valPairs: valPairs, refinePasses: refinePasses, patch: patch, seed: seed, calibBatch: calibBatch, tile: tile, tileOverlap: tileOverlap,
             savePng: savePng, out: out, json: json, quiet: quiet))
+        if let out { try report.write(toDirectory: out) }
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try enc.encode(report), as: UTF8.self))
+        } else {
+            let names = try methods.map(\.paperName), assignment = report.assignment
+            print(SRSearchRun.markdownTable(rows: report.rows, sets: report.setNames))
+            print("")
+            print("DQSS assignment (layers per candidate): activations " + zip(names, assignment.activationCounts).map { "\($0) \($1)" }.joined(separator: ", ")
+                  + "; weights " + zip(names, assignment.weightCounts).map { "\($0) \($1)" }.joined(separator: ", "))
+        }
     }
 }

@@ -9,6 +9,7 @@
 // errors and its --help are the ones the user sees.
 
 import ArgumentParser
+import DQSSRun
 
 struct SearchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

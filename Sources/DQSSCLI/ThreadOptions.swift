@@ -1,5 +1,6 @@
 import ArgumentParser
 import DQSSTensor
+import DQSSRun
 
 /// `--threads N`, shared by every command that computes: declared, validated and applied in one place.
 struct ThreadOptions: ParsableArguments {

@@ -2,7 +2,8 @@ import Foundation
 import Testing
 import DQSSTensor
 import DQSSCheckpoint
-import DQSSCLI
+import DQSSRun
+import _TestSupport
 
 /// A checkpoint of a few steps of the tiny mixed-quantized run (every section filled).
 func sampleCheckpoint(steps: Int = 5) throws -> Checkpoint {

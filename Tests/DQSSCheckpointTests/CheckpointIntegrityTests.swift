@@ -1,7 +1,8 @@
 import Foundation
 import Testing
 import DQSSCheckpoint
-import DQSSCLI
+import DQSSRun
+import _TestSupport
 
 /// The sample checkpoint with the strings a real run carries: a config JSON and a trainer history.
 func sampleWithTexts(steps: Int = 3) throws -> Checkpoint {

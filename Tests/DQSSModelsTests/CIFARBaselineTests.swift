@@ -4,6 +4,7 @@ import DQSSTensor
 import DQSSLayers
 import DQSSData
 import DQSSModels
+import DQSSRun
 
 /// The FP32 numbers of ../shared/datasets/BASELINES.md, reproduced through the zoo, the strict loader
 /// and the manifest normalisation: correct counts (±1 image for float summation order) on the lossless

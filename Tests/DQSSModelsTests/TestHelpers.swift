@@ -5,6 +5,7 @@ import Foundation
 import DQSSTensor
 import DQSSLayers
 import DQSSData
+import DQSSRun
 
 /// Give every BatchNorm non-trivial statistics and affine parameters (fresh ones are the identity map,
 /// which would hide a missing or misplaced BN in a gradient or shape test).

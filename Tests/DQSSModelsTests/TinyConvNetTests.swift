@@ -4,6 +4,7 @@ import DQSSLayers
 import DQSSData
 import DQSSModels
 import _TestSupport
+import DQSSRun
 
 @Suite("TinyConvNet")
 struct TinyConvNetTests {

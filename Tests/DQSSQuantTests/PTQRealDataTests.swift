@@ -5,6 +5,7 @@ import DQSSLayers
 import DQSSData
 import DQSSModels
 import DQSSQuant
+import DQSSRun
 
 /// `<package root>/../shared/datasets`, from this file's path.
 private let sharedDatasets = URL(fileURLWithPath: #filePath)

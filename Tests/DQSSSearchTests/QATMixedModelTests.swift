@@ -6,6 +6,7 @@ import DQSSData
 import DQSSModels
 import DQSSQuant
 import DQSSSearch
+import DQSSRun
 
 @Suite("QATMixedModel")
 struct QATMixedModelTests {

@@ -6,6 +6,8 @@ import DQSSModels
 import DQSSQuant
 import DQSSSearch
 import DQSSCheckpoint
+import DQSSRun
+import _TestSupport
 
 /// QAT (QATTrainer over the DQSS mixture of DoReFa/DSQ/LSQ/PACT, and over one candidate) stopped after k
 /// steps, written to HDF5, rebuilt from a differently initialised network and finished: bit for bit the

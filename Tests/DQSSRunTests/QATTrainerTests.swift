@@ -5,6 +5,7 @@ import DQSSLayers
 import DQSSData
 import DQSSModels
 import DQSSQuant
+import DQSSRun
 
 /// Generated "shapes" data and a TinyConvNet (4-bit QAT, first/last layer 8-bit), small enough for seconds.
 struct TinyQATSetup {

@@ -13,6 +13,7 @@
 
 import DQSSLayers
 import DQSSDistributed
+import DQSSQuant
 
 extension BucketedGradientReducer: GradientReducer {
     public func reduceGradients(_ parameters: [Parameter]) throws {

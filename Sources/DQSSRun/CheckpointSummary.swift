@@ -5,19 +5,20 @@ import Foundation
 import DQSSSearch
 import DQSSCheckpoint
 
-enum CheckpointSummary {
+/// What `dqss inspect` and `dqss export --format json` report about a checkpoint (file header).
+public enum CheckpointSummary {
     /// θ of one side of a layer (softmax of the logits at the saved temperature).
     /// A layer without logits (one candidate, e.g. `dqss qat --method lsq`) has θ = [1].
-    static func theta(_ logits: [Float], temperature: Double) -> [Double] {
+    public static func theta(_ logits: [Float], temperature: Double) -> [Double] {
         logits.isEmpty ? [1] : ArchitectureSoftmax.probabilities(logits.map(Double.init), temperature: temperature)
     }
 
     /// Winner-take-all index (Eq. 6, ties -> lowest); 0 without logits.
-    static func winner(_ logits: [Float]) -> Int { logits.isEmpty ? 0 : ArchitectureSoftmax.argmax(logits) }
+    public static func winner(_ logits: [Float]) -> Int { logits.isEmpty ? 0 : ArchitectureSoftmax.argmax(logits) }
 
     /// The derived (winner-take-all, Eq. 6; ties -> lowest index) assignment with the winners'
     /// thresholds, one object per layer with the keys of DQSSSearch's `LayerStrategy` JSON plus bit widths.
-    static func derivedLayers(_ q: QuantizationState) -> [[String: Any]] {
+    public static func derivedLayers(_ q: QuantizationState) -> [[String: Any]] {
         q.layers.map { l in
             let i = winner(l.alpha), j = winner(l.beta)
             return [
@@ -33,7 +34,7 @@ enum CheckpointSummary {
     }
 
     /// JSON-ready dictionary of everything `inspect --json` prints.
-    static func json(_ c: Checkpoint, file: String) -> [String: Any] {
+    public static func json(_ c: Checkpoint, file: String) -> [String: Any] {
         var out: [String: Any] = [
             "file": file, "format": Checkpoint.formatName, "format_version": Checkpoint.formatVersion,
             "model": c.model, "task": c.task, "world_size": c.worldSize, "command_line": c.commandLine,
@@ -79,7 +80,7 @@ enum CheckpointSummary {
     static func jsonFloat(_ v: Float) -> Any { v.isFinite ? Double(v) : NSNull() }
 
     /// The human-readable report.
-    static func text(_ c: Checkpoint, file: String) -> String {
+    public static func text(_ c: Checkpoint, file: String) -> String {
         var lines: [String] = []
         lines.append("checkpoint \(file)  (\(Checkpoint.formatName) v\(Checkpoint.formatVersion))")
         lines.append("model \(c.model), task \(c.task), world size \(c.worldSize)")

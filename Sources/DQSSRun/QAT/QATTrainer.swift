@@ -25,6 +25,7 @@ import DQSSTensor
 import DQSSLayers
 import DQSSData
 import DQSSModels
+import DQSSQuant
 
 /// Training images whose augmentation depends on the epoch (CIFAR10Source) or not (generated data).
 public struct EpochBatchSource {

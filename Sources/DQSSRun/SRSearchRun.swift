@@ -29,67 +29,93 @@ import DQSSQuant
 import DQSSSearch
 import DQSSCheckpoint
 
-struct SRSearchOptions {
-    var model: String
-    var weights: String
+/// Everything an SR PTQ search run needs (the flags of `dqss search --task sr`).
+public struct SRSearchOptions {
+    public var model: String
+    public var weights: String
     /// Folder of test sets (one sub-folder per set).
-    var data: String
+    public var data: String
     /// CIFAR-10 folder whose training split gives the HR calibration patches.
-    var calibData: String
-    var sets: [String]?
-    var methods: [PTQMethod]
-    var ptq: PTQSettings
-    var search: PTQSearchSettings
-    var calib: Int
+    public var calibData: String
+    public var sets: [String]?
+    public var methods: [PTQMethod]
+    public var ptq: PTQSettings
+    public var search: PTQSearchSettings
+    public var calib: Int
     /// Search target: "hr" (L1 to the HR patch, the paper's task loss, §9 #11) or "fp32" (L1 to the FP32
     /// network's output on the same LR patch: only the quantization error, label-free).
-    var target: String
+    public var target: String
     /// Held-out validation pairs for the selection step (0: no selection).
-    var valPairs: Int
+    public var valPairs: Int
     /// Greedy refinement passes after the selection (0: selection only).
-    var refinePasses: Int
-    var patch: Int
-    var seed: UInt64
-    var calibBatch: Int
-    var tile: Int?
-    var tileOverlap: Int?
-    var savePng: String?
-    var out: String?
-    var json: Bool
-    var quiet: Bool
+    public var refinePasses: Int
+    public var patch: Int
+    public var seed: UInt64
+    public var calibBatch: Int
+    public var tile: Int?
+    public var tileOverlap: Int?
+    public var savePng: String?
+    public var out: String?
+    public var json: Bool
+    public var quiet: Bool
+
+    public init(model: String, weights: String, data: String, calibData: String, sets: [String]?, methods: [PTQMethod], ptq: PTQSettings, search: PTQSearchSettings, calib: Int, target: String, valPairs: Int, refinePasses: Int, patch: Int, seed: UInt64, calibBatch: Int, tile: Int?, tileOverlap: Int?, savePng: String?, out: String?, json: Bool, quiet: Bool) {
+        self.model = model
+        self.weights = weights
+        self.data = data
+        self.calibData = calibData
+        self.sets = sets
+        self.methods = methods
+        self.ptq = ptq
+        self.search = search
+        self.calib = calib
+        self.target = target
+        self.valPairs = valPairs
+        self.refinePasses = refinePasses
+        self.patch = patch
+        self.seed = seed
+        self.calibBatch = calibBatch
+        self.tile = tile
+        self.tileOverlap = tileOverlap
+        self.savePng = savePng
+        self.out = out
+        self.json = json
+        self.quiet = quiet
+    }
 }
 
 /// One row of the table: a network variant and its scores per set.
-struct SRSearchRow: Encodable {
-    var method: String
-    var sets: [String: SRSetScore]
-    var seconds: Double
+public struct SRSearchRow: Encodable {
+    public var method: String
+    public var sets: [String: SRSetScore]
+    public var seconds: Double
 }
 
-struct SRSearchReport: Encodable {
-    struct Calibration: Encodable {
-        var source: String
-        var pairs: Int
-        var hrPatch: Int
-        var lrPatch: Int
-        var seed: UInt64
+/// The result of an SR PTQ search (sr-search.json, --json).
+public struct SRSearchReport: Encodable {
+    public struct Calibration: Encodable {
+        public var source: String
+        public var pairs: Int
+        public var hrPatch: Int
+        public var lrPatch: Int
+        public var seed: UInt64
         enum CodingKeys: String, CodingKey {
             case source, pairs, seed
             case hrPatch = "hr_patch"
             case lrPatch = "lr_patch"
         }
     }
-    struct Search: Encodable {
-        var schedule: String
-        var target: String
-        var steps: Int
-        var epochs: Int
-        var batch: Int
-        var lr: Float
-        var temperatureEnd: Double
-        var firstLoss: Double
-        var lastLoss: Double
-        var seconds: Double
+    public struct Search: Encodable {
+        public var schedule: String
+        public var target: String
+        public var steps: Int
+        public var epochs: Int
+        public var batch: Int
+        public var lr: Float
+        public var temperatureEnd: Double
+        public var firstLoss: Double
+        public var lastLoss: Double
+        public var seconds: Double
         enum CodingKeys: String, CodingKey {
             case schedule, target, steps, epochs, batch, lr, seconds
             case temperatureEnd = "temperature_end"
@@ -97,25 +123,25 @@ struct SRSearchReport: Encodable {
             case lastLoss = "last_loss"
         }
     }
-    var task = "sr"
-    var model: String
-    var weights: String
-    var scale: Int
-    var weightBits: Int
-    var activationBits: Int
-    var setNames: [String]
-    var rows: [SRSearchRow]
-    var calibration: Calibration
-    var search: Search
-    var assignment: StrategyAssignment
-    var activationCounts: [String: Int]
-    var weightCounts: [String: Int]
+    public var task = "sr"
+    public var model: String
+    public var weights: String
+    public var scale: Int
+    public var weightBits: Int
+    public var activationBits: Int
+    public var setNames: [String]
+    public var rows: [SRSearchRow]
+    public var calibration: Calibration
+    public var search: Search
+    public var assignment: StrategyAssignment
+    public var activationCounts: [String: Int]
+    public var weightCounts: [String: Int]
     /// Validation score (mean |y_q − y_FP32|) of each contender, and the winner (nil without selection).
-    var selectionScores: [String: Double]
-    var selected: String?
+    public var selectionScores: [String: Double]
+    public var selected: String?
     /// Held-out score after the greedy refinement, and the changes it kept.
-    var refinedScore: Double?
-    var refinementChanges: [GreedyRefinement.Change]
+    public var refinedScore: Double?
+    public var refinementChanges: [GreedyRefinement.Change]
 
     enum CodingKeys: String, CodingKey {
         case task, model, weights, scale, rows, calibration, search, assignment, selected
@@ -130,13 +156,14 @@ struct SRSearchReport: Encodable {
     }
 }
 
-enum SRSearchRun {
+/// The DQSS PTQ search of an SR network (file header).
+public enum SRSearchRun {
     static func log(_ quiet: Bool, _ s: String) {
         if !quiet { FileHandle.standardError.write(Data((s + "\n").utf8)) }
     }
 
-    static func run(_ o: SRSearchOptions) throws {
-        if let out = o.out { try prepareOutputDirectory(out) }
+    /// Steps 1–7; returns the report (the CLI prints it, `write(toDirectory:)` saves sr-search.json).
+    public static func search(_ o: SRSearchOptions) throws -> SRSearchReport {
         let spec = try SRModelZoo.spec(named: o.model)
         let bench = try SRBenchmark(directory: URL(fileURLWithPath: o.data), scale: spec.scale, names: o.sets)
         let train = try CIFAR10Dataset(directory: URL(fileURLWithPath: o.calibData), split: "train")
@@ -302,28 +329,11 @@ enum SRSearchRun {
             weightCounts: Dictionary(uniqueKeysWithValues: zip(names, assignment.weightCounts)),
             selectionScores: selectionScores, selected: selected,
             refinedScore: refinement?.score, refinementChanges: refinement?.changes ?? [])
-        if let out = o.out {
-            let url = URL(fileURLWithPath: out).appendingPathComponent("sr-search.json")
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-            do { try AtomicFile.write(enc.encode(report), to: url) } catch {
-                throw SearchCLIError("--out: cannot write \(url.path): \(error)")
-            }
-        }
-        if o.json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try enc.encode(report), as: UTF8.self))
-        } else {
-            print(markdownTable(rows: rows, sets: setNames))
-            print("")
-            print("DQSS assignment (layers per candidate): activations " + zip(names, assignment.activationCounts).map { "\($0) \($1)" }.joined(separator: ", ")
-                  + "; weights " + zip(names, assignment.weightCounts).map { "\($0) \($1)" }.joined(separator: ", "))
-        }
+        return report
     }
 
     /// | method | Set5 | Set14 | Avg | with PSNR/SSIM cells (the paper's Table 2 layout).
-    static func markdownTable(rows: [SRSearchRow], sets: [String]) -> String {
+    public static func markdownTable(rows: [SRSearchRow], sets: [String]) -> String {
         var lines = ["| method | " + sets.joined(separator: " | ") + " | Avg |",
                      "|---|" + sets.map { _ in "---|" }.joined() + "---|"]
         for r in rows {
@@ -336,5 +346,17 @@ enum SRSearchRun {
             lines.append("| \(r.method) | " + cells.joined(separator: " | ") + " | \(avg) |")
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension SRSearchReport {
+    /// Write sr-search.json (sorted keys, pretty-printed) into `directory`, atomically.
+    public func write(toDirectory directory: String) throws {
+        let url = URL(fileURLWithPath: directory).appendingPathComponent("sr-search.json")
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        do { try AtomicFile.write(enc.encode(self), to: url) } catch {
+            throw SearchRunError("--out: cannot write \(url.path): \(error)")
+        }
     }
 }

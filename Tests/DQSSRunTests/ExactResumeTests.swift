@@ -2,7 +2,8 @@ import Foundation
 import Testing
 import DQSSTensor
 import DQSSCheckpoint
-import DQSSCLI
+import DQSSRun
+import _TestSupport
 
 /// Train k steps, checkpoint to HDF5, rebuild everything from the file, finish: the result must equal
 /// an uninterrupted run bit for bit (weights, BN buffers, α, β, assignment, momentum, RNG, position).

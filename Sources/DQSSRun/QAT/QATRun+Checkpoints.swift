@@ -11,7 +11,6 @@
 // every rank's warm-up observations are gathered into rank 0's checkpoint (each rank resumes its own),
 // and a stop ends with a barrier after rank 0's write, then exit 75 on every rank (no MPI_Abort).
 
-import ArgumentParser
 import Foundation
 import DQSSModels
 import DQSSQuant
@@ -20,17 +19,21 @@ import DQSSCheckpoint
 
 /// The settings a resumed run must share with the checkpoint, as the checkpoint's `config` JSON.
 /// `extendedFrom`: the --epochs values of earlier legs of this run that a resume extended.
-func qatCheckpointConfig(_ o: QATRunOptions, method: String, extendedFrom: [Int] = []) throws -> String {
+func qatCheckpointConfig(_ o: QATRunSettings, method: String, extendedFrom: [Int] = []) throws -> String {
     var config: [String: Any] = [
         "model": o.model, "method": method, "weights": o.weights ?? NSNull(), "data": o.data,
         "train_split": o.trainSplit, "train_limit": o.trainLimit ?? NSNull(), "epochs": o.epochs,
         "warmup_epochs": o.warmupEpochs, "batch": o.batch, "lr": Double(o.lr), "lr_theta": Double(try o.thetaLR(method: method)),
         "schedule": try o.searchSchedule(method: method).description,
-        "momentum": Double(o.momentum), "weight_decay": Double(o.weightDecay), "milestones": try o.milestoneEpochs,
-        "bits": o.bits, "first_last_bits": try o.firstLast.description, "seed": o.seed,
+        "momentum": Double(o.momentum), "weight_decay": Double(o.weightDecay), "milestones": o.milestones,
+        "bits": o.bits, "first_last_bits": o.firstLast.description, "seed": o.seed,
         "batchnorm": o.batchNormMode,
-        "dorefa_weights": o.dorefaWeights, "dorefa_rescale": o.dorefaRescale, "lsq_grad_n": o.lsqGradN,
-        "pact_weights": o.pactWeights, "pact_init": o.pactInit.map { Double($0) } ?? NSNull(),
+        // The flags' spellings of the quantizer variants.
+        "dorefa_weights": o.qat.dorefaOriginalWeights ? "original" : "symmetric",
+        "dorefa_rescale": o.qat.dorefaRescale ? "on" : "off",
+        "lsq_grad_n": o.qat.lsqGradientPerBatch ? "batch" : "features",
+        "pact_weights": o.qat.pactDoReFaWeights ? "dorefa" : "clip",
+        "pact_init": o.qat.pactInit.map { Double($0) } ?? NSNull(),
     ]
     if !extendedFrom.isEmpty { config["epochs_extended_from"] = extendedFrom }
     return String(decoding: try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]), as: UTF8.self)
@@ -90,12 +93,12 @@ func checkQATResume(saved: [String: Any], current: [String: Any], file: String, 
 
 /// Every rank stops together after the same step (a collective agreement), rank 0 has written the
 /// checkpoint: thrown on every rank, turned into exit status 75 (`ExitCode.preempted`) without MPI_Abort.
-struct QATPreempted: JobWideExit {}
+public struct QATPreempted: JobWideExit {}
 
 /// Run `trainer` to its end with checkpoints (or resume it first). Returns the --epochs values of the
 /// earlier legs of the run when this resume extended it.
 @discardableResult
-func runCheckpointed(_ trainer: QATTrainer, _ o: QATRunOptions, task: String, method: String, log: ProgressLog,
+func runCheckpointed(_ trainer: QATTrainer, _ o: QATRunSettings, task: String, method: String, log: ProgressLog,
                      communicator: any Communicator = SingleProcess()) throws -> [Int] {
     // Several ranks: only rank 0 writes; a stop signal seen by any rank stops every rank after the same step.
     var session = try CheckpointSession(o.checkpoints, log: log, isWriter: communicator.rank == 0)
@@ -132,7 +135,7 @@ func runCheckpointed(_ trainer: QATTrainer, _ o: QATRunOptions, task: String, me
             // Every rank's observed statistics (they differ during a per-rank warm-up): a collective.
             let perRank = communicator.size > 1
                 ? communicator.allgather(flattenStatistics(trainer.network.observedStatistics)).map(unflattenStatistics) : []
-            return try Checkpoint.qat(trainer, model: o.model, task: task, commandLine: quotedCommandLine(), config: config,
+            return try Checkpoint.qat(trainer, model: o.model, task: task, commandLine: o.commandLine, config: config,
                                       worldSize: communicator.size, observedStatisticsPerRank: perRank)
         }
         if stop {

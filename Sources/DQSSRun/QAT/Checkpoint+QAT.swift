@@ -13,12 +13,15 @@
 //                    with the annealed DQSS schedule also Adam's state of α/β in parameter order:
 //                    theta_adam_step [P], theta_adam_exp_avg and theta_adam_exp_avg_sq (concatenated)
 // The batch order and augmentation are functions of (seed, epoch, index): no RNG state to save.
+// DQSSCheckpoint knows none of this: the network says what its quantizers hold through
+// `CheckpointableQATNetwork` (QATCheckpointable.swift), so nothing here downcasts to a concrete model.
 
 import Foundation
 import DQSSTensor
 import DQSSLayers
 import DQSSQuant
 import DQSSSearch
+import DQSSCheckpoint
 
 extension Checkpoint {
     /// Everything `QATTrainer` needs to continue. `globalBatch` = batch per rank × ranks.
@@ -58,7 +61,7 @@ extension Checkpoint {
             progress: TrainingProgress(epoch: s.position.epoch, step: s.globalStep, dataCursor: s.position.cursor * worldSize,
                                        globalBatch: trainer.configuration.batchSize * worldSize),
             rngStates: [], stateDict: stateDict(of: network.model),
-            quantization: QuantizationState(qat: network, temperature: temperature),
+            quantization: QATCheckpointing.quantizationState(of: network, temperature: temperature),
             optimizer: try OptimizerState(sgd: trainer.optimizer, names: names, scheduleTime: Double(s.epoch)),
             trainer: section)
     }
@@ -72,7 +75,7 @@ extension Checkpoint {
     public func restore(into qat: QATTrainer, model: String, task: String, worldSize: Int = 1, rank: Int = 0,
                         file: String) throws {
         let network = qat.network
-        let own = QuantizationState(qat: network, temperature: 1)
+        let own = QATCheckpointing.quantizationState(of: network, temperature: 1)
         try requireCompatible(with: CheckpointExpectation(
             model: model, task: task, candidates: own.candidates,
             layerBits: own.layers.map { ($0.name, $0.weightBits, $0.activationBits) },
@@ -107,9 +110,7 @@ extension Checkpoint {
         if restored != quantizerParameters.count {
             throw CheckpointError(.mismatch, file: file, "it holds \(restored) quantizer parameters, this run has \(quantizerParameters.count)")
         }
-        if let mixed = network as? QATMixedModel {
-            for h in mixed.activationHooks + mixed.weightHooks { h.temperature = q.temperature }
-        }
+        (network as? any CheckpointableQATNetwork)?.restoreTemperature(q.temperature)
 
         let names = ParameterNames(network.model.namedParameters() + network.quantizerParameters + network.architectureParameters)
         try o.restore(into: qat.optimizer, names: names, file: file)
@@ -207,44 +208,4 @@ private func thetaAdamArrays(_ states: [Adam.State?], parameters: [Parameter]) -
 /// Statistics as [n, 5] rows (max|x|, mean|x|, min, batches, momentum), flattened.
 private func flatten(_ statistics: [TensorStatistics]) -> [Double] {
     statistics.flatMap { [Double($0.maxAbs), Double($0.meanAbs), Double($0.minimum), Double($0.batches), Double($0.momentum)] }
-}
-
-extension QuantizationState {
-    /// The quantizers of a QAT network: one entry per quantized layer.
-    public init(qat network: any QATNetwork, temperature: Double) {
-        if let mixed = network as? QATMixedModel {
-            self.init(candidates: mixed.methods.map(\.paperName), temperature: temperature,
-                      layers: zip(mixed.quantizedLayers, zip(mixed.activationHooks, mixed.weightHooks)).map { l, hw in
-                let (a, w) = hw
-                return QuantizedLayerState(
-                    name: l.point.name, activationBits: l.bits, weightBits: l.bits,
-                    activationUnsigned: a.branches[0].isUnsigned,
-                    activationThresholds: a.branches.map(\.effectiveThreshold),
-                    weightThresholds: w.branches.map(\.effectiveThreshold),
-                    alpha: a.logits.value.array, beta: w.logits.value.array,
-                    parameters: a.quantizerParameters.map { NamedArray(name: "input_quantizer." + $0.name, tensor: $0.parameter.value) }
-                        + w.quantizerParameters.map { NamedArray(name: "weight_quantizer." + $0.name, tensor: $0.parameter.value) },
-                    activationAssignment: mixed.methods[a.winner].paperName,
-                    weightAssignment: mixed.methods[w.winner].paperName)
-            })
-            return
-        }
-        // One candidate everywhere (UniformQATModel or another QATNetwork): no α/β.
-        let all = network.quantizerParameters
-        let uniform = network as? UniformQATModel
-        let candidate = uniform?.method.paperName ?? "QAT"
-        self.init(candidates: [candidate], temperature: temperature, layers: network.quantizedLayers.enumerated().map { i, l in
-            let prefix = l.point.name + "."
-            return QuantizedLayerState(
-                name: l.point.name, activationBits: l.bits, weightBits: l.bits,
-                activationUnsigned: uniform?.activationHooks[i].quantizer.isUnsigned ?? false,
-                activationThresholds: [uniform?.activationHooks[i].quantizer.effectiveThreshold ?? .nan],
-                weightThresholds: [uniform?.weightHooks[i].quantizer.effectiveThreshold ?? .nan],
-                alpha: [], beta: [],
-                parameters: all.filter { $0.name.hasPrefix(prefix) }.map {
-                    NamedArray(name: String($0.name.dropFirst(prefix.count)), tensor: $0.parameter.value)
-                },
-                activationAssignment: candidate, weightAssignment: candidate)
-        })
-    }
 }

@@ -7,29 +7,29 @@ import DQSSSearch
 import DQSSDistributed
 import DQSSCheckpoint
 
-struct PTQSearchReport: Encodable {
-    struct Layer: Encodable {
-        var name: String
-        var kind: String
+public struct PTQSearchReport: Encodable {
+    public struct Layer: Encodable {
+        public var name: String
+        public var kind: String
         /// The final (selected + refined) strategy of the input activation and of the weight.
-        var activation: String
-        var weight: String
+        public var activation: String
+        public var weight: String
         /// The same, under the names `dqss export` reads.
-        var activationCandidate: String
-        var weightCandidate: String
-        var activationThreshold: Float
-        var weightThreshold: Float
-        var activationUnsigned: Bool
-        var activationBits: Int
-        var weightBits: Int
+        public var activationCandidate: String
+        public var weightCandidate: String
+        public var activationThreshold: Float
+        public var weightThreshold: Float
+        public var activationUnsigned: Bool
+        public var activationBits: Int
+        public var weightBits: Int
         /// θ = softmax(α/τ), softmax(β/τ) at the end of the main search (final τ), in candidate order.
-        var thetaActivation: [Double]
-        var thetaWeight: [Double]
-        var alpha: [Float]
-        var beta: [Float]
+        public var thetaActivation: [Double]
+        public var thetaWeight: [Double]
+        public var alpha: [Float]
+        public var beta: [Float]
         /// The search's own winner-take-all choice (Eq. 6), before selection and refinement.
-        var derivedActivation: String
-        var derivedWeight: String
+        public var derivedActivation: String
+        public var derivedWeight: String
 
         enum CodingKeys: String, CodingKey {
             case name, kind, activation, weight, alpha, beta
@@ -47,21 +47,21 @@ struct PTQSearchReport: Encodable {
         }
     }
 
-    struct Search: Encodable {
-        var schedule: String
-        var optimizer: String
-        var lr: Float
-        var epochs: Int
-        var batch: Int
-        var steps: Int
-        var temperatureEnd: Double
-        var loss: String
-        var firstLoss: Double
-        var lastLoss: Double
-        var seconds: Double
-        var derivedTop1: Double
-        var activationCounts: [String: Int]
-        var weightCounts: [String: Int]
+    public struct Search: Encodable {
+        public var schedule: String
+        public var optimizer: String
+        public var lr: Float
+        public var epochs: Int
+        public var batch: Int
+        public var steps: Int
+        public var temperatureEnd: Double
+        public var loss: String
+        public var firstLoss: Double
+        public var lastLoss: Double
+        public var seconds: Double
+        public var derivedTop1: Double
+        public var activationCounts: [String: Int]
+        public var weightCounts: [String: Int]
 
         enum CodingKeys: String, CodingKey {
             case schedule, optimizer, lr, epochs, batch, steps, loss, seconds
@@ -74,56 +74,56 @@ struct PTQSearchReport: Encodable {
         }
     }
 
-    struct Calibration: Encodable {
-        var images: Int
-        var split: String
-        var seed: UInt64
-        var eqImages: Int?
+    public struct Calibration: Encodable {
+        public var images: Int
+        public var split: String
+        public var seed: UInt64
+        public var eqImages: Int?
         enum CodingKeys: String, CodingKey {
             case images, split, seed
             case eqImages = "eq_images"
         }
     }
 
-    var task = "classification"
-    var mode = "ptq"
-    var model: String
-    var weights: String
-    var data: String
-    var split: String
-    var setting: String
-    var weightBits: Int
-    var activationBits: Int
-    var signedActivations: Bool
-    var candidates: [String]
-    var ranks: Int
-    var threads: Int
-    var fp32Top1: Double
-    var testImages: Int
+    public var task = "classification"
+    public var mode = "ptq"
+    public var model: String
+    public var weights: String
+    public var data: String
+    public var split: String
+    public var setting: String
+    public var weightBits: Int
+    public var activationBits: Int
+    public var signedActivations: Bool
+    public var candidates: [String]
+    public var ranks: Int
+    public var threads: Int
+    public var fp32Top1: Double
+    public var testImages: Int
     /// Candidate name -> top-1 of that candidate on every layer.
-    var uniform: [String: Double]
-    var dqssNoneTop1: Double
-    var paperDerivedTop1: Double?
+    public var uniform: [String: Double]
+    public var dqssNoneTop1: Double
+    public var paperDerivedTop1: Double?
     /// The main search's derived (argmax) network.
-    var derivedTop1: Double
+    public var derivedTop1: Double
     /// The final network: selection + greedy refinement (§6.2); the derived one without validation images.
-    var dqssTop1: Double
+    public var dqssTop1: Double
     /// Where the refinement started: "derived" or a candidate name.
-    var selectedStart: String
-    var validationImages: Int
-    var validationScores: [String: Double]
-    var finalValidationScore: Double?
-    var refinePasses: Int
-    var refinementChanges: [GreedyRefinement.Change]
-    var refinementEvaluations: Int
-    var searches: [Search]
-    var assignment: [Layer]
-    var activationCounts: [String: Int]
-    var weightCounts: [String: Int]
-    var calibration: Calibration
-    var timings: [String: Double]
-    var seconds: Double
-    var commandLine: String
+    public var selectedStart: String
+    public var validationImages: Int
+    public var validationScores: [String: Double]
+    public var finalValidationScore: Double?
+    public var refinePasses: Int
+    public var refinementChanges: [GreedyRefinement.Change]
+    public var refinementEvaluations: Int
+    public var searches: [Search]
+    public var assignment: [Layer]
+    public var activationCounts: [String: Int]
+    public var weightCounts: [String: Int]
+    public var calibration: Calibration
+    public var timings: [String: Double]
+    public var seconds: Double
+    public var commandLine: String
 
     enum CodingKeys: String, CodingKey {
         case task, mode, model, weights, data, split, setting, candidates, ranks, threads, uniform, searches, assignment
@@ -149,23 +149,7 @@ struct PTQSearchReport: Encodable {
         case commandLine = "command_line"
     }
 
-    /// Rank 0's output: the directory (--out), then stdout: JSON, a Markdown row, or the tables.
-    func emit(_ o: PTQSearchOptions, log: RankLog) throws {
-        if let out = o.out {
-            try write(to: URL(fileURLWithPath: out))
-            log.progress("wrote \(out)/assignment.json, search.json, figure4.svg\n")
-        }
-        if o.json {
-            print(try jsonString())
-        } else if o.markdown {
-            print(markdownRow())
-        } else {
-            print(layerTable())
-            print(summary())
-        }
-    }
-
-    func jsonString(pretty: Bool = false) throws -> String {
+    public func jsonString(pretty: Bool = false) throws -> String {
         let e = JSONEncoder()
         e.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
@@ -193,11 +177,11 @@ struct PTQSearchReport: Encodable {
         }
     }
 
-    func write(to directory: URL) throws {
+    public func write(to directory: URL) throws {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw SearchCLIError("--out: cannot create \(directory.path): \(error)")
+            throw SearchRunError("--out: cannot create \(directory.path): \(error)")
         }
         let source = selectedStart == "derived" && refinementChanges.isEmpty
             ? "derived (winner-take-all of the \(searches.last?.schedule ?? "") search)"
@@ -210,7 +194,7 @@ struct PTQSearchReport: Encodable {
         // Written to a temporary file and renamed: an interrupted run never leaves a half-written file.
         func atomically(_ name: String, _ data: Data) throws {
             let url = directory.appendingPathComponent(name)
-            do { try AtomicFile.write(data, to: url) } catch { throw SearchCLIError("--out: cannot write \(url.path): \(error)") }
+            do { try AtomicFile.write(data, to: url) } catch { throw SearchRunError("--out: cannot write \(url.path): \(error)") }
         }
         try atomically("assignment.json", try e.encode(file))
         try atomically("search.json", Data(try jsonString(pretty: true).utf8))
@@ -222,12 +206,12 @@ struct PTQSearchReport: Encodable {
                      ("weights, derived", counted(assignment.map(\.derivedWeight)))]).utf8))
     }
 
-    func counted(_ names: [String]) -> [String: Int] {
+    public func counted(_ names: [String]) -> [String: Int] {
         Dictionary(uniqueKeysWithValues: candidates.map { c in (c, names.filter { $0 == c }.count) })
     }
 
     /// The per-layer table (terminal).
-    func layerTable() -> String {
+    public func layerTable() -> String {
         let w = max(10, assignment.map(\.name.count).max() ?? 0)
         func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
         var lines = [pad("layer", w) + "  " + pad("activation", 10) + " " + pad("T_a", 9) + " " + pad("weight", 10) + " "
@@ -246,7 +230,7 @@ struct PTQSearchReport: Encodable {
     }
 
     /// The comparison table (terminal).
-    func summary() -> String {
+    public func summary() -> String {
         var rows: [(String, Double)] = [("FP32", fp32Top1)]
         rows += candidates.map { ("\($0) (uniform)", uniform[$0] ?? .nan) }
         rows.append(("DQSS-None (soft, θ = 1/N)", dqssNoneTop1))
@@ -262,7 +246,7 @@ struct PTQSearchReport: Encodable {
     }
 
     /// | model | setting | FP32 | each candidate | DQSS-None | paper (derived) | main (derived) | DQSS | start | changes |
-    func markdownRow() -> String {
+    public func markdownRow() -> String {
         var cells = [model, setting, String(format: "%.2f", fp32Top1)]
         cells += candidates.map { String(format: "%.2f", uniform[$0] ?? .nan) }
         cells.append(String(format: "%.2f", dqssNoneTop1))

@@ -29,39 +29,62 @@ import DQSSSearch
 import DQSSDistributed
 import DQSSCheckpoint
 
-struct PTQSearchOptions {
-    var model: String
-    var weights: String
-    var data: String
-    var methods: [PTQMethod]
-    var ptq: PTQSettings
-    var calib: Int
-    var valImages: Int
-    var refinePasses: Int
-    var seed: UInt64
-    var calibSplit: String
-    var split: String
-    var limit: Int?
-    var batch: Int
-    var calibBatch: Int
+/// Everything a PTQ search run needs (the flags of `dqss search --mode ptq`).
+public struct PTQSearchOptions {
+    public var model: String
+    public var weights: String
+    public var data: String
+    public var methods: [PTQMethod]
+    public var ptq: PTQSettings
+    public var calib: Int
+    public var valImages: Int
+    public var refinePasses: Int
+    public var seed: UInt64
+    public var calibSplit: String
+    public var split: String
+    public var limit: Int?
+    public var batch: Int
+    public var calibBatch: Int
     /// The searches to run from the same thresholds; the last one is the main search (its derived
     /// assignment enters the selection).
-    var searches: [PTQSearchSettings]
-    var distillation: Bool
-    var out: String?
-    var json: Bool
-    var markdown: Bool
-    var quiet: Bool
-    var commandLine: String
+    public var searches: [PTQSearchSettings]
+    public var distillation: Bool
+    public var out: String?
+    public var json: Bool
+    public var markdown: Bool
+    public var quiet: Bool
+    public var commandLine: String
+
+    public init(model: String, weights: String, data: String, methods: [PTQMethod], ptq: PTQSettings, calib: Int, valImages: Int, refinePasses: Int, seed: UInt64, calibSplit: String, split: String, limit: Int?, batch: Int, calibBatch: Int, searches: [PTQSearchSettings], distillation: Bool, out: String?, json: Bool, markdown: Bool, quiet: Bool, commandLine: String) {
+        self.model = model
+        self.weights = weights
+        self.data = data
+        self.methods = methods
+        self.ptq = ptq
+        self.calib = calib
+        self.valImages = valImages
+        self.refinePasses = refinePasses
+        self.seed = seed
+        self.calibSplit = calibSplit
+        self.split = split
+        self.limit = limit
+        self.batch = batch
+        self.calibBatch = calibBatch
+        self.searches = searches
+        self.distillation = distillation
+        self.out = out
+        self.json = json
+        self.markdown = markdown
+        self.quiet = quiet
+        self.commandLine = commandLine
+    }
 }
 
-enum PTQSearchRun {
-    static func run(_ o: PTQSearchOptions) throws {
-        try RankedRun.run { comm in try run(o, communicator: comm) }
-    }
-
-    static func run(_ o: PTQSearchOptions, communicator comm: any Communicator) throws {
-        if comm.rank == 0, let out = o.out { try prepareOutputDirectory(out) }
+/// The DQSS PTQ search of a zoo classifier (file header): every rank calls it, rank 0 reports.
+public enum PTQSearchRun {
+    /// Load `o.model` with `o.weights`, open the calibration and test splits of `o.data`, and run steps 1–6.
+    /// Every rank returns the same report (only rank 0 should print or write it).
+    public static func search(_ o: PTQSearchOptions, communicator comm: any Communicator) throws -> PTQSearchReport {
         let log = RankLog(communicator: comm, quiet: o.quiet)
         let spec = try ModelZoo.spec(named: o.model)
         let weightsURL = URL(fileURLWithPath: o.weights)
@@ -73,21 +96,19 @@ enum PTQSearchRun {
         let testSource = try ClassificationSource.open(dataset: spec.dataset, directory: dataURL, split: o.split,
                                                        normalization: norm)
         for (s, name) in [(trainSource, o.calibSplit), (testSource, o.split)] where s.imageShape != spec.inputShape {
-            throw SearchCLIError("\(o.model) expects images \(spec.inputShape), split \"\(name)\" of \(o.data) has \(s.imageShape)")
+            throw SearchRunError("\(o.model) expects images \(spec.inputShape), split \"\(name)\" of \(o.data) has \(s.imageShape)")
         }
         log.progress("\(o.model): normalisation \(normSource)\n")
-        let report = try search(network, train: trainSource, test: testSource, o, communicator: comm)
-        guard comm.rank == 0 else { return }
-        try report.emit(o, log: log)
+        return try search(network, train: trainSource, test: testSource, o, communicator: comm)
     }
 
     /// Steps 1–6 on a loaded network (the zoo model of `run`, or the demo's freshly trained one).
-    static func search(_ network: any UnaryLayer, train trainSource: ClassificationSource, test testSource: ClassificationSource,
+    public static func search(_ network: any UnaryLayer, train trainSource: ClassificationSource, test testSource: ClassificationSource,
                        _ o: PTQSearchOptions, communicator comm: any Communicator) throws -> PTQSearchReport {
         let log = RankLog(communicator: comm, quiet: o.quiet)
         let started = Date()
         guard o.calib + o.valImages <= trainSource.count else {
-            throw SearchCLIError("--calib \(o.calib) + --val-images \(o.valImages) exceed the \(trainSource.count) images of split "
+            throw SearchRunError("--calib \(o.calib) + --val-images \(o.valImages) exceed the \(trainSource.count) images of split "
                                  + "\"\(o.calibSplit)\" of \(o.data)")
         }
         let setting = "W\(o.ptq.weightBits)A\(o.ptq.activationBits)"
@@ -307,23 +328,23 @@ enum PTQSearchRun {
     static func checkFinite(_ t: Tensor, what: String, split: String) throws {
         let per = t.shape.first.map { $0 == 0 ? 1 : t.count / $0 } ?? 1
         for i in 0..<t.count where !t.data[i].isFinite {
-            throw SearchCLIError("\(what) \(i / per) of split \"\(split)\" holds a non-finite value")
+            throw SearchRunError("\(what) \(i / per) of split \"\(split)\" holds a non-finite value")
         }
     }
 }
 
-/// An error of the search command, printed as is.
 /// `--out DIR`: create it and check that files can be written there before any work, so that an
 /// unwritable directory is reported in a second, not after the whole search.
-func prepareOutputDirectory(_ out: String) throws {
+public func prepareOutputDirectory(_ out: String) throws {
     do { try AtomicFile.prepareDirectory(URL(fileURLWithPath: out)) } catch {
-        throw SearchCLIError("--out: cannot write into \(out): \(error)")
+        throw SearchRunError("--out: cannot write into \(out): \(error)")
     }
 }
 
-struct SearchCLIError: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
+/// An error of a search run, printed as is.
+public struct SearchRunError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
 }
 
 /// Top-1 on the test split, each rank evaluating its contiguous range and the counts summed.

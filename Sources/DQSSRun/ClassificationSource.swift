@@ -1,4 +1,5 @@
-// ClassificationSource: labelled, normalised image batches for `dqss eval`, whatever the dataset.
+// ClassificationSource: labelled, normalised image batches for `dqss eval`, `dqss ptq` and the PTQ search,
+// whatever the dataset.
 // CIFAR-10 (a directory with manifest.json and binary records, read by DQSSData) for cifar10 models;
 // for any other dataset (ImageNet), a directory of `dqss prepare` shards: `<dir>/<split>` when that
 // holds shards (pack train/ and val/ into out/train and out/val), else `<dir>` itself. This process
@@ -10,15 +11,26 @@ import DQSSData
 import DQSSModels
 import DQSSShards
 
-struct ClassificationSource {
+/// Labelled, normalised images of one split, read batch by batch (the tensor returned by `batch` is reused:
+/// copy it to keep it past the next call).
+public struct ClassificationSource {
     /// Number of images in the split.
-    let count: Int
+    public let count: Int
     /// [C, H, W] of one image.
-    let imageShape: [Int]
+    public let imageShape: [Int]
     /// Normalised images [B, C, H, W] and labels for images `range` of the split.
-    let batch: (Range<Int>) throws -> (images: Tensor, labels: [Int])
+    public let batch: (Range<Int>) throws -> (images: Tensor, labels: [Int])
 
-    static func open(dataset: String, directory: URL, split: String, normalization: Normalization) throws
+    /// A source from its size, image shape and batch reader.
+    public init(count: Int, imageShape: [Int], batch: @escaping (Range<Int>) throws -> (images: Tensor, labels: [Int])) {
+        self.count = count
+        self.imageShape = imageShape
+        self.batch = batch
+    }
+
+    /// The split `split` of `directory`: CIFAR-10 records for `dataset == "cifar10"`, else `dqss prepare` shards
+    /// (`<directory>/<split>` when that holds shards, else `<directory>`). Throws when neither fits.
+    public static func open(dataset: String, directory: URL, split: String, normalization: Normalization) throws
         -> ClassificationSource {
         switch dataset {
         case "cifar10":
@@ -46,7 +58,7 @@ struct ClassificationSource {
 
 extension ClassificationSource {
     /// Normalised images and labels of the split at `indices`, as one tensor [n, C, H, W].
-    func gather(_ indices: [Int]) throws -> (images: Tensor, labels: [Int]) {
+    public func gather(_ indices: [Int]) throws -> (images: Tensor, labels: [Int]) {
         let per = imageShape.reduce(1, *)
         let t = Tensor(shape: [indices.count] + imageShape)
         var labels: [Int] = []
@@ -59,7 +71,7 @@ extension ClassificationSource {
     }
 
     /// `images` [n, ...] cut into consecutive batches of at most `size`.
-    static func batches(of images: Tensor, size: Int) -> [Tensor] {
+    public static func batches(of images: Tensor, size: Int) -> [Tensor] {
         let n = images.shape.first ?? 0, per = n == 0 ? 0 : images.count / n
         return stride(from: 0, to: n, by: size).map { lo in
             let hi = min(lo + size, n)

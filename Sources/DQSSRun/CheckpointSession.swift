@@ -3,10 +3,10 @@
 //
 //     var session = try CheckpointSession(options, log: log)       // writer + SIGTERM/SIGINT catcher
 //     if let (c, file) = try session.resumePoint() { ...restore from c... }
-//     while !done { step(); if try session.afterStep(step, endOfEpoch:, last:, make: { run.checkpoint() }) { throw ExitCode.preempted } }
+//     while !done { step(); if try session.afterStep(step, endOfEpoch:, last:, make: { run.checkpoint() }) { stop } }
 //
 // `afterStep` writes when the policy says so (every K steps, epoch end, last step, a stop signal) and
-// returns true when a stop signal arrived (the caller exits with `ExitCode.preempted` after cleaning up).
+// returns true when a stop signal arrived (the `dqss` caller exits with status 75 after cleaning up).
 // Only the writing rank (`isWriter`, rank 0) touches the directory; every rank reads on resume.
 // Data-parallel jobs: the decision to write and to stop is the same on every rank (the policy depends only
 // on the step; the stop is agreed through `stopAgreement`), and `make` runs on EVERY rank when a write is
@@ -14,25 +14,25 @@
 // waits at a barrier (rank 0's write is complete) and exits 75 on every rank (signals stay caught until then).
 // `finish()` ends the catching of SIGTERM/SIGINT/SIGUSR1 when the training loop is over.
 
-import ArgumentParser
 import Foundation
-import DQSSModels
 import DQSSCheckpoint
 
-struct CheckpointSession {
-    let options: CheckpointOptions
-    let writer: CheckpointWriter?
-    let stop: StopSignal
-    let log: ProgressLog
+/// The checkpoint side of a training loop: resume point, writes by policy, and the stop signal (file header).
+public struct CheckpointSession {
+    public let options: CheckpointPolicy
+    public let writer: CheckpointWriter?
+    public let stop: StopSignal
+    public let log: ProgressLog
     /// False on ranks other than 0: they never write.
-    let isWriter: Bool
+    public let isWriter: Bool
     /// The last checkpoint written by this session.
-    private(set) var lastWritten: URL?
+    public private(set) var lastWritten: URL?
     /// Data-parallel jobs: turns this rank's "stop requested" into the job's decision (true if any rank
     /// got the signal; a collective, called once per step on every rank), so all ranks stop together.
-    var stopAgreement: ((Bool) -> Bool)?
+    public var stopAgreement: ((Bool) -> Bool)?
 
-    init(_ options: CheckpointOptions, log: ProgressLog, isWriter: Bool = true) throws {
+    /// Starts catching SIGTERM/SIGINT/SIGUSR1 (until `finish()`); opens the writer on the writing rank.
+    public init(_ options: CheckpointPolicy, log: ProgressLog, isWriter: Bool = true) throws {
         self.options = options
         self.log = log
         self.isWriter = isWriter
@@ -41,7 +41,7 @@ struct CheckpointSession {
     }
 
     /// The checkpoint to resume from (read and format-checked), or nil for a fresh start.
-    func resumePoint() throws -> (checkpoint: Checkpoint, file: String)? {
+    public func resumePoint() throws -> (checkpoint: Checkpoint, file: String)? {
         // Warnings about the checkpoint itself go to stderr even with --quiet.
         let warn = { (s: String) in FileHandle.standardError.write(Data((s + "\n").utf8)) }
         guard let url = try options.resumeFile(log: { log.line($0) }, warn: warn) else { return nil }
@@ -50,15 +50,16 @@ struct CheckpointSession {
         return (c, url.path)
     }
 
-    var stopRequested: Bool { stop.receivedSignal != nil }
+    /// Whether this process got a stop signal.
+    public var stopRequested: Bool { stop.receivedSignal != nil }
 
     /// The training loop is over (finished or stopping): from now on SIGTERM/SIGINT/SIGUSR1 have their
     /// default effect (end the process), e.g. during the final evaluation.
-    func finish() { stop.release() }
+    public func finish() { stop.release() }
 
     /// After the step that made `step` steps done: write a checkpoint if due (or if stopping) and
     /// report whether to stop.
-    mutating func afterStep(_ step: Int, endOfEpoch: Bool, last: Bool, make: () throws -> Checkpoint) throws -> Bool {
+    public mutating func afterStep(_ step: Int, endOfEpoch: Bool, last: Bool, make: () throws -> Checkpoint) throws -> Bool {
         let stopping = stopAgreement?(stopRequested) ?? stopRequested
         if options.checkpointDir != nil, stopping || options.due(step: step, endOfEpoch: endOfEpoch, last: last) {
             let checkpoint = try make()   // on every rank: `make` may hold collectives

@@ -10,20 +10,20 @@
 // restores the default dispositions, so that Ctrl-C or a SIGTERM during the final evaluation or the
 // BatchNorm re-estimation ends the process at once, as for any other command.
 
-import ArgumentParser
 import Foundation
 import Dispatch
 
-final class StopSignal: @unchecked Sendable {
+/// SIGTERM / SIGINT / SIGUSR1 caught as a request to stop at the next step boundary (see the file header).
+public final class StopSignal: @unchecked Sendable {
     /// The signals caught while training.
-    static let caught: [Int32] = [SIGTERM, SIGINT, SIGUSR1]
+    public static let caught: [Int32] = [SIGTERM, SIGINT, SIGUSR1]
 
     private let lock = NSLock()
     private var received: Int32?
     private var sources: [DispatchSourceSignal] = []
 
     /// Start catching SIGTERM, SIGINT and SIGUSR1 (until `release()`).
-    init() {
+    public init() {
         for s in Self.caught {
             signal(s, SIG_IGN)   // the dispatch source sees the signal; the default action must not kill us
             let source = DispatchSource.makeSignalSource(signal: s, queue: .global())
@@ -36,7 +36,7 @@ final class StopSignal: @unchecked Sendable {
     /// Stop catching: cancel the dispatch sources and restore the default disposition of every caught
     /// signal (a signal from now on ends the process). A signal already recorded stays recorded.
     /// Idempotent.
-    func release() {
+    public func release() {
         lock.lock(); defer { lock.unlock() }
         if sources.isEmpty { return }
         for source in sources { source.cancel() }
@@ -56,9 +56,10 @@ final class StopSignal: @unchecked Sendable {
     }
 
     /// The first signal received, if any.
-    var receivedSignal: Int32? { lock.lock(); defer { lock.unlock() }; return received }
+    public var receivedSignal: Int32? { lock.lock(); defer { lock.unlock() }; return received }
 
-    var signalName: String {
+    /// The name of the first signal received ("SIGTERM", ...), or "none".
+    public var signalName: String {
         switch receivedSignal {
         case SIGTERM: "SIGTERM"
         case SIGINT: "SIGINT"
@@ -67,9 +68,4 @@ final class StopSignal: @unchecked Sendable {
         case nil: "none"
         }
     }
-}
-
-extension ExitCode {
-    /// Stopped by SIGTERM/SIGINT/SIGUSR1 after writing a checkpoint: resume with `--resume auto`.
-    static let preempted = ExitCode(75)
 }

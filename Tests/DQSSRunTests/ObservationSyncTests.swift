@@ -6,6 +6,7 @@ import Testing
 import DQSSTensor
 import DQSSLayers
 import DQSSQuant
+import DQSSRun
 
 /// The "other replica" of a two-replica run, precomputed: combining adds its batch to ours.
 private final class OtherHalf: ObservationReducer {

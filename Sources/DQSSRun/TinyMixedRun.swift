@@ -98,6 +98,22 @@ public final class TinyMixedRun {
         step += 1
     }
 
+    /// Train to the end from the current step (a fresh run, or one `resumed`) with `session` writing
+    /// checkpoints by its policy; `stepDelayMilliseconds` of sleep after every step (for stop-signal drills).
+    /// Returns true when a stop signal ended the run early (after its checkpoint was written).
+    public func train(session: inout CheckpointSession, stepDelayMilliseconds: Int = 0, commandLine: String = "") throws -> Bool {
+        while !isFinished {
+            trainStep()
+            if stepDelayMilliseconds > 0 { usleep(useconds_t(stepDelayMilliseconds * 1000)) }
+            if try session.afterStep(step, endOfEpoch: atEpochEnd, last: isFinished,
+                                     make: { try checkpoint(commandLine: commandLine) }) {
+                return true
+            }
+        }
+        return false
+    }
+
+    /// The whole state of the run as a checkpoint (model "tiny", task "checkpoint-drill").
     public func checkpoint(commandLine: String = "", worldSize: Int = 1) throws -> Checkpoint {
         let configJSON = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
         return Checkpoint(

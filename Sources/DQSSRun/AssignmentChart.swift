@@ -1,8 +1,9 @@
 // AssignmentChart: the paper's Figure 4 as a small self-contained SVG: for each candidate strategy, how
 // many layers chose it, one bar per series (activations and weights, final and search argmax).
 
-enum AssignmentChart {
-    static func svg(title: String, candidates: [String], series: [(name: String, counts: [String: Int])]) -> String {
+/// The per-layer assignment as an SVG bar chart (the paper's Figure 4).
+public enum AssignmentChart {
+    public static func svg(title: String, candidates: [String], series: [(name: String, counts: [String: Int])]) -> String {
         let colors = ["#1f77b4", "#d62728", "#aec7e8", "#ff9896", "#2ca02c", "#9467bd"]
         let maxCount = max(1, series.flatMap { $0.counts.values }.max() ?? 1)
         let barW = 22, gap = 30, left = 50, top = 50, plotH = 220

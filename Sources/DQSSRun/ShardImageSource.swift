@@ -10,16 +10,24 @@ import DQSSTensor
 import DQSSData
 import DQSSShards
 
-struct ShardImageSource: LabeledImageSource {
-    let data: ShardedImageDataset
-    let normalization: Normalization
+/// This rank's images of a `dqss prepare` shard set, normalised, as a `LabeledImageSource`.
+public struct ShardImageSource: LabeledImageSource {
+    public let data: ShardedImageDataset
+    public let normalization: Normalization
     /// Local images used (the first `count` of this rank's shards).
-    let count: Int
+    public let count: Int
 
-    var classCount: Int { data.classes.count }
-    var imageShape: [Int] { data.imageShape }
+    public var classCount: Int { data.classes.count }
+    public var imageShape: [Int] { data.imageShape }
 
-    func fillBatch(_ indices: ArraySlice<Int>, images: Tensor) throws -> [Int] {
+    /// The first `count` images of this rank's shards of `data`.
+    public init(data: ShardedImageDataset, normalization: Normalization, count: Int) {
+        self.data = data
+        self.normalization = normalization
+        self.count = count
+    }
+
+    public func fillBatch(_ indices: ArraySlice<Int>, images: Tensor) throws -> [Int] {
         do {
             return try data.fillBatch(indices: Array(indices), into: images, normalization: normalization)
         } catch {
@@ -29,7 +37,7 @@ struct ShardImageSource: LabeledImageSource {
 
     /// The shard set for `split` under `directory` (`<dir>/<split>` when that holds shards, else `<dir>`),
     /// or nil when neither holds shards.
-    static func open(directory: URL, split: String, rank: Int, worldSize: Int, normalization: Normalization,
+    public static func open(directory: URL, split: String, rank: Int, worldSize: Int, normalization: Normalization,
                      limit: Int? = nil) throws -> ShardImageSource? {
         let sub = directory.appendingPathComponent(split)
         let dir = ShardedImageDataset.isShardDirectory(sub) ? sub

@@ -1,0 +1,25 @@
+// Printing the report of `dqss search --mode ptq` (PTQSearchReport, DQSSRun): the output directory, then
+// stdout (JSON, a Markdown row, or the tables).
+
+import Foundation
+import DQSSDistributed
+import DQSSRun
+
+extension PTQSearchReport {
+    /// Rank 0's output: the directory (--out), then stdout: JSON, a Markdown row, or the tables.
+    func emit(_ o: PTQSearchOptions, log: RankLog) throws {
+        if let out = o.out {
+            try write(to: URL(fileURLWithPath: out))
+            log.progress("wrote \(out)/assignment.json, search.json, figure4.svg\n")
+        }
+        if o.json {
+            print(try jsonString())
+        } else if o.markdown {
+            print(markdownRow())
+        } else {
+            print(layerTable())
+            print(summary())
+        }
+    }
+
+}
