@@ -10,6 +10,7 @@
 
 import ArgumentParser
 import Foundation
+import DQSSDistributed
 import DQSSTensor
 import DQSSLayers
 import DQSSData
@@ -121,5 +122,5 @@ private struct EvalReport: Encodable {
 
 /// Unbuffered writes to stderr (progress lines must appear while the run goes on).
 private struct StandardError: Sendable {
-    func write(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
+    func write(_ s: String) { StandardErrorProgress.write(s) }
 }

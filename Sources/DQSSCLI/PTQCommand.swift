@@ -14,6 +14,7 @@
 
 import ArgumentParser
 import Foundation
+import DQSSDistributed
 import DQSSTensor
 import DQSSLayers
 import DQSSData
@@ -355,6 +356,6 @@ struct ThresholdFile: Encodable {
 private struct StderrProgress {
     let quiet: Bool
     func callAsFunction(_ s: String) {
-        if !quiet { FileHandle.standardError.write(Data(s.utf8)) }
+        if !quiet { StandardErrorProgress.write(s) }
     }
 }

@@ -10,6 +10,7 @@
 
 import ArgumentParser
 import Foundation
+import DQSSDistributed
 import DQSSTensor
 import DQSSShards
 import DQSSData
@@ -86,11 +87,11 @@ struct PrepareCommand: ParsableCommand {
             lastPrint = now
             let rate = Double(done) / max(now.timeIntervalSince(start), 1e-9)
             let eta = Int(Double(total - done) / max(rate, 1e-9))
-            stderr.write(Data(String(format: "\r%d/%d images, %.0f images/s, ETA %d:%02d ", done, total, rate, eta / 60, eta % 60).utf8))
+            StandardErrorProgress.write(String(format: "\r%d/%d images, %.0f images/s, ETA %d:%02d ", done, total, rate, eta / 60, eta % 60))
         }
         let seconds = Date().timeIntervalSince(start)
         if !quiet {
-            stderr.write(Data("\n".utf8))
+            StandardErrorProgress.write("\n")
             for s in report.skipped { stderr.write(Data("skipped: \(s)\n".utf8)) }
         }
         if json {

@@ -30,7 +30,7 @@ public struct RankLog: Sendable {
     /// Progress text to stderr, from rank 0 only, unless quiet.
     public func progress(_ text: String) {
         if quiet || communicator.rank != 0 { return }
-        writeStandardError(text)
+        StandardErrorProgress.write(text)
     }
 
     /// An error line from any rank, naming it: "dqss: rank 1 of 2: error: ...".
