@@ -28,11 +28,20 @@ public struct ClassificationSource {
         self.batch = batch
     }
 
-    /// The split `split` of `directory`: CIFAR-10 records for `dataset == "cifar10"`, else `dqss prepare` shards
-    /// (`<directory>/<split>` when that holds shards, else `<directory>`). Throws when neither fits.
+    /// The split `split` of `directory`: `dqss prepare` shards wherever they are (`<directory>/<split>` when
+    /// that holds shards, else `<directory>`), for any model (a CIFAR model takes 32x32 shards, as `dqss qat`
+    /// does); otherwise CIFAR-10 records for `dataset == "cifar10"`. Throws when neither fits.
     public static func open(dataset: String, directory: URL, split: String, normalization: Normalization) throws
         -> ClassificationSource {
+        let splitDirectory = directory.appendingPathComponent(split)
+        let hasShards = ShardedImageDataset.isShardDirectory(splitDirectory) || ShardedImageDataset.isShardDirectory(directory)
         switch dataset {
+        case "cifar10" where hasShards:
+            let source = try open(dataset: "shards", directory: directory, split: split, normalization: normalization)
+            guard source.imageShape == [3, 32, 32] else {
+                throw ModelError("\(directory.path): the shards hold \(source.imageShape) images, a CIFAR-10 model takes [3, 32, 32] (pack with `dqss prepare --size 32 --crop 32`)")
+            }
+            return source
         case "cifar10":
             let data = try CIFAR10Dataset(directory: directory, split: split)
             let images = Tensor(shape: [0])   // reused batch after batch
@@ -41,7 +50,6 @@ public struct ClassificationSource {
                 return (images, labels)
             }
         default:
-            let splitDirectory = directory.appendingPathComponent(split)
             let shards = ShardedImageDataset.isShardDirectory(splitDirectory) ? splitDirectory : directory
             guard ShardedImageDataset.isShardDirectory(shards) else {
                 throw ModelError("\(directory.path): no \(dataset) shards (shard-NNNNN-of-NNNNN.h5) in it or in its \(split)/ sub-folder; pack the image folder with `dqss prepare`")

@@ -177,5 +177,21 @@ struct QATOnShardsTests {
         let (s2, _, e2) = try runDQSS(["qat", "--method", "lsq", "--model", "resnet20", "--data", small.path, "--epochs", "1",
                                        "--batch", "3"])
         #expect(s2 != 0 && e2.contains("[3, 32, 32]") && e2.contains(small.path), "\(e2)")
+
+        // The same shards feed eval, ptq and search --mode ptq (issue 19: they refused what qat accepts).
+        // They need pretrained weights: ../shared's ResNet-20 when it is there.
+        guard FileManager.default.fileExists(atPath: sharedWeights("akamaster_resnet20")) else { return }
+        for command in [["eval"], ["ptq", "--method", "maxabs", "--calib", "4", "--calib-split", "train"],
+                        ["search", "--mode", "ptq", "--calib", "4", "--val-images", "2", "--calib-split", "train",
+                         "--epochs", "1", "--eq-images", "2"]] {
+            let (s3, out3, e3) = try runDQSS(command + ["--model", "resnet20", "--data", data.path, "--split", "val",
+                                                        "--weights", sharedWeights("akamaster_resnet20"), "--json", "--quiet"])
+            #expect(s3 == 0, "\(command[0]): \(e3)")
+            let o3 = try #require(try JSONSerialization.jsonObject(with: Data(out3.utf8)) as? [String: Any], "\(command[0])")
+            #expect(!o3.isEmpty)
+        }
+        let (s4, _, e4) = try runDQSS(["eval", "--model", "resnet20", "--data", small.path, "--split", "train",
+                                       "--weights", sharedWeights("akamaster_resnet20")])
+        #expect(s4 != 0 && e4.contains("[3, 16, 16]") && e4.contains("--size 32 --crop 32"), "\(e4)")
     }
 }
