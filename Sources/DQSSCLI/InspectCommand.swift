@@ -17,6 +17,9 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
 
+    @Flag(help: "Accepted as by every command; inspect prints no progress (warnings about damaged or undigested checkpoints are always printed).")
+    var quiet = false
+
     func run() throws {
         let url = try resolveCheckpointArgument(checkpoint)
         let (c, seal) = try CheckpointReader.readChecked(url)

@@ -106,7 +106,7 @@ struct PTQCommand: ParsableCommand {
         get throws {
             if method == "all" { return PTQMethod.allCases }
             return try method.split(separator: ",").map { name in
-                guard let m = PTQMethod(rawValue: String(name).trimmingCharacters(in: .whitespaces).lowercased()) else {
+                guard let m = PTQMethod(named: String(name)) else {
                     throw ValidationError("--method: unknown candidate \"\(name)\" (maxabs, kl, easyquant, admm, all)")
                 }
                 return m
@@ -128,13 +128,14 @@ struct PTQCommand: ParsableCommand {
             throw ValidationError("--kl-unsigned-bins must be 128 or 256 (got \(klUnsignedBins))")
         }
         if try methods.isEmpty { throw ValidationError("--method: no candidate given") }
+        if json && markdown { throw ValidationError("--json and --markdown both print on stdout: choose one") }
         _ = try weightOverride
     }
 
     var weightOverride: PTQMethod? {
         get throws {
             guard let weightMethod else { return nil }
-            guard let m = PTQMethod(rawValue: weightMethod.lowercased()) else {
+            guard let m = PTQMethod(named: weightMethod) else {
                 throw ValidationError("--weight-method: unknown candidate \"\(weightMethod)\" (maxabs, kl, easyquant, admm)")
             }
             return m

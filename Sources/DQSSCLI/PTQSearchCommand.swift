@@ -133,7 +133,7 @@ extension PTQMethod {
     /// The `--candidates` list of a search: comma-separated method names, in branch (tie-break) order.
     static func candidateList(_ text: String) throws -> [PTQMethod] {
         let ms = try text.split(separator: ",").map { name in
-            guard let m = PTQMethod(rawValue: String(name).trimmingCharacters(in: .whitespaces).lowercased()) else {
+            guard let m = PTQMethod(named: String(name)) else {
                 throw ValidationError("--candidates: unknown candidate \"\(name)\" (maxabs, kl, easyquant, admm)")
             }
             return m

@@ -27,6 +27,16 @@ public enum PTQMethod: String, CaseIterable, Sendable, Codable {
         }
     }
 
+    /// A candidate from a flag value: its raw name ("easyquant") or its paper label ("EQ", "Max_Abs"), in any
+    /// case, surrounding spaces ignored. The tables print the paper labels, so users type them.
+    public init?(named name: String) {
+        let key = name.trimmingCharacters(in: .whitespaces).lowercased()
+        guard let m = PTQMethod.allCases.first(where: { $0.rawValue == key || $0.paperName.lowercased() == key }) else {
+            return nil
+        }
+        self = m
+    }
+
     public func makeCalibrator() -> any ThresholdCalibrator {
         switch self {
         case .maxAbs: MaxAbsCalibrator()

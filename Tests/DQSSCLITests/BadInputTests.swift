@@ -66,4 +66,16 @@ struct BadInputTests {
             #expect(status == 64 && stdout.isEmpty && stderr.contains(flag), "\(args): exit \(status): \(stderr)")
         }
     }
+
+    @Test("ptq takes the paper's labels as the tables print them (--method EQ,Max_Abs) and refuses --json with --markdown")
+    func methodLabelsAndOutputFlags() throws {
+        let w = sharedWeights("akamaster_resnet20"), data = sharedDatasets.appendingPathComponent("cifar10").path
+        let (status, out, err) = try runDQSS(["ptq", "--model", "resnet20", "--weights", w, "--data", data, "--method", "EQ,Max_Abs",
+                                              "--calib", "8", "--eq-images", "4", "--limit", "16", "--json", "--quiet"])
+        #expect(status == 0, "\(err)")
+        #expect(out.contains("\"easyquant\"") && out.contains("\"maxabs\""), "\(out.prefix(400))")
+        let (s2, o2, e2) = try runDQSS(["ptq", "--model", "resnet20", "--weights", w, "--data", data, "--method", "kl",
+                                        "--json", "--markdown"])
+        #expect(s2 == 64 && o2.isEmpty && e2.contains("--json and --markdown"), "\(e2)")
+    }
 }
