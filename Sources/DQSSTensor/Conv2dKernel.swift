@@ -59,18 +59,13 @@ public final class Conv2dWorkspace: @unchecked Sendable {
     }
 
     /// Images per chunk of the backward pass, whose per-chunk weight gradients are summed in chunk
-    /// order: the partition must not depend on the thread count, or `--threads 1` and `--threads 2`
-    /// train different networks (float summation order, amplified by every later step). So the
-    /// balance target is a fixed `reductionChunks` chunks (as many chunks as 4 per thread on 4 cores);
-    /// more threads than chunks idle in this loop only.
+    /// order: the partition must not depend on the thread count (`Threads.reductionChunks`).
     public func backwardChunkImages(_ g: ConvGeometry) -> Int {
         let byColumns = targetColumns / max(g.outSpatial, 1)
-        let forBalance = (g.batch + Self.reductionChunks - 1) / Self.reductionChunks
+        let forBalance = (g.batch + Threads.reductionChunks - 1) / Threads.reductionChunks
         return max(1, min(g.batch, byColumns, forBalance))
     }
 
-    /// See `backwardChunkImages`.
-    public static let reductionChunks = 16
 
     func prepare(workers: Int, col: Int, chunk: Int) {
         while scratch.count < workers { scratch.append(Scratch()) }

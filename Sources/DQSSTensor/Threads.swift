@@ -29,6 +29,11 @@ public enum Threads {
     }
 
     public static var count: Int { current }
+
+    /// How many partial sums a reduction is split into at most, whatever the thread count: the partition
+    /// (and so the float summation order) must not depend on `--threads`, or 1 and 2 threads train
+    /// different networks. 16 = 4 chunks per thread on 4 cores; more threads idle in such loops only.
+    public static let reductionChunks = 16
 }
 
 /// Run `body(range)` over `0..<n` split into at most `Threads.count` contiguous chunks of at least

@@ -18,14 +18,19 @@ struct WeightLoadingFaultTests {
         model.namedParameters().map(\.parameter.value.array) + model.namedBuffers().map(\.tensor.array)
     }
 
+    /// A ResNet-20 weights file with `value` stored as element `index` of float32 tensor `name`.
+    func checkpoint(with value: Float, at index: Int, of name: String) throws -> URL {
+        try helper.writeCheckpoint { entries in
+            let i = entries.firstIndex { $0.name == name }!
+            var bytes = entries[i].bytes
+            bytes.withUnsafeMutableBytes { $0.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: 4 * index, as: UInt32.self) }
+            entries[i] = .init(name: entries[i].name, dtype: .f32, shape: entries[i].shape, bytes: bytes)
+        }.0
+    }
+
     @Test("a NaN in a weight is refused at load, naming the file and the tensor, and the model is untouched")
     func nanWeightRefused() throws {
-        let (url, _) = try helper.writeCheckpoint { entries in
-            let i = entries.firstIndex { $0.name == "module.layer2.0.conv1.weight" }!
-            var bytes = entries[i].bytes
-            bytes.withUnsafeMutableBytes { $0.storeBytes(of: Float.nan.bitPattern.littleEndian, toByteOffset: 40, as: UInt32.self) }
-            entries[i] = .init(name: entries[i].name, dtype: .f32, shape: entries[i].shape, bytes: bytes)
-        }
+        let url = try checkpoint(with: .nan, at: 10, of: "module.layer2.0.conv1.weight")
         defer { try? FileManager.default.removeItem(at: url) }
         let model = try ModelZoo.spec(named: "resnet20").make(seed: 3)
         let before = values(model)
@@ -40,12 +45,7 @@ struct WeightLoadingFaultTests {
 
     @Test("an Inf in a BatchNorm running variance is refused (buffers are checked too)")
     func infBufferRefused() throws {
-        let (url, _) = try helper.writeCheckpoint { entries in
-            let i = entries.firstIndex { $0.name == "module.bn1.running_var" }!
-            var bytes = entries[i].bytes
-            bytes.withUnsafeMutableBytes { $0.storeBytes(of: Float.infinity.bitPattern.littleEndian, toByteOffset: 0, as: UInt32.self) }
-            entries[i] = .init(name: entries[i].name, dtype: .f32, shape: entries[i].shape, bytes: bytes)
-        }
+        let url = try checkpoint(with: .infinity, at: 0, of: "module.bn1.running_var")
         defer { try? FileManager.default.removeItem(at: url) }
         let e = try #require(helper.loadError(url))
         #expect(e.contains("module.bn1.running_var") && e.contains("NaN or Inf"), "\(e)")

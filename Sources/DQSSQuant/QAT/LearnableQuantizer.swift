@@ -70,11 +70,11 @@ extension LearnableQuantizer {
 public let learnableQuantizerFloor: Float = 1.19e-7
 
 /// Σ over fixed chunks of `body(range)`, combined in chunk order: independent of thread timing AND of
-/// the thread count (at most 16 chunks whatever `--threads` is), so results do not change with it.
+/// the thread count (at most `Threads.reductionChunks` chunks), so results do not change with it.
 @inline(__always)
 func chunkedSum(_ n: Int, minChunk: Int = 1 << 15, _ body: (Range<Int>) -> SIMD4<Double>) -> SIMD4<Double> {
     if n <= 0 { return SIMD4() }
-    let chunks = min(16, max(1, n / minChunk))
+    let chunks = min(Threads.reductionChunks, max(1, n / minChunk))
     if chunks == 1 { return body(0..<n) }
     return withUnsafeTemporaryAllocation(of: SIMD4<Double>.self, capacity: chunks) { partial in
         let p = partial.baseAddress!
