@@ -153,6 +153,15 @@ struct ExportCommand: ParsableCommand {
             throw ValidationError("--weights is required (the source does not record one)")
         }
         network.setTraining(false)
+        var notes: [String] = []
+        if let (c, url) = checkpoint {
+            // DoReFa's weights are a uniform grid over c·tanh(W)/max|tanh W|, not over W (QATDeployment).
+            let dorefa = try QATDeployment.applyWeightTransforms(to: network, checkpoint: c, file: url.path)
+            for i in assignment!.layers.indices {
+                if let t = dorefa[assignment!.layers[i].name] { assignment!.layers[i].weight.threshold = t }
+            }
+            if !dorefa.isEmpty { notes.append("\(dorefa.count) layer(s) with DoReFa weights: exported as the uniform grid of c·tanh(W)/max|tanh W|") }
+        }
         if let assignment { log("source: \(assignment.origin), \(assignment.layers.count) layers\n") }
 
         let quantized = format != .onnx
@@ -169,7 +178,6 @@ struct ExportCommand: ParsableCommand {
             quantization: quantized ? assignment!.layers : nil,
             options: ONNXExportOptions(exactNarrowRange: !noNarrowClip), metadata: metadata)
 
-        var notes: [String] = []
         let bytes: Data
         switch format {
         case .onnxQDQ, .onnx:

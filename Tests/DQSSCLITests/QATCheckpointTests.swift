@@ -158,4 +158,53 @@ struct QATCheckpointTests {
         #expect(layers.count == 20 && layers.allSatisfy { $0["activation_candidate"] as? String == "LSQ" })
         #expect(layers.allSatisfy { ($0["weight_threshold"] as? Double).map { $0 > 0 } == true })
     }
+
+    /// Correct predictions of ONNX Runtime on the whole `test` split (scripts/ort_eval.py), nil without it.
+    func onnxRuntimeCorrect(_ model: String) throws -> Int? {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        probe.arguments = ["python3", "-c", "import onnxruntime, numpy"]
+        probe.standardError = FileHandle.nullDevice
+        try probe.run(); probe.waitUntilExit()
+        guard probe.terminationStatus == 0 else { return nil }
+        let p = Process(), out = Pipe()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", root.appendingPathComponent("scripts/ort_eval.py").path, model,
+                       "--data", sharedDatasets.appendingPathComponent("cifar10").path, "--split", "test"]
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return text.split(separator: "\n").last.flatMap { Int($0.split(separator: "/").first?.trimmingCharacters(in: .whitespaces) ?? "") }
+    }
+
+    @Test("export of a QAT checkpoint is the network the run reported: DoReFa weights (c·tanh(W)/max|tanh W| on the grid of c) and the DQSS search's derived network give the run's top-1 on test within 1 image in dqss and within 2 in ONNX Runtime",
+          arguments: ["dorefa", "dqss"])
+    func exportIsTheReportedNetwork(method: String) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dqss-qat-export-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // The whole test split (932 images) is evaluated, as the export evaluates it.
+        let whole = common.filter { $0 != "--eval-limit" && $0 != "20" } + ["--checkpoint-dir", dir.path]
+        let args = method == "dqss" ? ["search", "--mode", "qat"] + whole + ["--epochs", "2"] : ["qat", "--method", method] + whole
+        let (s0, out0, e0) = try runDQSS(args)
+        #expect(s0 == 0, "\(e0)")
+        let reported = try #require(try object(out0)["top1"] as? Double)
+        let onnx = dir.appendingPathComponent("final.onnx").path
+        let (s1, out1, e1) = try runDQSS(["export", "--from", dir.path, "--format", "onnx-qdq", "--out", onnx,
+                                          "--data", sharedDatasets.appendingPathComponent("cifar10").path, "--split", "test", "--json"])
+        #expect(s1 == 0, "\(e1)")
+        let export = try object(out1)
+        let correct = try #require(export["dqss_correct"] as? Int), total = try #require(export["dqss_total"] as? Int)
+        let reportedCorrect = Int((reported * Double(total) / 100).rounded())
+        #expect(total == 932)
+        #expect(abs(correct - reportedCorrect) <= 1, "export evaluates to \(correct), the run reported \(reportedCorrect) of \(total)")
+        if method == "dorefa" {
+            #expect((export["notes"] as? [String] ?? []).contains { $0.hasPrefix("20 layer(s) with DoReFa weights") })
+        }
+        if let ort = try onnxRuntimeCorrect(onnx) {
+            #expect(abs(ort - reportedCorrect) <= 2, "ONNX Runtime \(ort), the run reported \(reportedCorrect)")
+        }
+    }
 }
