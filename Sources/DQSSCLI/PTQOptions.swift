@@ -1,0 +1,154 @@
+// The option groups of the post-training commands: bit widths and calibration (`dqss ptq`,
+// `dqss search --mode ptq`, `dqss search --task sr`), the search knobs (both searches), and PTQRunOptions,
+// everything `dqss ptq` and `dqss search --mode ptq` share.
+
+import ArgumentParser
+import Foundation
+import DQSSQuant
+import DQSSSearch
+import DQSSRun
+
+/// --bits, --weight-bits, --act-bits of the PTQ commands (2...8 bits; the QAT commands take --bits alone,
+/// default 4).
+struct PTQBitOptions: ParsableArguments {
+    @Option(help: "Bit width of weights and activations (PTQ default 8; QAT's --bits defaults to 4).")
+    var bits: Int = 8
+
+    @Option(help: "Weight bit width (default: --bits).")
+    var weightBits: Int?
+
+    @Option(help: "Activation bit width (default: --bits).")
+    var actBits: Int?
+
+    var weight: Int { weightBits ?? bits }
+    var activation: Int { actBits ?? bits }
+
+    func validate() throws {
+        for (flag, b) in [("--bits", bits), ("--weight-bits", weight), ("--act-bits", activation)] where !(2...8).contains(b) {
+            throw ValidationError("\(flag) must be in 2...8 (got \(b))")
+        }
+    }
+}
+
+/// How the PTQ candidates are calibrated.
+struct CalibrationOptions: ParsableArguments {
+    @Option(help: "Number of calibration images (HR/LR pairs for SR), drawn with --seed.")
+    var calib: Int = 256
+
+    @Option(help: "Images per forward pass during calibration (EQ evaluates its grid on such batches).")
+    var calibBatch: Int = 64
+
+    @Option(help: "EQ: use only the first M calibration images (default: all).")
+    var eqImages: Int?
+
+    @Option(help: "KL target bins for unsigned activations (128, or 256 as pytorch-quantization).")
+    var klUnsignedBins: Int = 128
+
+    @Flag(help: "Quantize every activation as signed (TensorRT INT8); default: unsigned after ReLU.")
+    var signedActivations = false
+
+    func validate() throws {
+        if calib < 1 { throw ValidationError("--calib must be at least 1 (got \(calib))") }
+        if calibBatch < 1 { throw ValidationError("--calib-batch must be at least 1 (got \(calibBatch))") }
+        if let eqImages, eqImages < 1 { throw ValidationError("--eq-images must be at least 1 (got \(eqImages))") }
+        if ![128, 256].contains(klUnsignedBins) {
+            throw ValidationError("--kl-unsigned-bins must be 128 or 256 (got \(klUnsignedBins))")
+        }
+    }
+
+    /// The calibration settings at `bits`.
+    func settings(_ bits: PTQBitOptions) -> PTQSettings {
+        PTQSettings(weightBits: bits.weight, activationBits: bits.activation, signedActivations: signedActivations,
+                    eqMaxImages: eqImages, klUnsignedBins: klUnsignedBins)
+    }
+}
+
+/// The knobs of the DQSS PTQ search (classification and SR): candidates, schedule, α/β optimiser, the §6.2
+/// selection and refinement.
+struct SearchOptions: ParsableArguments {
+    @Option(help: "Candidates in branch order (tie-break order): maxabs, kl, easyquant, admm (or the paper's labels).")
+    var candidates: PTQCandidates = PTQCandidates(PTQMethod.allCases)
+
+    @Option(help: "Search schedule: annealed (§6.2, default) or paper (§6: 3 SGD steps at lr 1e-4).")
+    var schedule: SearchSchedule = .annealed
+
+    @Option(help: "alpha/beta optimiser: sgd or adam (default: the schedule's: paper sgd, annealed adam).")
+    var optimizer: SearchOptimizer?
+
+    @Option(help: "Learning rate of alpha/beta (default: the schedule's).")
+    var lr: Float?
+
+    @Option(help: "SGD momentum.")
+    var momentum: Float = 0.9
+
+    @Option(help: "Search epochs over the calibration images (default: the schedule's).")
+    var epochs: Int?
+
+    @Option(help: "Search batch size (default: the schedule's).")
+    var searchBatch: Int?
+
+    @Option(help: "Final softmax temperature of the annealed schedule (default 0.02; 1: no annealing).")
+    var temperatureEnd: Double?
+
+    @Option(help: "Held-out validation images (HR/LR pairs for SR) for the §6.2 selection and refinement, disjoint from the calibration images; 0 disables both (default: 1000; 256 for SR).")
+    var valImages: Int?
+
+    @Option(help: "Greedy refinement passes over the layers (§6.2); 0: selection only.")
+    var refinePasses: Int = 1
+
+    @Option(name: .customLong("temperature"), help: .hidden)
+    var deprecatedTemperature: Double?
+
+    /// --temperature-end, or its old spelling --temperature.
+    var finalTemperature: Double? { temperatureEnd ?? deprecatedTemperature }
+
+    func validate() throws {
+        let temperatureFlag = try DeprecatedSpelling.resolve(old: "--temperature", deprecatedTemperature,
+                                                             new: "--temperature-end", temperatureEnd)
+        if let t = finalTemperature, !(t > 0 && t <= 1) {
+            throw ValidationError("\(temperatureFlag) must be in (0, 1] (got \(t))")
+        }
+        if let lr, !(lr >= 0 && lr.isFinite) { throw ValidationError("--lr must be a finite number >= 0 (got \(lr))") }
+        // nan compares false with everything: written so that NaN and ±Inf fail the range check.
+        if !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1) (got \(momentum))") }
+        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1 (got \(epochs))") }
+        if let searchBatch, searchBatch < 1 { throw ValidationError("--search-batch must be at least 1 (got \(searchBatch))") }
+        if let valImages, valImages < 0 { throw ValidationError("--val-images must be at least 0 (got \(valImages))") }
+        if refinePasses < 0 { throw ValidationError("--refine-passes must be at least 0 (got \(refinePasses))") }
+    }
+
+    /// The settings of a search with `schedule`, every default of that schedule overridden by the flags.
+    func settings(_ schedule: SearchSchedule, seed: UInt64) -> PTQSearchSettings {
+        var s = PTQSearchSettings.defaults(schedule)
+        if let epochs { s.epochs = epochs }
+        if let searchBatch { s.batchSize = searchBatch }
+        if let lr { s.lr = lr }
+        if let finalTemperature, schedule == .annealed { s.temperatureEnd = finalTemperature }
+        if let optimizer { s.optimizer = optimizer }
+        s.momentum = momentum
+        s.seed = seed
+        return s
+    }
+}
+
+/// Everything `dqss ptq` and `dqss search --mode ptq` share: the model, the data and the evaluation, the
+/// bit widths and the calibration, the seed, threads and the output.
+struct PTQRunOptions: ParsableArguments {
+    @OptionGroup var network: NetworkOptions
+    @OptionGroup var head: HeadOptions
+    @OptionGroup var data: DataOptions
+    @OptionGroup var evaluation: InferenceOptions
+    @OptionGroup var bits: PTQBitOptions
+    @OptionGroup var calibration: CalibrationOptions
+
+    @Option(help: "Split the calibration images are drawn from.")
+    var calibSplit: String = "train"
+
+    @Option(help: "Seed of the calibration-image draw (and of a search's validation draw and batch order).")
+    var seed: UInt64 = 0
+
+    @OptionGroup var threading: ThreadOptions
+    @OptionGroup var output: TableOutputOptions
+
+    var ptqSettings: PTQSettings { calibration.settings(bits) }
+}
