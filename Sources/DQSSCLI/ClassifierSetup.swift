@@ -97,6 +97,54 @@ struct LoadedClassifier {
     }
 }
 
+/// The --json output of `dqss eval`, and of every `dqss ptq` result, which adds the calibration keys (the
+/// optional ones: absent from `dqss eval`'s output; the bit widths absent from ptq's FP32 row too).
+struct ClassificationReport: Encodable {
+    var model: String
+    var weights: String
+    var data: String
+    var split: String
+    var correct: Int
+    var total: Int
+    /// Percent.
+    var top1: Double
+    var seconds: Double
+    var imagesPerSecond: Double
+    var threads: Int
+    var batch: Int
+    var normalization: NormalizationReport
+    /// `dqss ptq`: "maxabs", "kl", "easyquant", "admm" (with "+w:<method>" under --weight-method), or "fp32".
+    var method: String?
+    var weightBits: Int?
+    var activationBits: Int?
+    var signedActivations: Bool?
+    var calibrationImages: Int?
+    var calibrationSplit: String?
+    var seed: UInt64?
+    /// Statistics passes plus this method's threshold computation.
+    var calibrationSeconds: Double?
+
+    init(model: String, weights: String, data: String, split: String, result: ClassifierResult, batch: Int,
+         normalization: NormalizationReport) {
+        (self.model, self.weights, self.data, self.split, self.batch) = (model, weights, data, split, batch)
+        (correct, total, top1, seconds) = (result.correct, result.total, result.top1, result.seconds)
+        imagesPerSecond = Double(result.total) / max(result.seconds, 1e-9)
+        threads = Threads.count
+        self.normalization = normalization
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case model, weights, data, split, correct, total, top1, seconds, threads, batch, normalization, method, seed
+        case imagesPerSecond = "images_per_second"
+        case weightBits = "weight_bits"
+        case activationBits = "activation_bits"
+        case signedActivations = "signed_activations"
+        case calibrationImages = "calibration_images"
+        case calibrationSplit = "calibration_split"
+        case calibrationSeconds = "calibration_seconds"
+    }
+}
+
 /// The "normalization" object of the --json reports of `dqss eval` and `dqss ptq`.
 struct NormalizationReport: Encodable {
     var mean: [Float]

@@ -43,12 +43,9 @@ struct EvalCommand: ParsableCommand {
         let result = try evaluateWithProgress(model, source: source, total: evaluation.total(of: source.count),
                                               batch: evaluation.batch, label: "\(network.model) \(evaluation.split)",
                                               quiet: output.quiet)
-        let report = EvalReport(model: network.model, weights: classifier.weights.path, data: data.data,
-                                split: evaluation.split, correct: result.correct, total: result.total, top1: result.top1,
-                                seconds: result.seconds,
-                                imagesPerSecond: Double(result.total) / max(result.seconds, 1e-9),
-                                threads: Threads.count, batch: evaluation.batch,
-                                normalization: classifier.normalizationReport)
+        let report = ClassificationReport(model: network.model, weights: classifier.weights.path, data: data.data,
+                                          split: evaluation.split, result: result, batch: evaluation.batch,
+                                          normalization: classifier.normalizationReport)
         if output.json {
             try printJSON(report)
         } else {
@@ -56,27 +53,5 @@ struct EvalCommand: ParsableCommand {
                          network.model, data.data, evaluation.split, result.top1, result.correct, result.total,
                          result.seconds, report.imagesPerSecond))
         }
-    }
-}
-
-/// The --json output of `dqss eval`.
-private struct EvalReport: Encodable {
-    var model: String
-    var weights: String
-    var data: String
-    var split: String
-    var correct: Int
-    var total: Int
-    /// Percent.
-    var top1: Double
-    var seconds: Double
-    var imagesPerSecond: Double
-    var threads: Int
-    var batch: Int
-    var normalization: NormalizationReport
-
-    enum CodingKeys: String, CodingKey {
-        case model, weights, data, split, correct, total, top1, seconds, threads, batch, normalization
-        case imagesPerSecond = "images_per_second"
     }
 }

@@ -135,15 +135,14 @@ struct PTQCommand: ParsableCommand {
                                      label: "\(model) \(label) \(split)", quiet: o.output.quiet)
         }
 
-        var reports: [PTQReport] = []
-        func report(_ r: ClassifierResult, calibrationSeconds: Double, method: String, wBits: Int?, aBits: Int?) -> PTQReport {
-            PTQReport(model: model, weights: classifier.weights.path, data: o.data.data, split: split, correct: r.correct,
-                      total: r.total, top1: r.top1, seconds: r.seconds,
-                      imagesPerSecond: Double(r.total) / max(r.seconds, 1e-9), threads: Threads.count, batch: o.evaluation.batch,
-                      normalization: classifier.normalizationReport,
-                      method: method, weightBits: wBits, activationBits: aBits,
-                      signedActivations: settings.signedActivations, calibrationImages: calib, calibrationSplit: calibSplit,
-                      seed: o.seed, calibrationSeconds: calibrationSeconds)
+        var reports: [ClassificationReport] = []
+        func report(_ r: ClassifierResult, calibrationSeconds: Double, method: String, wBits: Int?, aBits: Int?) -> ClassificationReport {
+            var report = ClassificationReport(model: model, weights: classifier.weights.path, data: o.data.data, split: split,
+                                              result: r, batch: o.evaluation.batch, normalization: classifier.normalizationReport)
+            (report.method, report.weightBits, report.activationBits) = (method, wBits, aBits)
+            (report.signedActivations, report.calibrationImages, report.calibrationSplit) = (settings.signedActivations, calib, calibSplit)
+            (report.seed, report.calibrationSeconds) = (o.seed, calibrationSeconds)
+            return report
         }
         if fp32 {
             QuantizedModel.removeHooks(calibration.points)
@@ -171,48 +170,10 @@ struct PTQCommand: ParsableCommand {
         } else {
             for r in reports {
                 let setting = r.weightBits.map { "W\($0)A\(r.activationBits ?? $0)" } ?? "FP32"
-                print(String(format: "%@ %@ %@ on %@/%@: top-1 %.2f %% (%d / %d)", model, r.method, setting,
+                print(String(format: "%@ %@ %@ on %@/%@: top-1 %.2f %% (%d / %d)", model, r.method ?? "fp32", setting,
                              o.data.data, split, r.top1, r.correct, r.total))
             }
         }
-    }
-}
-
-/// The --json output of `dqss ptq`: the keys of `dqss eval` plus the method, bit widths and calibration.
-struct PTQReport: Encodable {
-    var model: String
-    var weights: String
-    var data: String
-    var split: String
-    var correct: Int
-    var total: Int
-    /// Percent.
-    var top1: Double
-    var seconds: Double
-    var imagesPerSecond: Double
-    var threads: Int
-    var batch: Int
-    var normalization: NormalizationReport
-    /// "maxabs", "kl", "easyquant", "admm", or "fp32".
-    var method: String
-    var weightBits: Int?
-    var activationBits: Int?
-    var signedActivations: Bool
-    var calibrationImages: Int
-    var calibrationSplit: String
-    var seed: UInt64
-    /// Statistics passes plus this method's threshold computation.
-    var calibrationSeconds: Double
-
-    enum CodingKeys: String, CodingKey {
-        case model, weights, data, split, correct, total, top1, seconds, threads, batch, normalization, method, seed
-        case imagesPerSecond = "images_per_second"
-        case weightBits = "weight_bits"
-        case activationBits = "activation_bits"
-        case signedActivations = "signed_activations"
-        case calibrationImages = "calibration_images"
-        case calibrationSplit = "calibration_split"
-        case calibrationSeconds = "calibration_seconds"
     }
 }
 
