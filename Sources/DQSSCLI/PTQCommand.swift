@@ -61,11 +61,12 @@ struct PTQCommand: ParsableCommand {
         let gathered = methods + (weightMethod.map { methods.contains($0) ? [] : [$0] } ?? [])
         let settings = o.ptqSettings
         let classifier = try LoadedClassifier(o.network, head: o.head)
+        // The data before the (possibly large) weights, as `dqss eval`: a wrong directory or split at once.
+        let calibSource = try classifier.open(calibSplit, of: o.data)
+        let testSource = try classifier.open(split, of: o.data)
         let network = try classifier.load()
         let norm = classifier.normalization
         log.write("normalisation: mean \(norm.mean) std \(norm.std) (\(classifier.normalizationSource))\n")
-        let calibSource = try classifier.open(calibSplit, of: o.data)
-        let testSource = try classifier.open(split, of: o.data)
         guard calib <= calibSource.count else {
             throw ValidationError("--calib \(calib) exceeds the \(calibSource.count) images of split \"\(calibSplit)\"")
         }
