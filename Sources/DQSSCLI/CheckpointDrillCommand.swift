@@ -25,8 +25,8 @@ struct CheckpointDrillCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if steps < 1 { throw ValidationError("--steps must be at least 1") }
-        if batch < 1 { throw ValidationError("--batch must be at least 1") }
+        try requireAtLeast(1, "--steps", steps)
+        try requireAtLeast(1, "--batch", batch)
     }
 
     func run() throws {

@@ -99,6 +99,7 @@ struct LoadedClassifier {
 
 /// The --json output of `dqss eval`, and of every `dqss ptq` result, which adds the calibration keys (the
 /// optional ones: absent from `dqss eval`'s output; the bit widths absent from ptq's FP32 row too).
+/// Printed with snake_case keys (`printJSON(_:snakeCase:)`).
 struct ClassificationReport: Encodable {
     var model: String
     var weights: String
@@ -133,16 +134,6 @@ struct ClassificationReport: Encodable {
         self.normalization = normalization
     }
 
-    enum CodingKeys: String, CodingKey {
-        case model, weights, data, split, correct, total, top1, seconds, threads, batch, normalization, method, seed
-        case imagesPerSecond = "images_per_second"
-        case weightBits = "weight_bits"
-        case activationBits = "activation_bits"
-        case signedActivations = "signed_activations"
-        case calibrationImages = "calibration_images"
-        case calibrationSplit = "calibration_split"
-        case calibrationSeconds = "calibration_seconds"
-    }
 }
 
 /// The "normalization" object of the --json reports of `dqss eval` and `dqss ptq`.

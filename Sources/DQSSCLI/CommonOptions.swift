@@ -33,7 +33,7 @@ struct HeadOptions: ParsableArguments {
     var numClasses: Int?
 
     func validate() throws {
-        if let numClasses, numClasses < 1 { throw ValidationError("--num-classes must be at least 1 (got \(numClasses))") }
+        try requireAtLeast(1, "--num-classes", numClasses)
     }
 }
 
@@ -66,8 +66,8 @@ struct EvaluationOptions: ParsableArguments {
 
     func validate() throws {
         let flag = try DeprecatedSpelling.resolve(old: "--eval-limit", deprecatedEvalLimit, new: "--limit", limit)
-        if let n = evaluationLimit, n < 1 { throw ValidationError("\(flag) must be at least 1 (got \(n))") }
-        if let evalBatch, evalBatch < 1 { throw ValidationError("--eval-batch must be at least 1 (got \(evalBatch))") }
+        try requireAtLeast(1, flag, evaluationLimit)
+        try requireAtLeast(1, "--eval-batch", evalBatch)
     }
 }
 
@@ -86,7 +86,7 @@ struct InferenceOptions: ParsableArguments {
 
     func validate() throws {
         try DeprecatedSpelling.resolve(old: "--batch", deprecatedBatch, new: "--eval-batch", evaluation.evalBatch)
-        if let deprecatedBatch, deprecatedBatch < 1 { throw ValidationError("--batch must be at least 1 (got \(deprecatedBatch))") }
+        try requireAtLeast(1, "--batch", deprecatedBatch)
     }
 
     /// How many images of `source` to evaluate.
@@ -144,15 +144,24 @@ struct StderrProgress {
     func line(_ text: String) { write(text + "\n") }
 }
 
+/// Refuses a flag's value below `minimum`, naming the flag: "--calib must be at least 1 (got 0)". A flag
+/// not given (nil) passes.
+func requireAtLeast(_ minimum: Int, _ flag: String, _ value: Int?, unit: String = "") throws {
+    if let value, value < minimum { throw ValidationError("\(flag) must be at least \(minimum)\(unit) (got \(value))") }
+}
+
 /// A warning on stderr ("dqss: warning: ..."), printed with --quiet too.
 func warn(_ message: String) {
     FileHandle.standardError.write(Data("dqss: warning: \(message)\n".utf8))
 }
 
-/// One JSON object on stdout, keys sorted, slashes unescaped (the --json output of every command).
-func printJSON<T: Encodable>(_ value: T) throws {
+/// One JSON object on stdout, keys sorted, slashes unescaped (the --json output of every command). With
+/// `snakeCase`, property names become snake_case keys (`imagesPerSecond` -> `images_per_second`): for
+/// reports without dictionaries, whose keys (set names, labels) the conversion would change too.
+func printJSON<T: Encodable>(_ value: T, snakeCase: Bool = false) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    if snakeCase { encoder.keyEncodingStrategy = .convertToSnakeCase }
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 

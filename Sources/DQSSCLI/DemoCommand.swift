@@ -38,8 +38,8 @@ public struct DemoCommand: ParsableCommand {
     public init() {}
 
     public func validate() throws {
-        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        try requireAtLeast(1, "--epochs", epochs)
+        try requireAtLeast(1, "--batch", batch)
         guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a finite positive number (got \(lr))") }
         guard trainImages >= batch, testImages >= 1 else {
             throw ValidationError("--train-images must be at least --batch, --test-images at least 1")

@@ -47,7 +47,7 @@ struct EvalCommand: ParsableCommand {
                                           split: evaluation.split, result: result, batch: evaluation.batch,
                                           normalization: classifier.normalizationReport)
         if output.json {
-            try printJSON(report)
+            try printJSON(report, snakeCase: true)
         } else {
             print(String(format: "%@ on %@/%@: top-1 %.2f %% (%d / %d) in %.2f s (%.0f images/s)",
                          network.model, data.data, evaluation.split, result.top1, result.correct, result.total,

@@ -219,7 +219,7 @@ struct ExportCommand: ParsableCommand {
                                   notes: notes, split: result == nil ? nil : evaluation.split,
                                   dqssCorrect: result?.correct, dqssTotal: result?.total)
         if output.json {
-            try printJSON(report)
+            try printJSON(report, snakeCase: true)
         } else {
             print("\(modelName) -> \(out) (\(format.rawValue), \(exported.points.count) quantization points)" +
                   (result.map { ", dqss top-1 \($0.correct)/\($0.total) on \(evaluation.split)" } ?? ""))
@@ -252,7 +252,7 @@ struct ExportCommand: ParsableCommand {
     }
 }
 
-/// The --json output of `dqss export`.
+/// The --json output of `dqss export` (printed with snake_case keys).
 private struct ExportReport: Encodable {
     var model: String
     var weights: String
@@ -265,9 +265,4 @@ private struct ExportReport: Encodable {
     var split: String?
     var dqssCorrect: Int?
     var dqssTotal: Int?
-    enum CodingKeys: String, CodingKey {
-        case model, weights, format, out, bytes, origin, layers, notes, split
-        case dqssCorrect = "dqss_correct"
-        case dqssTotal = "dqss_total"
-    }
 }

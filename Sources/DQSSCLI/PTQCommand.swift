@@ -167,7 +167,7 @@ struct PTQCommand: ParsableCommand {
             }
             print("| " + cells.joined(separator: " | ") + " |")
         } else if o.output.json {
-            if reports.count == 1 { try printJSON(reports[0]) } else { try printJSON(["results": reports]) }
+            if reports.count == 1 { try printJSON(reports[0], snakeCase: true) } else { try printJSON(["results": reports], snakeCase: true) }
         } else {
             for r in reports {
                 let setting = r.weightBits.map { "W\($0)A\(r.activationBits ?? $0)" } ?? "FP32"

@@ -48,9 +48,9 @@ struct CalibrationOptions: ParsableArguments {
     var signedActivations = false
 
     func validate() throws {
-        if calib < 1 { throw ValidationError("--calib must be at least 1 (got \(calib))") }
-        if calibBatch < 1 { throw ValidationError("--calib-batch must be at least 1 (got \(calibBatch))") }
-        if let eqImages, eqImages < 1 { throw ValidationError("--eq-images must be at least 1 (got \(eqImages))") }
+        try requireAtLeast(1, "--calib", calib)
+        try requireAtLeast(1, "--calib-batch", calibBatch)
+        try requireAtLeast(1, "--eq-images", eqImages)
         if ![128, 256].contains(klUnsignedBins) {
             throw ValidationError("--kl-unsigned-bins must be 128 or 256 (got \(klUnsignedBins))")
         }
@@ -111,10 +111,10 @@ struct SearchOptions: ParsableArguments {
         if let lr, !(lr >= 0 && lr.isFinite) { throw ValidationError("--lr must be a finite number >= 0 (got \(lr))") }
         // nan compares false with everything: written so that NaN and ±Inf fail the range check.
         if !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1) (got \(momentum))") }
-        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1 (got \(epochs))") }
-        if let searchBatch, searchBatch < 1 { throw ValidationError("--search-batch must be at least 1 (got \(searchBatch))") }
-        if let valImages, valImages < 0 { throw ValidationError("--val-images must be at least 0 (got \(valImages))") }
-        if refinePasses < 0 { throw ValidationError("--refine-passes must be at least 0 (got \(refinePasses))") }
+        try requireAtLeast(1, "--epochs", epochs)
+        try requireAtLeast(1, "--search-batch", searchBatch)
+        try requireAtLeast(0, "--val-images", valImages)
+        try requireAtLeast(0, "--refine-passes", refinePasses)
     }
 
     /// The settings of a search with `schedule`, every default of that schedule overridden by the flags.

@@ -55,8 +55,8 @@ struct PrepareCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if shards < 1 { throw ValidationError("--shards must be at least 1 (got \(shards))") }
-        if crop < 1 { throw ValidationError("--crop must be at least 1 (got \(crop))") }
+        try requireAtLeast(1, "--shards", shards)
+        try requireAtLeast(1, "--crop", crop)
         if size < crop { throw ValidationError("--size \(size) must be at least --crop \(crop)") }
         if !(maxMegapixels > 0 && maxMegapixels <= 4_000) {
             throw ValidationError("--max-megapixels must be in (0, 4000] (got \(maxMegapixels))")

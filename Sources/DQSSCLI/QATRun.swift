@@ -120,54 +120,36 @@ struct QATRunOptions: ParsableArguments {
     }
 
     func validate() throws {
-        if epochs < 0 { throw ValidationError("--epochs must be at least 0 (got \(epochs))") }
-        if warmupEpochs < 0 { throw ValidationError("--warmup-epochs must be at least 0 (got \(warmupEpochs))") }
-        if batch < 1 { throw ValidationError("--batch must be at least 1 (got \(batch))") }
+        try requireAtLeast(0, "--epochs", epochs)
+        try requireAtLeast(0, "--warmup-epochs", warmupEpochs)
+        try requireAtLeast(1, "--batch", batch)
         if !(lr > 0) || !lr.isFinite { throw ValidationError("--lr must be positive (got \(lr))") }
         if let lrTheta, !(lrTheta >= 0 && lrTheta.isFinite) { throw ValidationError("--lr-theta must be a finite number >= 0 (got \(lrTheta))") }
         // nan compares false with everything: written so that NaN and ±Inf fail the range check.
         if !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1) (got \(momentum))") }
         if !(weightDecay >= 0 && weightDecay.isFinite) { throw ValidationError("--weight-decay must be a finite number >= 0 (got \(weightDecay))") }
         if !(2...16).contains(bits) { throw ValidationError("--bits must be in 2...16 (got \(bits))") }
-        if let trainLimit, trainLimit < 1 { throw ValidationError("--train-limit must be at least 1 (got \(trainLimit))") }
-        if evalEvery < 0 { throw ValidationError("--eval-every must be at least 0 (got \(evalEvery))") }
-        if let bnReestimate, bnReestimate < 0 { throw ValidationError("--bn-reestimate must be at least 0 images (got \(bnReestimate))") }
+        try requireAtLeast(1, "--train-limit", trainLimit)
+        try requireAtLeast(0, "--eval-every", evalEvery)
+        try requireAtLeast(0, "--bn-reestimate", bnReestimate, unit: " images")
         if let pactInit, !(pactInit > 0 && pactInit.isFinite) { throw ValidationError("--pact-init must be a finite positive number (got \(pactInit))") }
     }
 
     /// The validated flags as the library's settings (DQSSRun).
     var settings: QATRunSettings {
         var s = QATRunSettings(data: data.data)
-        s.model = model
-        s.numClasses = head.numClasses
-        s.weights = weights
-        s.trainSplit = trainSplit
-        s.trainLimit = trainLimit
-        s.split = evaluation.split
-        s.evalLimit = evaluation.evaluationLimit
-        s.epochs = epochs
-        s.warmupEpochs = warmupEpochs
-        s.batch = batch
-        s.lr = lr
-        s.lrTheta = lrTheta
-        s.schedule = schedule
-        s.searchEpochs = searchEpochs
-        s.temperatureEnd = temperatureEnd
-        s.momentum = momentum
-        s.weightDecay = weightDecay
-        s.milestones = milestones.epochs
-        s.bits = bits
-        s.firstLast = firstLastBits
-        s.evalEvery = evalEvery
-        s.evalBatch = evaluation.batch
-        s.seed = seed
-        s.qat = qatOptions
-        s.syncBn = syncBn
-        s.bnReestimate = bnReestimate
-        s.fp32 = fp32
-        s.quiet = output.quiet
-        s.checkpoints = checkpoints.policy
-        s.commandLine = quotedCommandLine()
+        (s.model, s.numClasses, s.weights, s.seed) = (model, head.numClasses, weights, seed)
+        // Data and evaluation.
+        (s.trainSplit, s.trainLimit) = (trainSplit, trainLimit)
+        (s.split, s.evalLimit, s.evalBatch, s.evalEvery) = (evaluation.split, evaluation.evaluationLimit, evaluation.batch, evalEvery)
+        // Schedule and optimiser.
+        (s.epochs, s.warmupEpochs, s.batch, s.milestones) = (epochs, warmupEpochs, batch, milestones.epochs)
+        (s.lr, s.lrTheta, s.momentum, s.weightDecay) = (lr, lrTheta, momentum, weightDecay)
+        (s.schedule, s.searchEpochs, s.temperatureEnd) = (schedule, searchEpochs, temperatureEnd)
+        // Quantization, BatchNorm, what else to evaluate.
+        (s.bits, s.firstLast, s.qat) = (bits, firstLastBits, qatOptions)
+        (s.syncBn, s.bnReestimate, s.fp32) = (syncBn, bnReestimate, fp32)
+        (s.quiet, s.checkpoints, s.commandLine) = (output.quiet, checkpoints.policy, quotedCommandLine())
         return s
     }
 

@@ -72,8 +72,8 @@ struct SRTestSetOptions: ParsableArguments {
     var setNames: [String]? { sets.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } } }
 
     func validate() throws {
-        if let tile, tile < 1 { throw ValidationError("--tile must be at least 1 (got \(tile))") }
-        if let tileOverlap, tileOverlap < 0 { throw ValidationError("--tile-overlap must be ≥ 0 (got \(tileOverlap))") }
+        try requireAtLeast(1, "--tile", tile)
+        try requireAtLeast(0, "--tile-overlap", tileOverlap)
     }
 }
 

@@ -46,10 +46,8 @@ struct SRSearchCommand: ParsableCommand {
     func validate() throws {
         try DeprecatedSpelling.resolve(old: "--batch", deprecatedBatch, new: "--search-batch", search.searchBatch)
         try DeprecatedSpelling.resolve(old: "--val-pairs", deprecatedValPairs, new: "--val-images", search.valImages)
-        if let deprecatedBatch, deprecatedBatch < 1 { throw ValidationError("--batch must be at least 1 (got \(deprecatedBatch))") }
-        if let deprecatedValPairs, deprecatedValPairs < 0 {
-            throw ValidationError("--val-pairs must be at least 0 (got \(deprecatedValPairs))")
-        }
+        try requireAtLeast(1, "--batch", deprecatedBatch)
+        try requireAtLeast(0, "--val-pairs", deprecatedValPairs)
     }
 
     func run() throws {
