@@ -75,14 +75,14 @@ struct SearchOptions: ParsableArguments {
     @Option(help: "alpha/beta optimiser: sgd or adam (default: the schedule's: paper sgd, annealed adam).")
     var optimizer: SearchOptimizer?
 
-    @Option(help: "Learning rate of alpha/beta (default: the schedule's).")
-    var lr: Float?
+    @Option(help: "Learning rate of alpha/beta (default: the schedule's), as `dqss search --mode qat --lr-theta`.")
+    var lrTheta: Float?
 
     @Option(help: "SGD momentum.")
     var momentum: Float = 0.9
 
     @Option(help: "Search epochs over the calibration images (default: the schedule's).")
-    var epochs: Int?
+    var searchEpochs: Int?
 
     @Option(help: "Search batch size (default: the schedule's).")
     var searchBatch: Int?
@@ -99,8 +99,18 @@ struct SearchOptions: ParsableArguments {
     @Option(name: .customLong("temperature"), help: .hidden)
     var deprecatedTemperature: Double?
 
+    @Option(name: .customLong("lr"), help: .hidden)
+    var deprecatedLR: Float?
+
+    @Option(name: .customLong("epochs"), help: .hidden)
+    var deprecatedEpochs: Int?
+
     /// --temperature-end, or its old spelling --temperature.
     var finalTemperature: Double? { temperatureEnd ?? deprecatedTemperature }
+    /// --lr-theta, or its old spelling --lr (in `dqss search --mode qat`, --lr is the network's rate).
+    var thetaLR: Float? { lrTheta ?? deprecatedLR }
+    /// --search-epochs, or its old spelling --epochs (in the training commands, --epochs trains the network).
+    var epochs: Int? { searchEpochs ?? deprecatedEpochs }
 
     func validate() throws {
         let temperatureFlag = try DeprecatedSpelling.resolve(old: "--temperature", deprecatedTemperature,
@@ -108,10 +118,12 @@ struct SearchOptions: ParsableArguments {
         if let t = finalTemperature, !(t > 0 && t <= 1) {
             throw ValidationError("\(temperatureFlag) must be in (0, 1] (got \(t))")
         }
-        if let lr, !(lr >= 0 && lr.isFinite) { throw ValidationError("--lr must be a finite number >= 0 (got \(lr))") }
+        let lrFlag = try DeprecatedSpelling.resolve(old: "--lr", deprecatedLR, new: "--lr-theta", lrTheta)
+        if let lr = thetaLR, !(lr >= 0 && lr.isFinite) { throw ValidationError("\(lrFlag) must be a finite number >= 0 (got \(lr))") }
+        let epochsFlag = try DeprecatedSpelling.resolve(old: "--epochs", deprecatedEpochs, new: "--search-epochs", searchEpochs)
+        try requireAtLeast(1, epochsFlag, epochs)
         // nan compares false with everything: written so that NaN and ±Inf fail the range check.
         if !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1) (got \(momentum))") }
-        try requireAtLeast(1, "--epochs", epochs)
         try requireAtLeast(1, "--search-batch", searchBatch)
         try requireAtLeast(0, "--val-images", valImages)
         try requireAtLeast(0, "--refine-passes", refinePasses)
@@ -122,7 +134,7 @@ struct SearchOptions: ParsableArguments {
         var s = PTQSearchSettings.defaults(schedule)
         if let epochs { s.epochs = epochs }
         if let searchBatch { s.batchSize = searchBatch }
-        if let lr { s.lr = lr }
+        if let thetaLR { s.lr = thetaLR }
         if let finalTemperature, schedule == .annealed { s.temperatureEnd = finalTemperature }
         if let optimizer { s.optimizer = optimizer }
         s.momentum = momentum

@@ -3,11 +3,11 @@
 //   dqss search --mode ptq --task sr --model imdn --weights ../shared/datasets/models/sr/imdn_x4.safetensors \
 //       --data ../shared/datasets/sr --calib-data ../shared/datasets/cifar10 [--sets Set5,Set14] \
 //       [--candidates maxabs,kl,easyquant,admm] [--bits 8] [--calib 256] [--val-images 256] [--patch 32] [--eq-images 64] \
-//       [--target hr|fp32] [--schedule annealed|paper] [--epochs N] [--search-batch N] [--lr X] [--temperature-end TAU_END] \
+//       [--target hr|fp32] [--schedule annealed|paper] [--search-epochs N] [--search-batch N] [--lr-theta X] [--temperature-end TAU_END] \
 //       [--seed S] [--save-png DIR] [--out DIR] [--json] [--quiet]
 //
 // Renamed flags (old spellings still accepted, with a warning): --batch → --search-batch, --val-pairs →
-// --val-images, --temperature → --temperature-end (the names of `dqss search --mode ptq`).
+// --val-images, --temperature → --temperature-end, --epochs → --search-epochs, --lr → --lr-theta.
 
 import ArgumentParser
 import Foundation

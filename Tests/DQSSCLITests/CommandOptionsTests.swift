@@ -54,6 +54,10 @@ struct OptionRefusalTests {
         (search + ["--temperature-end", "0.1", "--temperature", "0.1"], "--temperature is the old spelling of --temperature-end"),
         (sr + ["--search-batch", "8", "--batch", "8"], "--batch is the old spelling of --search-batch"),
         (sr + ["--val-images", "8", "--val-pairs", "8"], "--val-pairs is the old spelling of --val-images"),
+        (search + ["--lr-theta", "0.1", "--lr", "0.1"], "--lr is the old spelling of --lr-theta"),
+        (search + ["--search-epochs", "2", "--epochs", "2"], "--epochs is the old spelling of --search-epochs"),
+        (search + ["--epochs", "0"], "--epochs must be at least 1"),
+        (search + ["--lr-theta", "nan"], "--lr-theta"),
         // The old spelling is checked as the new one, under its own name.
         (qat + ["--eval-limit", "0"], "--eval-limit must be at least 1"),
         (export + ["--batch", "0"], "--batch must be at least 1"),
@@ -85,7 +89,11 @@ struct OptionRefusalTests {
                       (search + ["--temperature", "0.1"], "--temperature is deprecated, use --temperature-end"),
                       (sr + ["--temperature", "0.1"], "--temperature is deprecated, use --temperature-end"),
                       (sr + ["--batch", "8"], "--batch is deprecated, use --search-batch"),
-                      (sr + ["--val-pairs", "8"], "--val-pairs is deprecated, use --val-images")])
+                      (sr + ["--val-pairs", "8"], "--val-pairs is deprecated, use --val-images"),
+                      (search + ["--lr", "0.1"], "--lr is deprecated, use --lr-theta"),
+                      (search + ["--epochs", "2"], "--epochs is deprecated, use --search-epochs"),
+                      (sr + ["--lr", "0.1"], "--lr is deprecated, use --lr-theta"),
+                      (sr + ["--epochs", "2"], "--epochs is deprecated, use --search-epochs")])
     func oldSpellingAccepted(_ c: ([String], String)) throws {
         let (status, _, err) = try runDQSS(c.0)
         #expect(status != 64, "\(c.0): refused as a usage error: \(err)")
@@ -101,7 +109,9 @@ struct OptionRefusalTests {
         #expect(s2 == 0 && eval.contains("--eval-batch") && eval.contains("--num-classes") && !eval.contains("--batch <"))
         let (s3, sr, _) = try runDQSS(["search", "--mode", "ptq", "--task", "sr", "--help"])
         #expect(s3 == 0 && sr.contains("--search-batch") && sr.contains("--val-images") && sr.contains("--temperature-end"))
+        #expect(sr.contains("--search-epochs") && sr.contains("--lr-theta"))
         #expect(!sr.contains("--val-pairs") && !sr.contains("--batch <") && !sr.contains("--temperature <"))
+        #expect(!sr.contains("--epochs <") && !sr.contains("--lr <"))
     }
 }
 
@@ -199,7 +209,7 @@ struct OptionGroupDataTests {
         #expect(s1 == 0, "\(e1)")
         #expect(try json(o1)["total"] as? Int == 50)
         let (s2, o2, e2) = try runDQSS(["search", "--mode", "ptq", "--candidates", "maxabs,kl", "--calib", "16", "--val-images", "16",
-                                        "--epochs", "1", "--search-batch", "16", "--refine-passes", "0", "--limit", "50",
+                                        "--search-epochs", "1", "--search-batch", "16", "--refine-passes", "0", "--limit", "50",
                                         "--json", "--quiet"] + model)
         #expect(s2 == 0, "\(e2)")
         #expect(try json(o2)["dqss_top1"] as? Double != nil)
