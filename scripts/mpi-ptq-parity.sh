@@ -2,7 +2,7 @@
 # The real `dqss search --mode ptq` on 1 process and under `mpirun -np 2` with the same images, compared:
 # thresholds, α/β, the derived choices and the top-1 rows. Measured at the 2026-12-02 stop with the default
 # Adam on α/β: thresholds equal, α/β up to 8e-3 apart and 3 of 40 derived choices different (margins up to
-# 0.14; final top-1 equal on 64 images); with `EXTRA="--optimizer sgd --lr 1"`: α/β within 1.4e-7. Adam
+# 0.14; final top-1 equal on 64 images); with `EXTRA="--optimizer sgd --lr-theta 1"`: α/β within 1.4e-7. Adam
 # divides each step by √v, so a logit whose gradient is only summation-order noise still moves a full step
 # of either sign; the distributed pipeline itself matches (Tests/DQSSDistributedTests/MPIPTQSearchTests).
 #
@@ -13,7 +13,7 @@ BIN=${BIN:-.build/release/dqss}
 DATA=${DATA:-../shared/datasets}
 ROOT=(); [ "$(id -u)" -eq 0 ] && ROOT=(--allow-run-as-root)
 args=(search --mode ptq --model resnet20 --weights "$DATA/models/cifar10/akamaster_resnet20.safetensors"
-      --data "$DATA/cifar10" --split test --calib 32 --eq-images 8 --val-images 32 --limit 64 --epochs 2
+      --data "$DATA/cifar10" --split test --calib 32 --eq-images 8 --val-images 32 --limit 64 --search-epochs 2
       --threads 1 --json --quiet ${EXTRA:-})
 one=$(mktemp); two=$(mktemp); trap 'rm -f "$one" "$two"' EXIT
 "$BIN" "${args[@]}" > "$one"

@@ -22,16 +22,15 @@ struct CheckpointDrillCommand: ParsableCommand {
     @Option(help: "Learning rate of the network weights (a huge one makes the run diverge, for tests).") var lr: Float = TinyMixedConfig().lr
     @Option(help: "Sleep this many milliseconds after each step (to give tests time to interrupt).") var stepDelayMs: Int = 0
     @OptionGroup var checkpoints: CheckpointOptions
-    @Flag(help: "Print one JSON object on stdout.") var json = false
-    @Flag(help: "No progress on stderr.") var quiet = false
+    @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if steps < 1 { throw ValidationError("--steps must be at least 1") }
-        if batch < 1 { throw ValidationError("--batch must be at least 1") }
+        try requireAtLeast(1, "--steps", steps)
+        try requireAtLeast(1, "--batch", batch)
     }
 
     func run() throws {
-        let log = ProgressLog(quiet: quiet)
+        let log = ProgressLog(quiet: output.quiet)
         let config = TinyMixedConfig(steps: steps, batch: batch, seed: seed, lr: lr)
         var session = try CheckpointSession(checkpoints.policy, log: log)
         let run: TinyMixedRun
@@ -47,9 +46,8 @@ struct CheckpointDrillCommand: ParsableCommand {
         let last = session.lastWritten
         let c = try run.checkpoint()
         let digest = CheckpointDigest.of(c)
-        if json {
-            let out: [String: Any] = ["step": run.step, "digest": digest, "checkpoint": last?.path ?? NSNull()]
-            print(String(decoding: try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys]), as: UTF8.self))
+        if output.json {
+            try printJSONObject(["step": run.step, "digest": digest, "checkpoint": last?.path ?? NSNull()])
         } else {
             print("step \(run.step) digest \(digest)")
         }

@@ -21,7 +21,7 @@ struct CheckpointOptions: ParsableArguments {
 
     func validate() throws {
         if checkpointEvery < 0 { throw ValidationError("--checkpoint-every must be 0 or more (got \(checkpointEvery))") }
-        if keep < 1 { throw ValidationError("--keep must be at least 1 (got \(keep))") }
+        try requireAtLeast(1, "--keep", keep)
         if resume == "auto" && checkpointDir == nil { throw ValidationError("--resume auto needs --checkpoint-dir") }
         if checkpointEvery > 0 && checkpointDir == nil { throw ValidationError("--checkpoint-every needs --checkpoint-dir") }
     }

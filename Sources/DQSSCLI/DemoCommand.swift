@@ -33,14 +33,13 @@ public struct DemoCommand: ParsableCommand {
     @Option(help: "Calibration images (drawn from the generated training images).") var calib: Int = 256
     @Option(help: "Held-out validation images for the §6.2 selection (also from the training images).") var valImages: Int = 512
     @Flag(help: "Only train and evaluate the FP32 network (no search).") var noSearch = false
-    @Flag(help: "No progress on stderr.") var quiet = false
-    @Flag(help: "Print one JSON object on stdout.") var json = false
+    @OptionGroup var output: OutputOptions
 
     public init() {}
 
     public func validate() throws {
-        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        try requireAtLeast(1, "--epochs", epochs)
+        try requireAtLeast(1, "--batch", batch)
         guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a finite positive number (got \(lr))") }
         guard trainImages >= batch, testImages >= 1 else {
             throw ValidationError("--train-images must be at least --batch, --test-images at least 1")
@@ -55,7 +54,7 @@ public struct DemoCommand: ParsableCommand {
 
     public func run() throws {
         threading.apply()
-        let log = ProgressLog(quiet: quiet)
+        let log = ProgressLog(quiet: output.quiet)
         let start = Date()
         log.line("generating \(trainImages) training and \(testImages) test images (shapes, 3x16x16, seed \(seed))")
         let train = SyntheticDataset(count: trainImages, seed: seed &* 2 &+ 1)
@@ -84,8 +83,8 @@ public struct DemoCommand: ParsableCommand {
             training["task"] = "demo"
             training["seed"] = seed
             training["threads"] = Threads.count
-            if json {
-                print(String(decoding: try JSONSerialization.data(withJSONObject: training, options: [.sortedKeys]), as: UTF8.self))
+            if output.json {
+                try printJSONObject(training)
             } else {
                 print(String(format: "TinyConvNet on generated shapes: test top-1 %.2f%% (%d images), %.1f s", 100 * eval.top1,
                              eval.count, trainSeconds))
@@ -101,17 +100,16 @@ public struct DemoCommand: ParsableCommand {
             calib: calib, valImages: valImages, refinePasses: 1, seed: seed, calibSplit: "train", split: "test",
             limit: nil, batch: 256, calibBatch: 64,
             searches: [PTQSearchSettings.paper, PTQSearchSettings.annealed].map { var s = $0; s.seed = seed; return s },
-            distillation: false, out: nil, json: json, markdown: false, quiet: quiet,
+            distillation: false, out: nil, json: output.json, markdown: false, quiet: output.quiet,
             commandLine: CommandLine.arguments.joined(separator: " "))
         log.line("DQSS search on the trained network, W\(weightBits)A\(actBits), \(calib) calibration and \(valImages) validation images")
         let search = try PTQSearchRun.search(model, train: .generated(train), test: .generated(test), options,
                                              communicator: SingleProcess())
         let seconds = Date().timeIntervalSince(start)
-        if json {
+        if output.json {
             let searchObject = try JSONSerialization.jsonObject(with: Data(try search.jsonString().utf8))
-            let out: [String: Any] = ["task": "demo", "seed": seed, "threads": Threads.count, "seconds": seconds,
-                                      "training": training, "search": searchObject]
-            print(String(decoding: try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys]), as: UTF8.self))
+            try printJSONObject(["task": "demo", "seed": seed, "threads": Threads.count, "seconds": seconds,
+                                 "training": training, "search": searchObject])
         } else {
             print(search.layerTable())
             print(search.summary())

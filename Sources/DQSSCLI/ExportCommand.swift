@@ -1,8 +1,8 @@
 // `dqss export`: make a quantization result deployable.
 //
 //   dqss export --from FILE|DIR --format onnx-qdq|onnx|trt-cache|json --out FILE ('-' = stdout)
-//               [--model NAME] [--weights FILE] [--method M] [--no-narrow-clip] [--trt-version 8.6.1]
-//               [--data DIR [--split test]] [--json] [--quiet]
+//               [--model NAME] [--weights FILE] [--num-classes N] [--method M] [--no-narrow-clip]
+//               [--trt-version 8.6.1] [--data DIR [--split test] [--limit N]] [--json] [--quiet]
 //
 // --from (see DQSSExport.QuantizationSource):
 //   * a `dqss ptq --save-thresholds` file (choose --method when it holds several);
@@ -55,11 +55,13 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Model name (default: the one recorded in --from).")
     var model: String?
 
-    @Option(help: "Weights file (default: the one recorded in --from, or the checkpoint's state_dict).")
+    @Option(help: "Weights file (default: the one recorded in --from, or the checkpoint's state_dict); mean/std from <weights>.json beside it.")
     var weights: String?
 
+    @OptionGroup var head: HeadOptions
+
     @Option(help: "PTQ method to export from a thresholds file holding several (maxabs, kl, easyquant, admm).")
-    var method: String?
+    var method: PTQMethod?
 
     @Flag(help: "onnx-qdq: no Clip(-127·s, 127·s) before signed QuantizeLinear (bare Q/DQ; int8 then saturates at -128, dqss at -127).")
     var noNarrowClip = false
@@ -67,29 +69,20 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "trt-cache: TensorRT version the header is written for (major.minor.patch).")
     var trtVersion: String = "8.6.1"
 
-    @Option(help: "Also evaluate the assignment with dqss on this dataset directory.")
+    @Option(help: "Also evaluate the assignment with dqss on this dataset directory (CIFAR-10 records or `dqss prepare` shards).")
     var data: String?
 
-    @Option(help: "Split for --data.")
-    var split: String = "test"
-
-    @Option(help: "Images per forward pass (--data).")
-    var batch: Int = 200
+    @OptionGroup var evaluation: InferenceOptions
 
     @OptionGroup var threading: ThreadOptions
 
-    @Flag(help: "Print one JSON object on stdout (not with --out -).")
-    var json = false
-
-    @Flag(help: "No progress on stderr.")
-    var quiet = false
+    @OptionGroup var output: OutputOptions
 
     func validate() throws {
         if from == nil && format != .onnx {
             throw ValidationError("--from is required for --format \(format.rawValue) (only the FP32 `onnx` export has no source)")
         }
-        if batch < 1 { throw ValidationError("--batch must be at least 1 (got \(batch))") }
-        if json && out == "-" { throw ValidationError("--json and --out - both use stdout") }
+        if output.json && out == "-" { throw ValidationError("--json and --out - both use stdout") }
     }
 
     /// A checkpoint: a sealed checkpoint ("DQSSCKPT") or a plain HDF5 file (by their signatures), or a
@@ -108,7 +101,7 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         threading.apply()
-        let log = { (s: String) in if !quiet { FileHandle.standardError.write(Data(s.utf8)) } }
+        let log = output.progress
 
         // The source: a checkpoint, or one of DQSSExport's readers.
         var checkpoint: (Checkpoint, URL)?
@@ -123,11 +116,12 @@ struct ExportCommand: ParsableCommand {
                     return
                 }
                 let doc = try Self.assignmentJSON(c, file: url.path)
-                assignment = try SearchAssignmentSource(url: url, data: doc).assignment()
-                assignment!.origin = "derived assignment of checkpoint \(url.path) (step \(c.progress.step))"
+                var derived = try SearchAssignmentSource(url: url, data: doc).assignment()
+                derived.origin = "derived assignment of checkpoint \(url.path) (step \(c.progress.step))"
+                assignment = derived
                 checkpoint = (c, url)
             } else {
-                assignment = try QuantizationSources.open(from, method: method).assignment()
+                assignment = try QuantizationSources.open(from, method: method?.rawValue).assignment()
             }
         }
 
@@ -135,14 +129,14 @@ struct ExportCommand: ParsableCommand {
         guard let modelName = model ?? assignment?.model else {
             throw ValidationError("--model is required (the source does not record one)")
         }
-        let spec = try ModelZoo.spec(named: modelName)
+        let spec = try head.spec(named: modelName)
         let network: any UnaryLayer
         let weightsLabel: String
         let norm: Normalization, normSource: String
         if let path = weights ?? (checkpoint == nil ? assignment?.weights : nil) {
             let url = URL(fileURLWithPath: path)
             network = try spec.load(weights: url)
-            (norm, normSource) = try spec.normalization(forWeights: url)
+            (norm, normSource) = try spec.normalizationWarning(forWeights: url)
             weightsLabel = url.path
         } else if let (c, url) = checkpoint {
             network = spec.make(seed: 0)
@@ -162,20 +156,21 @@ struct ExportCommand: ParsableCommand {
             }
             if !dorefa.isEmpty { notes.append("\(dorefa.count) layer(s) with DoReFa weights: exported as the uniform grid of c·tanh(W)/max|tanh W|") }
         }
-        if let assignment { log("source: \(assignment.origin), \(assignment.layers.count) layers\n") }
+        if let assignment { log.line("source: \(assignment.origin), \(assignment.layers.count) layers") }
 
-        let quantized = format != .onnx
+        // Quantized unless the FP32 `onnx` graph is asked for (every other format needs --from: validate()).
+        let quantization = format == .onnx ? nil : assignment
         let metadata: [(String, String)] = [
             ("dqss.model", modelName), ("dqss.weights", weightsLabel),
             ("dqss.input", "normalised images x = (byte/255 - mean)/std, NCHW float32"),
             ("dqss.normalization.mean", norm.mean.map { "\($0)" }.joined(separator: ",")),
             ("dqss.normalization.std", norm.std.map { "\($0)" }.joined(separator: ",")),
             ("dqss.normalization.source", normSource),
-            ("dqss.origin", quantized ? assignment!.origin : "FP32"),
+            ("dqss.origin", quantization?.origin ?? "FP32"),
         ]
         let exported = try ONNXNetworkExporter.export(
             network, name: modelName, inputShape: spec.inputShape,
-            quantization: quantized ? assignment!.layers : nil,
+            quantization: quantization?.layers,
             options: ONNXExportOptions(exactNarrowRange: !noNarrowClip), metadata: metadata)
 
         let bytes: Data
@@ -195,44 +190,47 @@ struct ExportCommand: ParsableCommand {
             for m in merged {
                 notes.append("tensor \(m.tensor) feeds layers with thresholds \(m.thresholds); the cache holds the largest")
             }
-            let unsigned = exported.points.filter { $0.quantization!.activation.isUnsigned }.count
+            let unsigned = exported.points.filter { $0.quantization?.activation.isUnsigned ?? false }.count
             if unsigned > 0 { notes.append("\(unsigned) unsigned input(s) become TensorRT's signed INT8 range [-T, T]") }
             notes.append("weight scales are not part of a calibration cache (TensorRT computes its own); use onnx-qdq for the searched weight strategies")
         case .json:
-            bytes = try AssignmentJSON(model: modelName, weights: weightsLabel, origin: assignment!.origin,
+            bytes = try AssignmentJSON(model: modelName, weights: weightsLabel, origin: quantization?.origin ?? "FP32",
                                        mean: norm.mean, std: norm.std, points: exported.points).encoded()
         }
         try write(bytes)
-        log("\(format.rawValue): \(out) (\(bytes.count) bytes, \(exported.points.count) quantization points)\n")
-        for n in notes { log("note: \(n)\n") }
+        log.line("\(format.rawValue): \(out) (\(bytes.count) bytes, \(exported.points.count) quantization points)")
+        for n in notes { log.line("note: \(n)") }
 
         var result: ClassifierResult?
         if let data {
-            let source = try ClassificationSource.open(dataset: spec.dataset, directory: URL(fileURLWithPath: data),
-                                                       split: split, normalization: norm)
+            let source = try spec.openSplit(evaluation.split, of: data, normalization: norm)
             let points = QuantizedModel.points(of: network)
-            if quantized, let assignment {
-                let byName = Dictionary(uniqueKeysWithValues: assignment.layers.map { ($0.name, $0.layerQuantization) })
-                QuantizedModel.install(points, assignments: points.map { byName[$0.name]! })
+            if let quantization {
+                let byName = Dictionary(uniqueKeysWithValues: quantization.layers.map { ($0.name, $0.layerQuantization) })
+                let layers = try points.map { p in
+                    guard let l = byName[p.name] else { throw ValidationError("--from: no quantization for layer \(p.name) of \(modelName)") }
+                    return l
+                }
+                QuantizedModel.install(points, assignments: layers)
             }
-            result = try evaluateTop1(network, total: source.count, batchSize: batch, batch: source.batch)
+            let r = try evaluateTop1(network, total: evaluation.total(of: source.count), batchSize: evaluation.batch,
+                                     batch: source.batch)
             QuantizedModel.removeHooks(points)
-            log(String(format: "dqss %@ on %@/%@: %d / %d\n", quantized ? "quantized" : "FP32", data, split,
-                       result!.correct, result!.total))
+            log.line(String(format: "dqss %@ on %@/%@: %d / %d", quantization == nil ? "FP32" : "quantized", data,
+                            evaluation.split, r.correct, r.total))
+            result = r
         }
 
         if out == "-" { return }
         let report = ExportReport(model: modelName, weights: weightsLabel, format: format.rawValue, out: out,
                                   bytes: bytes.count, origin: assignment?.origin, layers: exported.points.count,
-                                  notes: notes, split: result == nil ? nil : split,
+                                  notes: notes, split: result == nil ? nil : evaluation.split,
                                   dqssCorrect: result?.correct, dqssTotal: result?.total)
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        if output.json {
+            try printJSON(report, snakeCase: true)
         } else {
             print("\(modelName) -> \(out) (\(format.rawValue), \(exported.points.count) quantization points)" +
-                  (result.map { ", dqss top-1 \($0.correct)/\($0.total) on \(split)" } ?? ""))
+                  (result.map { ", dqss top-1 \($0.correct)/\($0.total) on \(evaluation.split)" } ?? ""))
         }
     }
 
@@ -262,7 +260,7 @@ struct ExportCommand: ParsableCommand {
     }
 }
 
-/// The --json output of `dqss export`.
+/// The --json output of `dqss export` (printed with snake_case keys).
 private struct ExportReport: Encodable {
     var model: String
     var weights: String
@@ -275,9 +273,4 @@ private struct ExportReport: Encodable {
     var split: String?
     var dqssCorrect: Int?
     var dqssTotal: Int?
-    enum CodingKeys: String, CodingKey {
-        case model, weights, format, out, bytes, origin, layers, notes, split
-        case dqssCorrect = "dqss_correct"
-        case dqssTotal = "dqss_total"
-    }
 }

@@ -14,19 +14,14 @@ struct InspectCommand: ParsableCommand {
     @Argument(help: "A checkpoint file (ckpt-<step>.h5), or a checkpoint directory (its newest checkpoint).")
     var checkpoint: String
 
-    @Flag(help: "Print one JSON object on stdout.")
-    var json = false
-
-    @Flag(help: "Accepted as by every command; inspect prints no progress (warnings about damaged or undigested checkpoints are always printed).")
-    var quiet = false
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
         let url = try resolveCheckpointArgument(checkpoint)
         let (c, seal) = try CheckpointReader.readChecked(url)
         if let w = CheckpointReader.warning(seal, file: url.path) { FileHandle.standardError.write(Data((w + "\n").utf8)) }
-        if json {
-            let data = try JSONSerialization.data(withJSONObject: CheckpointSummary.json(c, file: url.path), options: [.sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+        if output.json {
+            try printJSONObject(CheckpointSummary.json(c, file: url.path))
         } else {
             print(CheckpointSummary.text(c, file: url.path))
         }

@@ -50,27 +50,22 @@ struct PrepareCommand: ParsableCommand {
     @Option(help: "Largest image accepted, in megapixels (width x height / 1e6), checked from the file's header before decoding; larger ones are bad images (see --skip-bad).")
     var maxMegapixels: Double = Double(PNGImage.defaultMaxPixels) / 1e6
 
-    @Option(help: "Decoding threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
-    @Flag(help: "Print one JSON object on stdout.")
-    var json = false
-
-    @Flag(help: "No progress line on stderr.")
-    var quiet = false
+    @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if shards < 1 { throw ValidationError("--shards must be at least 1 (got \(shards))") }
-        if crop < 1 { throw ValidationError("--crop must be at least 1 (got \(crop))") }
+        try requireAtLeast(1, "--shards", shards)
+        try requireAtLeast(1, "--crop", crop)
         if size < crop { throw ValidationError("--size \(size) must be at least --crop \(crop)") }
         if !(maxMegapixels > 0 && maxMegapixels <= 4_000) {
             throw ValidationError("--max-megapixels must be in (0, 4000] (got \(maxMegapixels))")
         }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1 (got \(threads))") }
     }
 
     func run() throws {
-        if let threads { Threads.configure(threads) }
+        threading.apply()
+        let quiet = output.quiet
         let stderr = FileHandle.standardError
         let start = Date()
         let folder = try ImageFolder(root: URL(fileURLWithPath: input))
@@ -94,17 +89,15 @@ struct PrepareCommand: ParsableCommand {
             StandardErrorProgress.write("\n")
             for s in report.skipped { stderr.write(Data("skipped: \(s)\n".utf8)) }
         }
-        if json {
-            let object: [String: Any] = [
+        if output.json {
+            try printJSONObject([
                 "input": input, "out": out, "shards": report.files.count,
                 "files": report.files.map(\.lastPathComponent),
                 "images_per_shard": report.shardSizes, "images": report.shardSizes.reduce(0, +),
                 "classes": report.classes, "skipped": report.skipped, "ignored_files": report.ignoredFiles,
                 "size": size, "crop": crop, "seed": seed, "pack_id": report.packID,
                 "seconds": seconds, "threads": Threads.count,
-            ]
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-            print(String(decoding: data, as: UTF8.self))
+            ])
         } else {
             print(String(format: "%d images, %d classes -> %d shards in %@ (%@ images each), %.1f s",
                          report.shardSizes.reduce(0, +), report.classes.count, report.files.count, out,

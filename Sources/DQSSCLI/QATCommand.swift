@@ -3,7 +3,7 @@
 // the §7 schedule (warm-up observation epoch, SGD, step decay), then top-1 on `--split`.
 //
 //   dqss qat --method lsq --model resnet20 --weights akamaster_resnet20.safetensors --data ../shared/datasets/cifar10 \
-//            --split test-jpeg --epochs 2 --train-limit 4660 [--bits 4] [--first-last-bits 8] [--json]
+//            --split test-jpeg --epochs 2 --train-limit 4660 [--limit N] [--bits 4] [--first-last-bits 8] [--num-classes N] [--json]
 
 import ArgumentParser
 import DQSSQuant
@@ -14,22 +14,15 @@ struct QATCommand: ParsableCommand {
         commandName: "qat",
         abstract: "Quantization-aware training with one candidate (DoReFa, DSQ, LSQ, PACT) and evaluation.")
 
-    @Option(help: "QAT candidate: dorefa, dsq, lsq, pact.")
-    var method: String
+    @Option(help: "QAT candidate: dorefa, dsq, lsq, pact (in any case).")
+    var method: QATMethod
 
     @OptionGroup var options: QATRunOptions
 
-    func validate() throws {
-        guard QATMethod(rawValue: method.lowercased()) != nil else {
-            throw ValidationError("--method must be dorefa, dsq, lsq or pact (got \(method))")
-        }
-    }
-
     func run() throws {
-        let m = QATMethod(rawValue: method.lowercased())!
         let o = options
-        try runQAT(o, method: m.rawValue) { model in
-            UniformQATModel(model: model, method: m, bits: o.bits, firstLast: try o.firstLast, options: try o.qatOptions)
+        try runQAT(o, method: method.rawValue) { model in
+            UniformQATModel(model: model, method: method, bits: o.bits, firstLast: o.firstLastBits, options: o.qatOptions)
         }
     }
 }

@@ -17,14 +17,14 @@ import DQSSDistributed
 import DQSSRun
 
 struct QATRunOptions: ParsableArguments {
-    @Option(help: "Model name (a CIFAR-10 zoo model).")
-    var model: String = "resnet20"
+    @Option(help: "Model name (a zoo model: a CIFAR-10 one on CIFAR-10 records, any on `dqss prepare` shards).")
+    var model: String
 
-    @Option(help: "Pretrained FP32 weights (.safetensors). Without it the network starts from a random initialisation.")
+    @Option(help: "Pretrained FP32 weights (.safetensors; mean/std from <weights>.json beside it). Without it the network starts from a random initialisation.")
     var weights: String?
 
-    @Option(help: "Dataset directory (CIFAR-10: the folder holding manifest.json).")
-    var data: String
+    @OptionGroup var head: HeadOptions
+    @OptionGroup var data: DataOptions
 
     @Option(help: "Split to train on.")
     var trainSplit: String = "train"
@@ -32,11 +32,10 @@ struct QATRunOptions: ParsableArguments {
     @Option(help: "Use only the first N training images.")
     var trainLimit: Int?
 
-    @Option(help: "Split to evaluate on.")
-    var split: String = "test"
+    @OptionGroup var evaluation: EvaluationOptions
 
-    @Option(help: "Evaluate only the first N images of the split.")
-    var evalLimit: Int?
+    @Option(help: "Evaluate every N epochs (0: only after the last).")
+    var evalEvery: Int = 1
 
     @Option(help: "Training epochs after the warm-up (the paper: 200).")
     var epochs: Int = 200
@@ -44,7 +43,7 @@ struct QATRunOptions: ParsableArguments {
     @Option(help: "Warm-up (observation) epochs before training (§7.3).")
     var warmupEpochs: Int = 1
 
-    @Option(help: "Training batch size.")
+    @Option(help: "Training batch size (the global batch under mpirun).")
     var batch: Int = 128
 
     @Option(help: "Learning rate of the network group: weights, BN, quantizer parameters.")
@@ -54,7 +53,7 @@ struct QATRunOptions: ParsableArguments {
     var lrTheta: Float?
 
     @Option(help: "DQSS only: annealed (default: Adam on alpha/beta, softmax temperature annealed to --temperature-end over the search epochs, then the derived network alone is trained) or paper (§7: SGD, temperature 1, derived after training).")
-    var schedule: String?
+    var schedule: QATSearchSchedule.Kind?
 
     @Option(help: "DQSS annealed schedule: training epochs of the search phase; the rest train the derived network (default: half of --epochs, rounded up).")
     var searchEpochs: Int?
@@ -68,44 +67,35 @@ struct QATRunOptions: ParsableArguments {
     @Option(help: "L2 weight decay on conv/linear weights and PACT clips.")
     var weightDecay: Float = 5e-4
 
-    @Option(help: "Comma-separated epochs (after warm-up) where both learning rates are multiplied by 0.1.")
-    var milestones: String = "100,200"
+    @Option(help: "Comma-separated epochs (after warm-up) where both learning rates are multiplied by 0.1 (empty: none).")
+    var milestones = Milestones([100, 200])
 
-    @Option(help: "Bit width of weights and activations of the inner layers.")
+    @Option(help: "Bit width of weights and activations of the inner layers (QAT default 4; the PTQ commands' --bits defaults to 8).")
     var bits: Int = 4
 
-    @Option(help: "Bit width of the first conv and the classifier: a number, or fp32 (not quantized).")
-    var firstLastBits: String = "8"
-
-    @Option(help: "Evaluate every N epochs (0: only after the last).")
-    var evalEvery: Int = 1
-
-    @Option(help: "Images per forward pass during evaluation.")
-    var evalBatch: Int = 200
+    @Option(help: "Bit width of the first conv and the classifier: a number in 2...16, or fp32 (not quantized).")
+    var firstLastBits: FirstLastBits = .bits(8)
 
     @Option(help: "Seed of the batch order, augmentation and (without --weights) the initialisation.")
     var seed: UInt64 = 0
 
     @Option(help: "DoReFa weights: symmetric (default) or original (16 levels without zero).")
-    var dorefaWeights: String = "symmetric"
+    var dorefaWeights: DoReFaWeights = .symmetric
 
     @Option(help: "DoReFa weight rescale by max|W|: on or off.")
-    var dorefaRescale: String = "on"
+    var dorefaRescale: OnOff = .on
 
     @Option(help: "LSQ gradient scale N: features (per sample) or batch (whole tensor, MQBench).")
-    var lsqGradN: String = "features"
+    var lsqGradN: LSQGradientN = .features
 
     @Option(help: "PACT activation clip init (default: the observed max during warm-up).")
     var pactInit: Float?
 
     @Option(help: "PACT weight branch: clip (own learnable clip) or dorefa (paper/MQBench).")
-    var pactWeights: String = "clip"
+    var pactWeights: PACTWeights = .clip
 
     @Flag(help: "Under mpirun: synchronised BatchNorm (statistics of the global batch, three small allreduces per BN layer per step) and warm-up observers instead of per-rank statistics. No effect on one rank.")
     var syncBn = false
-
-    /// The BatchNorm mode as reported and recorded in checkpoints.
-    var batchNormMode: String { syncBn ? "synchronised" : "per-rank" }
 
     @Option(help: "DQSS (search --mode qat): after derivation, also re-estimate every BatchNorm's running statistics on this many training images (forward only, no update; at most every training image) and evaluate the derived network again. 0 = off (§7.4 as printed). Default: 2048 with --schedule paper (its BN statistics were tracked under the mixture), 0 with the annealed schedule (the derived network trained its own). The plain derived network is reported either way.")
     var bnReestimate: Int?
@@ -114,127 +104,60 @@ struct QATRunOptions: ParsableArguments {
     var fp32 = false
 
     @OptionGroup var threading: ThreadOptions
-
-    @Flag(help: "Print one JSON object on stdout.")
-    var json = false
-
-    @Flag(help: "Print one Markdown table row on stdout.")
-    var markdown = false
-
-    @Flag(help: "No progress on stderr.")
-    var quiet = false
+    @OptionGroup var output: TableOutputOptions
 
     @OptionGroup(title: "Checkpoints")
     var checkpoints: CheckpointOptions
 
-    var firstLast: FirstLastBits {
-        get throws {
-            guard let f = FirstLastBits(argument: firstLastBits) else {
-                throw ValidationError("--first-last-bits must be a bit width in 2...16 or fp32 (got \(firstLastBits))")
-            }
-            return f
-        }
-    }
-
-    var milestoneEpochs: [Double] {
-        get throws {
-            if milestones.trimmingCharacters(in: .whitespaces).isEmpty { return [] }
-            return try milestones.split(separator: ",").map {
-                guard let v = Double($0.trimmingCharacters(in: .whitespaces)), v >= 0 else {
-                    throw ValidationError("--milestones: \"\($0)\" is not a non-negative number of epochs")
-                }
-                return v
-            }
-        }
-    }
-
     var qatOptions: QATOptions {
-        get throws {
-            var o = QATOptions()
-            switch dorefaWeights {
-            case "symmetric": o.dorefaOriginalWeights = false
-            case "original": o.dorefaOriginalWeights = true
-            default: throw ValidationError("--dorefa-weights must be symmetric or original (got \(dorefaWeights))")
-            }
-            switch dorefaRescale {
-            case "on": o.dorefaRescale = true
-            case "off": o.dorefaRescale = false
-            default: throw ValidationError("--dorefa-rescale must be on or off (got \(dorefaRescale))")
-            }
-            switch lsqGradN {
-            case "features": o.lsqGradientPerBatch = false
-            case "batch": o.lsqGradientPerBatch = true
-            default: throw ValidationError("--lsq-grad-n must be features or batch (got \(lsqGradN))")
-            }
-            switch pactWeights {
-            case "clip": o.pactDoReFaWeights = false
-            case "dorefa": o.pactDoReFaWeights = true
-            default: throw ValidationError("--pact-weights must be clip or dorefa (got \(pactWeights))")
-            }
-            o.pactInit = pactInit
-            return o
-        }
+        var o = QATOptions()
+        o.dorefaOriginalWeights = dorefaWeights == .original
+        o.dorefaRescale = dorefaRescale == .on
+        o.lsqGradientPerBatch = lsqGradN == .batch
+        o.pactDoReFaWeights = pactWeights == .dorefa
+        o.pactInit = pactInit
+        return o
     }
 
     func validate() throws {
-        if epochs < 0 { throw ValidationError("--epochs must be at least 0 (got \(epochs))") }
-        if warmupEpochs < 0 { throw ValidationError("--warmup-epochs must be at least 0 (got \(warmupEpochs))") }
-        if batch < 1 { throw ValidationError("--batch must be at least 1 (got \(batch))") }
+        try requireAtLeast(0, "--epochs", epochs)
+        try requireAtLeast(0, "--warmup-epochs", warmupEpochs)
+        try requireAtLeast(1, "--batch", batch)
         if !(lr > 0) || !lr.isFinite { throw ValidationError("--lr must be positive (got \(lr))") }
         if let lrTheta, !(lrTheta >= 0 && lrTheta.isFinite) { throw ValidationError("--lr-theta must be a finite number >= 0 (got \(lrTheta))") }
-        if let schedule, QATSearchSchedule.Kind(rawValue: schedule) == nil {
-            throw ValidationError("--schedule must be annealed or paper (got \(schedule))")
-        }
         // nan compares false with everything: written so that NaN and ±Inf fail the range check.
         if !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1) (got \(momentum))") }
         if !(weightDecay >= 0 && weightDecay.isFinite) { throw ValidationError("--weight-decay must be a finite number >= 0 (got \(weightDecay))") }
         if !(2...16).contains(bits) { throw ValidationError("--bits must be in 2...16 (got \(bits))") }
-        if let trainLimit, trainLimit < 1 { throw ValidationError("--train-limit must be at least 1 (got \(trainLimit))") }
-        if let evalLimit, evalLimit < 1 { throw ValidationError("--eval-limit must be at least 1 (got \(evalLimit))") }
-        if evalEvery < 0 { throw ValidationError("--eval-every must be at least 0 (got \(evalEvery))") }
-        if evalBatch < 1 { throw ValidationError("--eval-batch must be at least 1 (got \(evalBatch))") }
-        if let bnReestimate, bnReestimate < 0 { throw ValidationError("--bn-reestimate must be at least 0 images (got \(bnReestimate))") }
+        try requireAtLeast(1, "--train-limit", trainLimit)
+        try requireAtLeast(0, "--eval-every", evalEvery)
+        try requireAtLeast(0, "--bn-reestimate", bnReestimate, unit: " images")
         if let pactInit, !(pactInit > 0 && pactInit.isFinite) { throw ValidationError("--pact-init must be a finite positive number (got \(pactInit))") }
-        _ = try firstLast
-        _ = try milestoneEpochs
-        _ = try qatOptions
     }
 
     /// The validated flags as the library's settings (DQSSRun).
     var settings: QATRunSettings {
-        get throws {
-            var s = QATRunSettings(data: data)
-            s.model = model
-            s.weights = weights
-            s.trainSplit = trainSplit
-            s.trainLimit = trainLimit
-            s.split = split
-            s.evalLimit = evalLimit
-            s.epochs = epochs
-            s.warmupEpochs = warmupEpochs
-            s.batch = batch
-            s.lr = lr
-            s.lrTheta = lrTheta
-            s.schedule = schedule.flatMap(QATSearchSchedule.Kind.init(rawValue:))
-            s.searchEpochs = searchEpochs
-            s.temperatureEnd = temperatureEnd
-            s.momentum = momentum
-            s.weightDecay = weightDecay
-            s.milestones = try milestoneEpochs
-            s.bits = bits
-            s.firstLast = try firstLast
-            s.evalEvery = evalEvery
-            s.evalBatch = evalBatch
-            s.seed = seed
-            s.qat = try qatOptions
-            s.syncBn = syncBn
-            s.bnReestimate = bnReestimate
-            s.fp32 = fp32
-            s.quiet = quiet
-            s.checkpoints = checkpoints.policy
-            s.commandLine = quotedCommandLine()
-            return s
-        }
+        var s = QATRunSettings(data: data.data)
+        (s.model, s.numClasses, s.weights, s.seed) = (model, head.numClasses, weights, seed)
+        // Data and evaluation.
+        (s.trainSplit, s.trainLimit) = (trainSplit, trainLimit)
+        (s.split, s.evalLimit, s.evalBatch, s.evalEvery) = (evaluation.split, evaluation.evaluationLimit, evaluation.batch, evalEvery)
+        // Schedule and optimiser.
+        (s.epochs, s.warmupEpochs, s.batch, s.milestones) = (epochs, warmupEpochs, batch, milestones.epochs)
+        (s.lr, s.lrTheta, s.momentum, s.weightDecay) = (lr, lrTheta, momentum, weightDecay)
+        (s.schedule, s.searchEpochs, s.temperatureEnd) = (schedule, searchEpochs, temperatureEnd)
+        // Quantization, BatchNorm, what else to evaluate.
+        (s.bits, s.firstLast, s.qat) = (bits, firstLastBits, qatOptions)
+        (s.syncBn, s.bnReestimate, s.fp32) = (syncBn, bnReestimate, fp32)
+        (s.quiet, s.checkpoints, s.commandLine) = (output.quiet, checkpoints.policy, quotedCommandLine())
+        return s
+    }
+
+    /// Before the run, on rank 0: the head against the data, and the warning of a missing weights manifest.
+    func checkModel() throws {
+        let spec = try head.spec(named: model)
+        if let weights { _ = try spec.normalizationWarning(forWeights: URL(fileURLWithPath: weights)) }
+        try spec.checkHead(data: data.data, split: trainSplit)
     }
 }
 
@@ -242,9 +165,7 @@ extension QATReport {
     /// Text, JSON or a Markdown row on stdout.
     func print(json: Bool, markdown: Bool) throws {
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            Swift.print(String(decoding: try encoder.encode(self), as: UTF8.self))
+            try printJSON(self)
         } else if markdown {
             let f = { (v: Double?) in v.map { String(format: "%.2f", $0) } ?? "" }
             Swift.print("| \(model) | \(method) | W\(bits)A\(bits) | \(f(fp32Top1)) | \(f(top1)) | \(f(softTop1)) | \(f(reestimatedTop1)) | "
@@ -274,8 +195,9 @@ func runQAT<Network: QATNetwork>(_ o: QATRunOptions, method: String,
     do {
         try RankedRun.run { comm in
             o.threading.apply()
-            let report = try QATRun.run(try o.settings, method: method, communicator: comm, install: install, finish: finish)
-            if comm.rank == 0 { try report.print(json: o.json, markdown: o.markdown) }
+            if comm.rank == 0 { try o.checkModel() }
+            let report = try QATRun.run(o.settings, method: method, communicator: comm, install: install, finish: finish)
+            if comm.rank == 0 { try report.print(json: o.output.json, markdown: o.output.markdown) }
         }
     } catch is QATPreempted {
         throw ExitCode.preempted   // every rank, after rank 0's checkpoint: MPI_Finalize at exit, status 75

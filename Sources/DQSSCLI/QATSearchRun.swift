@@ -12,10 +12,10 @@ import DQSSRun
 enum QATSearchRun {
     static func run(_ o: QATRunOptions, initialLogit: Float = 0.1) throws {
         try runQAT(o, method: "dqss", install: { model in
-            QATMixedModel(model: model, bits: o.bits, firstLast: try o.firstLast, options: try o.qatOptions,
+            QATMixedModel(model: model, bits: o.bits, firstLast: o.firstLastBits, options: o.qatOptions,
                           initialLogit: initialLogit)
         }, finish: { mixed, context in
-            try QATRun.finishMixture(mixed, context, evalBatch: o.evalBatch)
+            try QATRun.finishMixture(mixed, context, evalBatch: o.evaluation.batch)
         })
     }
 }
@@ -27,12 +27,12 @@ struct QATSearchCommand: ParsableCommand {
         abstract: "DQSS search --mode qat: the four QAT candidates mixed per layer, trained jointly (§7).")
 
     @Option(help: "Search mode: qat.")
-    var mode: String
+    var mode: SearchMode
 
     @OptionGroup var options: QATRunOptions
 
     func validate() throws {
-        guard mode == "qat" else { throw ValidationError("--mode \(mode): this command runs --mode qat") }
+        guard mode == .qat else { throw ValidationError("--mode \(mode.rawValue): this command runs --mode qat") }
     }
 
     func run() throws { try QATSearchRun.run(options) }

@@ -12,8 +12,6 @@
 import ArgumentParser
 import Foundation
 import DQSSTensor
-import DQSSLayers
-import DQSSData
 import DQSSModels
 import DQSSRun
 
@@ -23,12 +21,39 @@ struct SREvalCommand: ParsableCommand {
         abstract: "PSNR/SSIM (Y channel) of a pretrained super-resolution model on test sets.",
         discussion: "Models: \(SRModelZoo.names.joined(separator: ", ")).")
 
-    @Option(help: "SR model name (see Models above).")
-    var model: String
+    @OptionGroup var network: NetworkOptions
+    @OptionGroup var testSets: SRTestSetOptions
+    @OptionGroup var threading: ThreadOptions
+    @OptionGroup var output: OutputOptions
 
-    @Option(help: "Weights file (.safetensors, PyTorch state_dict names).")
-    var weights: String
+    func run() throws {
+        threading.apply()
+        let spec = try SRModelZoo.spec(named: network.model)
+        let benchmark = try SRBenchmark(directory: URL(fileURLWithPath: testSets.data), scale: spec.scale, names: testSets.setNames)
+        let model = try spec.load(weights: network.weightsURL)
+        let start = Date()
+        let progress = output.progress
+        let scores = try benchmark.evaluate(model, tile: testSets.tile, overlap: testSets.tileOverlap ?? spec.receptiveRadius ?? 16,
+                                            saveDirectory: testSets.savePng.map { URL(fileURLWithPath: $0) },
+                                            progress: output.quiet ? nil : { set, stem, seconds in
+            progress.line(String(format: "%@/%@: %.2f s", set, stem, seconds))
+        })
+        let seconds = Date().timeIntervalSince(start)
+        if output.json {
+            try printJSON(SREvalReport(model: network.model, weights: network.weights, data: testSets.data, scale: spec.scale,
+                                       sets: Dictionary(uniqueKeysWithValues: scores.map { ($0.name, $0) }),
+                                       seconds: seconds, threads: Threads.count))
+        } else {
+            for s in scores {
+                print(String(format: "%@ x%d %@ (%d images): PSNR-Y %.4f dB, SSIM-Y %.4f (PSNR with rounded Y %.4f)",
+                             network.model, spec.scale, s.name, s.images.count, s.psnr, s.ssim, s.psnrRoundedY))
+            }
+        }
+    }
+}
 
+/// The test sets of the SR commands (`sr-eval`, `search --task sr`) and how the network runs on them.
+struct SRTestSetOptions: ParsableArguments {
     @Option(help: "Directory with one folder per test set (e.g. ../shared/datasets/sr).")
     var data: String
 
@@ -41,48 +66,14 @@ struct SREvalCommand: ParsableCommand {
     @Option(help: "LR pixels of context around each tile (default: the model's receptive radius, else 16).")
     var tileOverlap: Int?
 
-    @Option(help: "Write the SR outputs as PNG files under this directory (<dir>/<set>/<stem>_SR.png).")
+    @Option(help: "Write the SR outputs as PNG files under this directory (sr-eval: <dir>/<set>/<stem>_SR.png; a search: <dir>/<row>/<set>/).")
     var savePng: String?
 
-    @OptionGroup var threading: ThreadOptions
-
-    @Flag(help: "Print one JSON object on stdout.")
-    var json = false
-
-    @Flag(help: "No progress on stderr.")
-    var quiet = false
+    var setNames: [String]? { sets.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } } }
 
     func validate() throws {
-        if let tile, tile < 1 { throw ValidationError("--tile must be at least 1 (got \(tile))") }
-        if let tileOverlap, tileOverlap < 0 { throw ValidationError("--tile-overlap must be ≥ 0 (got \(tileOverlap))") }
-    }
-
-    func run() throws {
-        threading.apply()
-        let spec = try SRModelZoo.spec(named: model)
-        let benchmark = try SRBenchmark(directory: URL(fileURLWithPath: data), scale: spec.scale,
-                                        names: sets.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } })
-        let network = try spec.load(weights: URL(fileURLWithPath: weights))
-        let start = Date()
-        let scores = try benchmark.evaluate(network, tile: tile, overlap: tileOverlap ?? spec.receptiveRadius ?? 16,
-                                            saveDirectory: savePng.map { URL(fileURLWithPath: $0) },
-                                            progress: quiet ? nil : { set, stem, seconds in
-            FileHandle.standardError.write(Data(String(format: "%@/%@: %.2f s\n", set, stem, seconds).utf8))
-        })
-        let seconds = Date().timeIntervalSince(start)
-        if json {
-            let report = SREvalReport(model: model, weights: weights, data: data, scale: spec.scale,
-                                      sets: Dictionary(uniqueKeysWithValues: scores.map { ($0.name, $0) }),
-                                      seconds: seconds, threads: Threads.count)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
-        } else {
-            for s in scores {
-                print(String(format: "%@ x%d %@ (%d images): PSNR-Y %.4f dB, SSIM-Y %.4f (PSNR with rounded Y %.4f)",
-                             model, spec.scale, s.name, s.images.count, s.psnr, s.ssim, s.psnrRoundedY))
-            }
-        }
+        try requireAtLeast(1, "--tile", tile)
+        try requireAtLeast(0, "--tile-overlap", tileOverlap)
     }
 }
 

@@ -49,30 +49,31 @@ struct SearchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (mode, withoutMode) = try Self.take("mode", from: arguments)
-        let (task, rest) = try Self.take("task", from: withoutMode)
+        let (modeValue, withoutMode) = try Self.take("mode", from: arguments)
+        let (taskValue, rest) = try Self.take("task", from: withoutMode)
         let help = rest.contains("--help") || rest.contains("-h")
-        switch (mode, task ?? "classification") {
-        case ("ptq", "classification"):
-            if help { print(PTQSearchCommand.helpMessage()); return }
-            let c = try PTQSearchCommand.parse(rest)
-            try c.run()
-        case ("ptq", "sr"):
-            if help { print(SRSearchCommand.helpMessage()); return }
-            let c = try SRSearchCommand.parse(rest)
-            try c.run()
-        case ("qat", "classification"):
-            if help { print(QATSearchCommand.helpMessage()); return }
-            let c = try QATSearchCommand.parse(["--mode", "qat"] + rest)
-            try c.run()
-        case ("qat", let t):
-            throw ValidationError("--task \(t): the QAT search supports classification only")
-        case (nil, _):
+        guard let modeValue else {
             if help { print(Self.helpMessage()); return }
             throw ValidationError("--mode is required: ptq or qat (`dqss search --mode ptq --help` lists the flags)")
-        case (let m?, let t):
-            if m != "ptq" && m != "qat" { throw ValidationError("--mode \(m): expected ptq or qat") }
-            throw ValidationError("--task \(t): expected classification or sr")
+        }
+        guard let mode = SearchMode(argument: modeValue) else {
+            throw ValidationError("--mode \(modeValue): expected \(SearchMode.allValueStrings.joined(separator: " or "))")
+        }
+        guard let task = SearchTask(argument: taskValue ?? SearchTask.classification.rawValue) else {
+            throw ValidationError("--task \(taskValue ?? ""): expected \(SearchTask.allValueStrings.joined(separator: " or "))")
+        }
+        switch (mode, task) {
+        case (.ptq, .classification):
+            if help { print(PTQSearchCommand.helpMessage()); return }
+            try PTQSearchCommand.parse(rest).run()
+        case (.ptq, .sr):
+            if help { print(SRSearchCommand.helpMessage()); return }
+            try SRSearchCommand.parse(rest).run()
+        case (.qat, .classification):
+            if help { print(QATSearchCommand.helpMessage()); return }
+            try QATSearchCommand.parse(["--mode", "qat"] + rest).run()
+        case (.qat, .sr):
+            throw ValidationError("--task sr: the QAT search supports classification only")
         }
     }
 }

@@ -8,7 +8,7 @@ struct ThreadOptions: ParsableArguments {
     var threads: Int?
 
     func validate() throws {
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1 (got \(threads))") }
+        try requireAtLeast(1, "--threads", threads)
     }
 
     /// Sets the thread count of BLAS and `parallelFor`; without `--threads` the default (all cores) stays.

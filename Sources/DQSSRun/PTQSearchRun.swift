@@ -32,6 +32,8 @@ import DQSSCheckpoint
 /// Everything a PTQ search run needs (the flags of `dqss search --mode ptq`).
 public struct PTQSearchOptions {
     public var model: String
+    /// Classes of the model's classifier head (nil: the architecture's own; `ModelZoo.spec(named:numClasses:)`).
+    public var numClasses: Int? = nil
     public var weights: String
     public var data: String
     public var methods: [PTQMethod]
@@ -86,7 +88,7 @@ public enum PTQSearchRun {
     /// Every rank returns the same report (only rank 0 should print or write it).
     public static func search(_ o: PTQSearchOptions, communicator comm: any Communicator) throws -> PTQSearchReport {
         let log = RankLog(communicator: comm, quiet: o.quiet)
-        let spec = try ModelZoo.spec(named: o.model)
+        let spec = try ModelZoo.spec(named: o.model, numClasses: o.numClasses)
         let weightsURL = URL(fileURLWithPath: o.weights)
         let network = try spec.load(weights: weightsURL)
         let (norm, normSource) = try spec.normalization(forWeights: weightsURL)

@@ -168,7 +168,7 @@ public enum SRSearchRun {
         let bench = try SRBenchmark(directory: URL(fileURLWithPath: o.data), scale: spec.scale, names: o.sets)
         let train = try CIFAR10Dataset(directory: URL(fileURLWithPath: o.calibData), split: "train")
         guard o.calib + o.valPairs <= train.count else {
-            throw DQSSDataError("--calib \(o.calib) + --val-pairs \(o.valPairs): the CIFAR-10 training split of \(o.calibData) "
+            throw DQSSDataError("--calib \(o.calib) + --val-images \(o.valPairs): the CIFAR-10 training split of \(o.calibData) "
                                 + "has \(train.count) records")
         }
         let network = try spec.load(weights: URL(fileURLWithPath: o.weights))

@@ -72,7 +72,6 @@ struct Allreduce: ParsableCommand {
         }
     }
 
-    func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
     func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.isEmpty ? 0 : s[s.count / 2] }
 
     func measure(_ comm: any Communicator) -> String {
@@ -89,17 +88,17 @@ struct Allreduce: ParsableCommand {
         var compute: [Double] = [], wait: [Double] = [], reduce: [Double] = [], update: [Double] = [], total: [Double] = []
         for s in 0...steps {
             comm.barrier()
-            let t0 = now()
+            let t0 = wallSeconds()
             sgd.zeroGradients()
             _ = loss.forward(logits: model.forward(x), labels: labels)
             _ = model.backward(loss.backward())
-            let t1 = now()
+            let t1 = wallSeconds()
             comm.barrier()
-            let t2 = now()
+            let t2 = wallSeconds()
             reducer.averageGradients(params, localCount: shard.count, globalCount: batch)
-            let t3 = now()
+            let t3 = wallSeconds()
             sgd.step()
-            let t4 = now()
+            let t4 = wallSeconds()
             if s > 0 {
                 compute.append(t1 - t0); wait.append(t2 - t1); reduce.append(t3 - t2); update.append(t4 - t3)
                 total.append(t4 - t0)
@@ -126,9 +125,9 @@ struct Allreduce: ParsableCommand {
             let repeats = floats > 1_000_000 ? 3 : 20
             for k in 0...repeats {
                 comm.barrier()
-                let t0 = now()
+                let t0 = wallSeconds()
                 r.averageGradients(ps, localCount: 1, globalCount: comm.size)
-                if k > 0 { times.append(now() - t0) }
+                if k > 0 { times.append(wallSeconds() - t0) }
             }
             let t = comm.allreduce(median(times), .max)
             let bytes = floats * 4
@@ -140,11 +139,7 @@ struct Allreduce: ParsableCommand {
                             parameters: params.reduce(0) { $0 + $1.value.count }, allreduceBytesPerStep: reducer.lastBytes,
                             stepMs: stepMs, computeMs: computeMs, waitMs: waitMs, allreduceMs: reduceMs, updateMs: updateMs,
                             allreduceShare: reduceMs / stepMs, buffers: buffers)
-        if json {
-            let e = JSONEncoder()
-            e.outputFormatting = [.sortedKeys]
-            return String(decoding: (try? e.encode(report)) ?? Data(), as: UTF8.self)
-        }
+        if json { return (try? jsonString(report)) ?? "" }
         var lines = [String(format: "ResNet-20 step, global batch %d on %d rank(s) x %d thread(s) (per rank %@): %.1f ms",
                             batch, comm.size, threads, perRank.map(String.init).joined(separator: "/"), stepMs),
                      String(format: "  compute %.1f ms, imbalance wait %.1f ms, allreduce %.2f ms (%d bytes, %.1f %% of the step), update %.1f ms",

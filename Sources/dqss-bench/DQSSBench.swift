@@ -29,15 +29,18 @@ struct CommonOptions: ParsableArguments {
     @Flag(help: "No progress output.")
     var quiet = false
     @Option(help: "Statistic over repeats: median (reported figures) or min (tuning on a busy machine).")
-    var statistic: String = "median"
+    var statistic: TimingStatistic = .median
 
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1 (got \(threads))") }
         guard repeats >= 1 else { throw ValidationError("--repeat must be at least 1 (got \(repeats))") }
-        guard let st = TimingStatistic(rawValue: statistic) else {
-            throw ValidationError("--statistic must be median or min (got \(statistic))")
-        }
-        timingStatistic = st
+        timingStatistic = statistic
+    }
+
+    /// Sets the thread count and returns the output (stdout, or stderr with --json).
+    func start() -> Reporter {
+        Threads.configure(threads)
+        return Reporter(json: json, quiet: quiet)
     }
 }
 
@@ -67,12 +70,11 @@ struct Run: ParsableCommand {
     @Flag(help: "Skip the ResNet-20 step.") var skipStep = false
 
     func run() throws {
-        Threads.configure(options.threads)
-        let out = Reporter(json: options.json, quiet: options.quiet)
+        let out = options.start()
         let before = MachineLoad.sample()
         out.line("load before: \(before.loadavg)  busiest: \(before.busiest.prefix(3).joined(separator: " | "))")
         out.line("OpenBLAS kernels: \(OpenBLASCore.name)")
-        out.line("threads \(options.threads), repeats \(options.repeats) (\(options.statistic) of repeats)")
+        out.line("threads \(options.threads), repeats \(options.repeats) (\(options.statistic.rawValue) of repeats)")
         let conv = runConvBench(batch: batch, channels: 64, size: 32, repeats: options.repeats)
         out.line(String(format: "sgemm M=%d N=%d K=%d (x%d chunks): %.1f GFLOP/s   (single call N=%d: %.1f)",
                         conv.sgemmM, conv.sgemmN, conv.sgemmK, (batch + conv.chunkImages - 1) / conv.chunkImages,
@@ -100,9 +102,7 @@ struct Run: ParsableCommand {
                 conv_forward_ms: conv.convForwardMs, conv_backward_ms: conv.convBackwardMs,
                 conv_forward_over_sgemm: conv.convForwardGflops / conv.sgemmGflops,
                 resnet20_step_ms: step?.stepMs, resnet20_phases_ms: step, load_before: before, load_after: after)
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys]
-            print(String(decoding: try enc.encode(report), as: UTF8.self))
+            try printJSON(report)
         }
     }
 }
@@ -130,9 +130,7 @@ struct ThreadSweep: ParsableCommand {
                             t, ms, r.convForwardGflops, r.sgemmGflops, step.stepMs, step.cpuMs))
         }
         if options.json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys]
-            print(String(decoding: try enc.encode(rows), as: UTF8.self))
+            try printJSON(rows)
         }
     }
 }
@@ -144,8 +142,7 @@ struct Shapes: ParsableCommand {
     @Option(help: "Batch size.") var batch: Int = 128
 
     func run() throws {
-        Threads.configure(options.threads)
-        let out = Reporter(json: options.json, quiet: options.quiet)
+        let out = options.start()
         out.line("load: \(MachineLoad.sample().loadavg), threads \(options.threads)")
         for (c, s) in [(16, 32), (32, 16), (64, 8), (64, 32)] {
             let r = runConvBench(batch: batch, channels: c, size: s, repeats: options.repeats)
@@ -167,16 +164,13 @@ struct Step: ParsableCommand {
     @Option(help: "Batch size.") var batch: Int = 128
 
     func run() throws {
-        Threads.configure(options.threads)
-        let out = Reporter(json: options.json, quiet: options.quiet)
+        let out = options.start()
         out.line("load: \(MachineLoad.sample().loadavg), threads \(options.threads)")
         let s = resnet20Step(batch: batch, repeats: options.repeats)
         out.line(String(format: "ResNet-20 step, batch %d: %.1f ms (forward+loss %.1f, backward %.1f, SGD %.1f; CPU %.1f ms)",
                         batch, s.stepMs, s.forwardMs, s.backwardMs, s.updateMs, s.cpuMs))
         if options.json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys]
-            print(String(decoding: try enc.encode(s), as: UTF8.self))
+            try printJSON(s)
         }
     }
 }

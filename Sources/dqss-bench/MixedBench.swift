@@ -50,25 +50,6 @@ private func maxRSSKilobytes() -> Int {
     return Int(u.ru_maxrss)
 }
 
-private func cpuSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
-
-/// (wall ms, CPU ms) statistic over `repeats` runs after one warm-up.
-private func timeStep(repeats: Int, _ body: () -> Void) -> (Double, Double) {
-    body()
-    var wall: [Double] = [], cpu: [Double] = []
-    for _ in 0..<max(1, repeats) {
-        let c0 = cpuSeconds(), t0 = DispatchTime.now().uptimeNanoseconds
-        body()
-        wall.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-6)
-        cpu.append((cpuSeconds() - c0) * 1e3)
-    }
-    return (statistic(of: wall), statistic(of: cpu))
-}
-
 /// Candidate k's thresholds: scale_k · max|input| (activation) and scale_k · max|W| (weight).
 private func benchCandidates(_ model: any UnaryLayer, _ x: Tensor, n: Int) -> [(name: String, layers: [LayerQuantization])] {
     let points = QuantizedModel.points(of: model)
@@ -95,10 +76,9 @@ struct Mixed: ParsableCommand {
     @Flag(help: "Skip the naive form.") var skipNaive = false
 
     func run() throws {
-        Threads.configure(options.threads)
-        let out = Reporter(json: options.json, quiet: options.quiet)
+        let out = options.start()
         let ns = candidates.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !ns.isEmpty, ns.allSatisfy({ $0 >= 1 }) else {
+        guard let maxN = ns.max(), ns.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--candidates must be positive integers, e.g. 1,2,4,8 (got '\(candidates)')")
         }
         let before = MachineLoad.sample()
@@ -111,7 +91,6 @@ struct Mixed: ParsableCommand {
         let labels = (0..<batch).map { _ in rng.int(below: 10) }
         let loss = SoftmaxCrossEntropy()
         let points = QuantizedModel.points(of: model)
-        let maxN = ns.max()!
         let cands = benchCandidates(model, x, n: maxN)
 
         // Input shapes of every quantized layer (for the per-layer naive measurements).
@@ -127,7 +106,7 @@ struct Mixed: ParsableCommand {
 
         // Single strategy.
         QuantizedModel.install(points, assignments: cands[0].layers)
-        let (singleMs, singleCpu) = timeStep(repeats: options.repeats) {
+        let (singleMs, singleCpu) = wallAndCPUMilliseconds(repeats: options.repeats) {
             _ = loss.forward(logits: model.forward(x), labels: labels)
             _ = model.backward(loss.backward())
         }
@@ -146,7 +125,7 @@ struct Mixed: ParsableCommand {
             let mixed = try MixedQuantizedModel(model: model, candidates: Array(cands.prefix(n)))
             let sgd = SGD(groups: [ParameterGroup(name: "architecture", parameters: mixed.architectureParameters.map(\.parameter),
                                                   lr: 1e-4, momentum: 0.9, weightDecay: 0)])
-            let (ms, cpu) = timeStep(repeats: options.repeats) {
+            let (ms, cpu) = wallAndCPUMilliseconds(repeats: options.repeats) {
                 mixed.zeroArchitectureGradients()
                 _ = loss.forward(logits: model.forward(x), labels: labels)
                 _ = model.backward(loss.backward())
@@ -179,11 +158,11 @@ struct Mixed: ParsableCommand {
                     w.needsInputGradient = false
                     conv.inputHook = a
                     conv.weightHook = w
-                    let (e, _) = timeStep(repeats: options.repeats) { _ = conv.forward(xin); _ = conv.backward(gy) }
+                    let (e, _) = wallAndCPUMilliseconds(repeats: options.repeats) { _ = conv.forward(xin); _ = conv.backward(gy) }
                     conv.inputHook = nil
                     conv.weightHook = nil
                     let naive = NaiveMixedConv(conv: conv, activationBranches: ab, weightBranches: wb)
-                    let (nv, _) = timeStep(repeats: options.repeats) { _ = naive.forward(xin); _ = naive.backward(gy) }
+                    let (nv, _) = wallAndCPUMilliseconds(repeats: options.repeats) { _ = naive.forward(xin); _ = naive.backward(gy) }
                     efficientLayers += e
                     naiveLayers += nv
                     naiveBytes += 4 * (2 * n * (xin.count + conv.weight.value.count) + xin.count
@@ -209,9 +188,7 @@ struct Mixed: ParsableCommand {
                 memory_method: "operator_buffer_bytes: float32 buffers held by the quantization operators summed over layers (efficient: mixed input/weight and their gradients, independent of N; naive: 2N quantized+gradient tensors per side plus branch output/gradient); max_rss_kb: getrusage peak RSS after each phase, in run order",
                 naive_method: "composed: measured efficient step - sum of efficient conv layers alone + sum of naive conv layers alone (fwd+bwd at the real input shapes); the Linear layer stays efficient",
                 load_before: before, load_after: after)
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys]
-            print(String(decoding: try enc.encode(report), as: UTF8.self))
+            try printJSON(report)
         }
     }
 }

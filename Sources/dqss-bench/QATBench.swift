@@ -93,8 +93,7 @@ struct QATStep: ParsableCommand {
     }
 
     func run() throws {
-        Threads.configure(options.threads)
-        let out = Reporter(json: options.json, quiet: options.quiet)
+        let out = options.start()
         let before = MachineLoad.sample()
         out.line("load before: \(before.loadavg)  busiest: \(before.busiest.prefix(3).joined(separator: " | "))")
         var variants = [makeVariant(name: "fp32", depth: depth, batch: batch) { _ in nil }]
@@ -115,9 +114,9 @@ struct QATStep: ParsableCommand {
         var times = [[Double]](repeating: [], count: variants.count)
         for round in 0...max(1, options.repeats) {   // round 0 warms up (buffers allocated on the first step)
             for (i, v) in variants.enumerated() {
-                let t0 = DispatchTime.now().uptimeNanoseconds
+                let t0 = wallSeconds()
                 v.step()
-                if round > 0 { times[i].append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-6) }
+                if round > 0 { times[i].append((wallSeconds() - t0) * 1e3) }
             }
             if round > 0 { out.line("round \(round)/\(options.repeats): " + zip(variants, times).map { String(format: "%@ %.0f", $0.name, $1.last!) }.joined(separator: ", ") + " ms") }
         }
@@ -144,9 +143,7 @@ struct QATStep: ParsableCommand {
             let report = QATBenchReport(model: "resnet\(depth)", batch: batch, threads: options.threads, rounds: options.repeats,
                                         rows: rows, dqss_over_single: overSingle, separate_over_fused: ms[ms.count - 2] / dqss, dqss_over_median_single: dqss / medianSingle,
                                         load_before: before, load_after: after)
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys]
-            print(String(decoding: try enc.encode(report), as: UTF8.self))
+            try printJSON(report)
         }
     }
 }

@@ -32,24 +32,18 @@ func resnet20Step(batch: Int, repeats: Int) -> StepTiming {
     let labels = (0..<batch).map { _ in rng.int(below: 10) }
 
     var fwd: [Double] = [], bwd: [Double] = [], upd: [Double] = [], total: [Double] = [], cpu: [Double] = []
-    func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
-    func cpuNow() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
     for round in 0...max(1, repeats) {
-        let c0 = cpuNow()
-        let t0 = now()
+        let c0 = cpuSeconds()
+        let t0 = wallSeconds()
         sgd.zeroGradients()
         let logits = model.forward(x)
         _ = loss.forward(logits: logits, labels: labels)
-        let t1 = now()
+        let t1 = wallSeconds()
         _ = model.backward(loss.backward())
-        let t2 = now()
+        let t2 = wallSeconds()
         sgd.step()
-        let t3 = now()
-        let c1 = cpuNow()
+        let t3 = wallSeconds()
+        let c1 = cpuSeconds()
         if round > 0 {
             cpu.append(c1 - c0)  // round 0 warms up (buffers are allocated on the first step)
             fwd.append(t1 - t0); bwd.append(t2 - t1); upd.append(t3 - t2); total.append(t3 - t0)

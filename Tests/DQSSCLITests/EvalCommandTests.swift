@@ -15,7 +15,7 @@ struct EvalCommandTests {
     func json() throws {
         let (status, out, err) = try dqss(["eval", "--model", "resnet20", "--weights", Self.weights("akamaster_resnet20"),
                                            "--data", Self.datasets.appendingPathComponent("cifar10").path,
-                                           "--limit", "100", "--batch", "50", "--json"])
+                                           "--limit", "100", "--eval-batch", "50", "--json"])
         #expect(status == 0, "\(err)")
         let lines = out.split(separator: "\n")
         #expect(lines.count == 1)

@@ -6,7 +6,7 @@ import Testing
 struct PTQCommandTests {
     let common = ["ptq", "--model", "resnet20", "--weights", sharedWeights("akamaster_resnet20"),
                   "--data", sharedDatasets.appendingPathComponent("cifar10").path,
-                  "--calib", "16", "--limit", "100", "--batch", "50", "--json"]
+                  "--calib", "16", "--limit", "100", "--eval-batch", "50", "--json"]
 
     @Test("--json with two methods prints one object whose results carry method, bit widths and a sane top-1")
     func jsonTwoMethods() throws {

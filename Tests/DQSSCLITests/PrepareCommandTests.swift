@@ -183,7 +183,7 @@ struct QATOnShardsTests {
         guard FileManager.default.fileExists(atPath: sharedWeights("akamaster_resnet20")) else { return }
         for command in [["eval"], ["ptq", "--method", "maxabs", "--calib", "4", "--calib-split", "train"],
                         ["search", "--mode", "ptq", "--calib", "4", "--val-images", "2", "--calib-split", "train",
-                         "--epochs", "1", "--eq-images", "2"]] {
+                         "--search-epochs", "1", "--eq-images", "2"]] {
             let (s3, out3, e3) = try runDQSS(command + ["--model", "resnet20", "--data", data.path, "--split", "val",
                                                         "--weights", sharedWeights("akamaster_resnet20"), "--json", "--quiet"])
             #expect(s3 == 0, "\(command[0]): \(e3)")

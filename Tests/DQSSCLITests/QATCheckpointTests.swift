@@ -10,7 +10,7 @@ struct QATCheckpointTests {
     // 32 images, batch 16: 2 warm-up steps + 2 training steps.
     let common = ["--model", "resnet20", "--weights", sharedWeights("akamaster_resnet20"),
                   "--data", sharedDatasets.appendingPathComponent("cifar10").path,
-                  "--train-limit", "32", "--batch", "16", "--epochs", "1", "--eval-limit", "20", "--json", "--quiet"]
+                  "--train-limit", "32", "--batch", "16", "--epochs", "1", "--limit", "20", "--json", "--quiet"]
 
     func object(_ out: String) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])

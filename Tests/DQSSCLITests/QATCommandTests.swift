@@ -6,7 +6,7 @@ import Testing
 struct QATCommandTests {
     let common = ["--model", "resnet20", "--weights", sharedWeights("akamaster_resnet20"),
                   "--data", sharedDatasets.appendingPathComponent("cifar10").path,
-                  "--train-limit", "32", "--batch", "16", "--epochs", "1", "--eval-limit", "50", "--json"]
+                  "--train-limit", "32", "--batch", "16", "--epochs", "1", "--limit", "50", "--json"]
 
     @Test("qat --method pact --json: one object with top1, per-epoch history (warm-up + training) and the budget; progress on stderr")
     func uniformJSON() throws {

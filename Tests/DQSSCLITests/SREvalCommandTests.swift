@@ -84,7 +84,7 @@ struct SRSearchCommandTests {
             "--weights", srDatasets.appendingPathComponent("models/sr/imdn_x4.safetensors").path,
             "--data", srDatasets.appendingPathComponent("sr").path,
             "--calib-data", srDatasets.appendingPathComponent("cifar10").path,
-            "--sets", "Set5", "--candidates", "maxabs,kl", "--calib", "16", "--val-pairs", "16", "--epochs", "2", "--batch", "8", "--json"])
+            "--sets", "Set5", "--candidates", "maxabs,kl", "--calib", "16", "--val-images", "16", "--search-epochs", "2", "--search-batch", "8", "--json"])
         #expect(status == 0, "\(err)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
         let rows = try #require(object["rows"] as? [[String: Any]])

@@ -57,9 +57,9 @@ struct PTQSearchCommandTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dqss-search-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         let common = ["--model", "resnet20", "--weights", sharedWeights("akamaster_resnet20"), "--data", data,
-                      "--calib", "32", "--limit", "100", "--batch", "50", "--weight-bits", "4", "--act-bits", "8"]
+                      "--calib", "32", "--limit", "100", "--eval-batch", "50", "--weight-bits", "4", "--act-bits", "8"]
         let (status, out, err) = try runDQSS(["search", "--mode", "ptq"] + common + [
-            "--val-images", "48", "--eq-images", "8", "--epochs", "1", "--search-batch", "16", "--also-paper",
+            "--val-images", "48", "--eq-images", "8", "--search-epochs", "1", "--search-batch", "16", "--also-paper",
             "--json", "--out", dir.path])
         #expect(status == 0, "\(err)")
         #expect(out.split(separator: "\n").count == 1)

@@ -13,10 +13,10 @@ struct MPICheckpointTests {
     func twoRanksThenOne() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dqss-mpi-ckpt-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let common = ["qat", "--method", "lsq",
+        let common = ["qat", "--method", "lsq", "--model", "resnet20",
                       "--weights", sharedDatasetsDirectory.appendingPathComponent("models/cifar10/akamaster_resnet20.safetensors").path,
                       "--data", sharedDatasetsDirectory.appendingPathComponent("cifar10").path, "--train-limit", "64",
-                      "--batch", "32", "--epochs", "1", "--warmup-epochs", "1", "--eval-limit", "32",
+                      "--batch", "32", "--epochs", "1", "--warmup-epochs", "1", "--limit", "32",
                       "--threads", "1", "--json"]
         // 2 ranks × 32 images, 16 per rank per step: 2 warm-up steps + 2 training steps.
         let r = try launchMPI(2, dqssExecutable, common + ["--checkpoint-dir", dir.path, "--checkpoint-every", "1", "--keep", "10"],
@@ -77,8 +77,8 @@ struct MPICheckpointTests {
     func exactResumeOnTwoRanks() throws {
         // 64 images, global batch 32 = 16 per rank: 2 warm-up steps + 2 training steps; the DQSS mixture
         // initialises all four candidates from the observed statistics.
-        let run = ["search", "--mode", "qat", "--weights", Self.weights, "--data", Self.data, "--train-limit", "64",
-                   "--batch", "32", "--epochs", "1", "--warmup-epochs", "1", "--eval-limit", "32", "--bn-reestimate", "0",
+        let run = ["search", "--mode", "qat", "--model", "resnet20", "--weights", Self.weights, "--data", Self.data, "--train-limit", "64",
+                   "--batch", "32", "--epochs", "1", "--warmup-epochs", "1", "--limit", "32", "--bn-reestimate", "0",
                    "--threads", "1", "--json", "--quiet"]
         let reference = scratch()
         defer { try? FileManager.default.removeItem(at: reference) }
@@ -101,8 +101,8 @@ struct MPICheckpointTests {
     @Test("SIGTERM to rank 1, or to the launcher (cluster/run-local.sh, which passes it to mpirun as SIGUSR1): every rank stops after the same step, rank 0 writes, the job exits 75 without MPI_ABORT; --resume auto on 2 ranks ends exactly where the uninterrupted run ends")
     func sigtermStopsTheJob() throws {
         // 64 images, global batch 16 = 8 per rank: 4 warm-up steps + 8 training steps.
-        let run = ["qat", "--method", "lsq", "--weights", Self.weights, "--data", Self.data, "--train-limit", "64",
-                   "--batch", "16", "--epochs", "2", "--warmup-epochs", "1", "--eval-limit", "32", "--threads", "1", "--json"]
+        let run = ["qat", "--method", "lsq", "--model", "resnet20", "--weights", Self.weights, "--data", Self.data, "--train-limit", "64",
+                   "--batch", "16", "--epochs", "2", "--warmup-epochs", "1", "--limit", "32", "--threads", "1", "--json"]
         let reference = scratch()
         defer { try? FileManager.default.removeItem(at: reference) }
         let r = try launchMPI(2, dqssExecutable, run + ["--checkpoint-dir", reference.path, "--quiet"], limit: 300)

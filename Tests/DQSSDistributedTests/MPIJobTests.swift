@@ -99,10 +99,10 @@ struct MPIQATTests {
     @Test("dqss qat on 2 ranks: one JSON object from rank 0, global batch split, per-rank BN stated, replicas identical")
     func qatTwoRanks() throws {
         let d = sharedDatasetsDirectory
-        let r = try launchMPI(2, dqssExecutable, ["qat", "--method", "lsq",
+        let r = try launchMPI(2, dqssExecutable, ["qat", "--method", "lsq", "--model", "resnet20",
                                          "--weights", d.appendingPathComponent("models/cifar10/akamaster_resnet20.safetensors").path,
                                          "--data", d.appendingPathComponent("cifar10").path, "--train-limit", "64",
-                                         "--batch", "32", "--epochs", "1", "--warmup-epochs", "1", "--eval-limit", "64",
+                                         "--batch", "32", "--epochs", "1", "--warmup-epochs", "1", "--limit", "64",
                                          "--threads", "1", "--json"], limit: 300)   // debug builds: ~30 s alone
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.split(separator: "\n").count == 1)

@@ -40,8 +40,8 @@ struct MPIPTQSearchTests {
         let args = ["search", "--mode", "ptq", "--model", "resnet20",
                     "--weights", d.appendingPathComponent("models/cifar10/akamaster_resnet20.safetensors").path,
                     "--data", d.appendingPathComponent("cifar10").path, "--split", "test",
-                    "--calib", "32", "--eq-images", "8", "--val-images", "32", "--limit", "64", "--epochs", "2",
-                    "--optimizer", "sgd", "--lr", "1", "--threads", "1", "--json", "--quiet"]
+                    "--calib", "32", "--eq-images", "8", "--val-images", "32", "--limit", "64", "--search-epochs", "2",
+                    "--optimizer", "sgd", "--lr-theta", "1", "--threads", "1", "--json", "--quiet"]
         let one = try launch([dqssExecutable.path] + args, limit: 240)
         #expect(one.status == 0, "\(one.stderr)")
         let two = try launchMPI(2, dqssExecutable, args, limit: 240)

@@ -80,10 +80,10 @@ struct MPISyncBatchNormTests {
         let d = sharedDatasetsDirectory
         // 1 warm-up + 1 training step of the global batch of 32 (16 per rank). --lr-theta is large so that
         // α/β move well away from their initial 0.1 and the argmax assignment is mostly not a tie-break.
-        let args = ["search", "--mode", "qat",
+        let args = ["search", "--mode", "qat", "--model", "resnet20",
                     "--weights", d.appendingPathComponent("models/cifar10/akamaster_resnet20.safetensors").path,
                     "--data", d.appendingPathComponent("cifar10").path, "--train-limit", "32", "--batch", "32",
-                    "--epochs", "1", "--warmup-epochs", "1", "--eval-every", "0", "--eval-limit", "16",
+                    "--epochs", "1", "--warmup-epochs", "1", "--eval-every", "0", "--limit", "16",
                     "--lr-theta", "5", "--seed", "5", "--threads", "1", "--json",
                     // SGD on α/β: the subject here is BatchNorm; Adam's first step (lr · sign(g)) would turn
                     // gradients that differ in the last bits into full steps of opposite sign.

@@ -39,6 +39,8 @@ public struct QATRunError: Error, CustomStringConvertible {
 /// Everything a QAT run needs (the flags of `dqss qat` / `dqss search --mode qat`, validated).
 public struct QATRunSettings {
     public var model: String = "resnet20"
+    /// Classes of the model's classifier head (nil: the architecture's own; `ModelZoo.spec(named:numClasses:)`).
+    public var numClasses: Int?
     /// Pretrained FP32 weights (.safetensors); nil: a random initialisation from `seed`.
     public var weights: String?
     /// Dataset directory (CIFAR-10: the folder holding manifest.json; or `dqss prepare` shards).
@@ -147,7 +149,7 @@ public struct QATRunInputs {
 
     /// Load the model (or initialise it) and open this rank's training data and the evaluation split.
     public init(_ o: QATRunSettings, log: ProgressLog, communicator: any Communicator = SingleProcess()) throws {
-        spec = try ModelZoo.spec(named: o.model)
+        spec = try ModelZoo.spec(named: o.model, numClasses: o.numClasses)
         let norm: Normalization
         if let w = o.weights {
             (norm, normalizationSource) = try spec.normalization(forWeights: URL(fileURLWithPath: w))
