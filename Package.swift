@@ -106,7 +106,7 @@ let package = Package(
         // Multi-rank self-checks and the small PTQ search the mpirun tests compare across rank counts.
         .executableTarget(name: "dqss-mpitest",
                           dependencies: ["DQSSDistributed", "DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels",
-                                         "DQSSQuant", "DQSSSearch"],
+                                         "DQSSQuant", "DQSSSearch", "DQSSRun"],
                           swiftSettings: swiftSettings),
         .executableTarget(name: "dqss-bench",
                           dependencies: ["DQSSTensor", "DQSSLayers", "DQSSModels", "DQSSQuant", "DQSSSearch",

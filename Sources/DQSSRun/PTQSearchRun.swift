@@ -1,4 +1,5 @@
-// The DQSS PTQ search of a classifier (`dqss search --mode ptq`), ALGORITHMS.md §6 with §6.1 and §6.2:
+// The DQSS PTQ search of a classifier (`dqss search --mode ptq`, `dqss demo`): the search pipeline
+// (SearchPipeline) with the classification task (ClassificationSearchTask), ALGORITHMS.md §6 with §6.1, §6.2:
 //
 //   1. FP32 top-1 on the test split.
 //   2. Calibration and validation images: one seeded permutation of the training split; its first
@@ -126,188 +127,21 @@ public enum PTQSearchRun {
         let valBatches = ClassificationSource.batches(of: try trainSource.gather(Array(valIndices[valShard])).images, size: o.batch)
         try checkFinite(calibImages, what: "calibration image", split: o.calibSplit)
 
-        let evaluator = ShardedEvaluation(source: testSource, total: min(o.limit ?? testSource.count, testSource.count),
-                                          batch: o.batch, communicator: comm, log: log, model: o.model, split: o.split)
-        var timings: [String: Double] = [:]
-        func timed<T>(_ key: String, _ body: () throws -> T) rethrows -> T {
-            let t = Date()
-            defer { timings[key, default: 0] += Date().timeIntervalSince(t) }
-            return try body()
-        }
-
-        // 1. FP32: test top-1, validation logits (the selection's reference), teacher logits for KD.
-        let fp32 = try timed("evaluation") { try evaluator.top1(network, label: "FP32") }
-        let valReference = valBatches.map { network.forward($0).copy() }
+        // The task: top-1 on the test split, KL to the FP32 softmax on the validation images, CE or KD to
+        // the FP32 logits (the teacher) on the calibration images.
         let teacher: Tensor? = o.distillation && calibImages.shape[0] > 0 ? forwardAll(network, calibImages, batch: o.batch) : nil
-        let divergence = ValidationDivergence(batches: valBatches, reference: valReference, total: o.valImages,
-                                              communicator: comm)
-
-        // 2. Candidates' thresholds (frozen from here on, §6 step 2).
-        let calibration = PTQCalibration(model: network, settings: o.ptq)
-        calibration.communicator = comm
-        calibration.firstImage = calibShard.lowerBound
-        let calibStart = Date()
-        calibration.gather(batches: ClassificationSource.batches(of: calibImages, size: o.calibBatch), methods: o.methods) { log.progress($0 + "\n") }
-        var layers: [[LayerQuantization]] = []
-        for m in o.methods {
-            let t = Date()
-            layers.append(try calibration.assignments(for: m) { i, name in
-                if m == .easyQuant {
-                    log.progress(String(format: "\rEQ thresholds: layer %d/%d %@ (%.0f s)\u{1B}[K", i + 1, calibration.points.count,
-                                        name, Date().timeIntervalSince(t)))
-                }
-            })
-            if m == .easyQuant { log.progress("\n") }
-            log.progress(String(format: "%@ thresholds: %.1f s\n", m.paperName, Date().timeIntervalSince(t)))
-        }
-        calibration.releaseInputs()
-        QuantizedModel.removeHooks(calibration.points)
-        timings["calibration"] = Date().timeIntervalSince(calibStart)
-        let points = calibration.points
-        let table = CandidateTable(names: o.methods.map(\.paperName), layers: layers)
-        log.progress("\(points.count) quantized layers, \(points.indices.filter { calibration.activationUnsigned($0) }.count) "
-                     + "unsigned activation inputs\n")
-
-        // 3. Uniform candidates: test top-1 and validation score.
-        func installed<T>(_ q: [LayerQuantization], _ body: () throws -> T) rethrows -> T {
-            QuantizedModel.install(points, assignments: q)
-            defer { QuantizedModel.removeHooks(points) }
-            return try body()
-        }
-        var uniformTop1: [String: Double] = [:], validationScores: [String: Double] = [:]
-        var scoredChoices: [(name: String, choice: StrategyChoice, top1: Double)] = []
-        for (c, name) in table.names.enumerated() {
-            let choice = StrategyChoice.uniform(c, layers: points.count)
-            try installed(table.quantization(choice)) {
-                let r = try timed("evaluation") { try evaluator.top1(network, label: "\(name) \(setting)") }
-                uniformTop1[name] = r.top1
-                scoredChoices.append((name, choice, r.top1))
-                if o.valImages > 0 { validationScores[name] = timed("selection") { divergence.score(network) } }
-            }
-        }
-
-        // 4. DQSS-None (§6.1): θ = 1/N soft mixture, no search.
-        let none: Double = try {
-            let mixed = try MixedQuantizedModel(model: network, candidates: zip(table.names, layers).map { ($0, $1) })
-            defer { mixed.remove() }
-            mixed.setMode(.uniform)
-            return try timed("evaluation") { try evaluator.top1(network, label: "DQSS-None \(setting)") }.top1
-        }()
-
-        // 5. The searches.
-        let reducer: any BatchGradientReducer = comm.size > 1 ? BucketedGradientReducer(communicator: comm) : LocalGradientReducer()
-        var searchReports: [PTQSearchReport.Search] = []
-        var derivedAssignment: StrategyAssignment?
-        var derivedTheta: [(activation: [Double], weight: [Double])] = []
-        for (k, settings) in o.searches.enumerated() {
-            let mixed = try MixedQuantizedModel(model: network, candidates: zip(table.names, layers).map { ($0, $1) })
-            let search = PTQSearch(model: network, mixed: mixed, settings: settings)
-            let steps = settings.stepsPerEpoch(images: o.calib) * settings.epochs
-            let t = Date()
-            log.progress("search (\(settings.schedule.rawValue)): \(settings.epochs) epochs x \(settings.stepsPerEpoch(images: o.calib)) steps, "
-                         + "batch \(settings.batchSize), \(settings.optimizer.rawValue) lr \(settings.lr), "
-                         + "loss \(o.distillation ? "KD" : "CE")\n")
-            let records = try timed("search") {
-                try search.run(images: calibImages, labels: calibLabels, teacherLogits: teacher, firstImage: calibShard.lowerBound,
-                               totalImages: o.calib, reducer: reducer) { r in
-                    let elapsed = Date().timeIntervalSince(t), done = r.step + 1
-                    let rate = Double(done * settings.batchSize) / max(elapsed, 1e-9)
-                    log.progress(String(format: "\r  epoch %d/%d step %d/%d loss %.4f lr %.2e tau %.3f  %.0f images/s  ETA %.0f s\u{1B}[K",
-                                        r.epoch + 1, settings.epochs, done, steps, r.loss, Double(r.lr), r.temperature, rate,
-                                        elapsed / Double(done) * Double(steps - done)))
-                }
-            }
-            log.progress("\n")
-            let assignment = mixed.assignment()
-            let theta = zip(mixed.activationHooks, mixed.weightHooks).map { (activation: $0.theta, weight: $1.theta) }
-            let derivedQ = mixed.derivedQuantization()
-            mixed.remove()
-            let r = try installed(derivedQ) {
-                try timed("evaluation") { try evaluator.top1(network, label: "DQSS \(settings.schedule.rawValue) derived \(setting)") }
-            }
-            searchReports.append(.init(schedule: settings.schedule.rawValue, optimizer: settings.optimizer.rawValue, lr: settings.lr,
-                                       epochs: settings.epochs, batch: settings.batchSize, steps: records.count,
-                                       temperatureEnd: settings.schedule == .annealed ? settings.temperatureEnd : 1,
-                                       loss: o.distillation ? "kd" : "ce", firstLoss: records.first?.loss ?? .nan,
-                                       lastLoss: records.last?.loss ?? .nan, seconds: Date().timeIntervalSince(t),
-                                       derivedTop1: r.top1,
-                                       activationCounts: counts(assignment.activationCounts, table.names),
-                                       weightCounts: counts(assignment.weightCounts, table.names)))
-            if k == o.searches.count - 1 {
-                derivedAssignment = assignment
-                derivedTheta = theta
-                scoredChoices.append(("derived", StrategyChoice(assignment), r.top1))
-            }
-        }
-        let derived = derivedAssignment!   // o.searches is never empty
-        let derivedChoice = StrategyChoice(derived)
-
-        // 6. Selection and greedy refinement (§6.2).
-        var final = derivedChoice, start = "derived", refinement: GreedyRefinement.Result?
-        if o.valImages > 0 {
-            let derivedScore = installed(table.quantization(derivedChoice)) { timed("selection") { divergence.score(network) } }
-            validationScores["derived"] = derivedScore
-            var best = (name: "derived", choice: derivedChoice, score: derivedScore)
-            for (c, name) in table.names.enumerated() where validationScores[name]! < best.score {
-                best = (name, StrategyChoice.uniform(c, layers: points.count), validationScores[name]!)
-            }
-            start = best.name
-            log.progress(String(format: "selection on %d validation images (KL to FP32): ", o.valImages)
-                         + validationScores.sorted { $0.value < $1.value }.map { String(format: "%@ %.5f", $0.key, $0.value) }
-                            .joined(separator: ", ") + " -> start from \(start)\n")
-            let t = Date()
-            let candidateCount = table.names.count
-            let result = GreedyRefinement.refine(start: best.choice, startScore: best.score, table: table, passes: o.refinePasses,
-                                                 score: { q in installed(q) { divergence.score(network) } },
-                                                 progress: { l, side, c, s, b in
-                log.progress(String(format: "\rrefine: layer %d/%d %@ %@: %.5f (best %.5f)  %.0f s\u{1B}[K", l + 1, points.count,
-                                    side.rawValue, table.names[c], s, b, Date().timeIntervalSince(t)))
-            })
-            timings["selection", default: 0] += Date().timeIntervalSince(t)
-            if result.evaluations > 0 { log.progress("\n") }
-            log.progress("refinement: \(result.changes.count) change(s) kept in \(result.passes) pass(es), \(result.evaluations) "
-                         + "networks scored (of at most \(o.refinePasses * points.count * 2 * (candidateCount - 1)))\n")
-            refinement = result
-            final = result.choice
-        }
-        let finalTop1: Double = try scoredChoices.first(where: { $0.choice == final })?.top1 ?? installed(table.quantization(final)) {
-            try timed("evaluation") { try evaluator.top1(network, label: "DQSS (refined) \(setting)") }.top1
-        }
-
-        // Report.
-        let finalQ = table.quantization(final)
-        let layerReports: [PTQSearchReport.Layer] = points.indices.map { l in
-            PTQSearchReport.Layer(
-                name: points[l].name, kind: points[l].kind,
-                activation: table.names[final.activation[l]], weight: table.names[final.weight[l]],
-                activationCandidate: table.names[final.activation[l]], weightCandidate: table.names[final.weight[l]],
-                activationThreshold: finalQ[l].thresholds.activation, weightThreshold: finalQ[l].thresholds.weight,
-                activationUnsigned: finalQ[l].activationUnsigned, activationBits: finalQ[l].activationBits,
-                weightBits: finalQ[l].weightBits,
-                thetaActivation: derivedTheta[l].activation, thetaWeight: derivedTheta[l].weight,
-                alpha: derived.layers[l].alpha, beta: derived.layers[l].beta,
-                derivedActivation: derived.layers[l].activationCandidate, derivedWeight: derived.layers[l].weightCandidate)
-        }
-        let report = PTQSearchReport(
-            model: o.model, weights: o.weights, data: o.data, split: o.split, setting: setting,
-            weightBits: o.ptq.weightBits, activationBits: o.ptq.activationBits, signedActivations: o.ptq.signedActivations,
-            candidates: table.names, ranks: comm.size, threads: Threads.count,
-            fp32Top1: fp32.top1, testImages: fp32.total, uniform: uniformTop1, dqssNoneTop1: none,
-            paperDerivedTop1: searchReports.first(where: { $0.schedule == "paper" })?.derivedTop1,
-            derivedTop1: searchReports.last!.derivedTop1, dqssTop1: finalTop1,
-            selectedStart: start, validationImages: o.valImages, validationScores: validationScores,
-            finalValidationScore: refinement?.score, refinePasses: o.refinePasses,
-            refinementChanges: refinement?.changes ?? [], refinementEvaluations: refinement?.evaluations ?? 0,
-            searches: searchReports, assignment: layerReports,
-            activationCounts: counts(table.names.indices.map { c in final.activation.filter { $0 == c }.count }, table.names),
-            weightCounts: counts(table.names.indices.map { c in final.weight.filter { $0 == c }.count }, table.names),
-            calibration: .init(images: o.calib, split: o.calibSplit, seed: o.seed, eqImages: o.ptq.eqMaxImages),
-            timings: timings, seconds: Date().timeIntervalSince(started), commandLine: o.commandLine)
-        return report
-    }
-
-    static func counts(_ c: [Int], _ names: [String]) -> [String: Int] {
-        Dictionary(uniqueKeysWithValues: zip(names, c))
+        let task = ClassificationSearchTask(
+            evaluation: ShardedEvaluation(source: testSource, total: min(o.limit ?? testSource.count, testSource.count),
+                                          batch: o.batch, communicator: comm, log: log, model: o.model, split: o.split),
+            divergence: ValidationDivergence(network: network, batches: valBatches, total: o.valImages, communicator: comm),
+            loss: ClassificationSearchLoss(images: calibImages, labels: calibLabels, teacher: teacher,
+                                           firstImage: calibShard.lowerBound, totalImages: o.calib, communicator: comm),
+            setting: setting)
+        let pipeline = SearchPipeline(task: task, methods: o.methods, ptq: o.ptq, searches: o.searches,
+                                      refinePasses: o.refinePasses, communicator: comm, quiet: o.quiet)
+        let r = try pipeline.run(network, calibration: ClassificationSource.batches(of: calibImages, size: o.calibBatch),
+                                 firstImage: calibShard.lowerBound)
+        return PTQSearchReport(r, options: o, ranks: comm.size, seconds: Date().timeIntervalSince(started))
     }
 
     /// The network's outputs for `images`, in batches, as one tensor [n, K].
@@ -345,51 +179,4 @@ public func prepareOutputDirectory(_ out: String) throws {
 public struct SearchRunError: Error, CustomStringConvertible {
     public let description: String
     public init(_ d: String) { description = d }
-}
-
-/// Top-1 on the test split, each rank evaluating its contiguous range and the counts summed.
-struct ShardedEvaluation {
-    let source: ClassificationSource
-    let total: Int
-    let batch: Int
-    let communicator: any Communicator
-    let log: RankLog
-    let model: String
-    let split: String
-
-    struct Result { var correct: Int; var total: Int; var seconds: Double; var top1: Double { 100 * Double(correct) / Double(max(total, 1)) } }
-
-    func top1(_ network: any UnaryLayer, label: String) throws -> Result {
-        let range = Sharding.range(count: total, rank: communicator.rank, size: communicator.size)
-        let r = try evaluateTop1(network, total: range.count, batchSize: batch, batch: { try source.batch(($0.lowerBound + range.lowerBound)..<($0.upperBound + range.lowerBound)) },
-                                 progress: { done, seconds in
-            log.progress(String(format: "\r%@ %@ on %@: %d/%d images, %.0f images/s\u{1B}[K", model, label, split,
-                                done * communicator.size, total, Double(done * communicator.size) / max(seconds, 1e-9)))
-        })
-        let correct = communicator.size > 1 ? communicator.allreduce(r.correct, .sum) : r.correct
-        let result = Result(correct: correct, total: total, seconds: r.seconds)
-        log.progress(String(format: "\r%@ %@ on %@: top-1 %.2f %% (%d / %d), %.1f s\u{1B}[K\n", model, label, split, result.top1,
-                            correct, total, r.seconds))
-        return result
-    }
-}
-
-/// The §6.2 selection score: mean over the validation images of KL(softmax(FP32) ‖ softmax(quantized)).
-struct ValidationDivergence {
-    let batches: [Tensor]
-    let reference: [Tensor]
-    /// Validation images over all ranks.
-    let total: Int
-    let communicator: any Communicator
-
-    func score(_ network: any UnaryLayer) -> Double {
-        network.setTraining(false)
-        let kd = DistillationKL()
-        var sum = 0.0
-        for (b, ref) in zip(batches, reference) {
-            sum += Double(kd.forward(logits: network.forward(b), teacher: ref)) * Double(b.shape[0])
-        }
-        if communicator.size > 1 { sum = communicator.allreduce(sum, .sum) }
-        return sum / Double(max(total, 1))
-    }
 }
