@@ -25,8 +25,7 @@ struct InspectCommand: ParsableCommand {
         let (c, seal) = try CheckpointReader.readChecked(url)
         if let w = CheckpointReader.warning(seal, file: url.path) { FileHandle.standardError.write(Data((w + "\n").utf8)) }
         if json {
-            let data = try JSONSerialization.data(withJSONObject: CheckpointSummary.json(c, file: url.path), options: [.sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            try CheckpointSummaryDocument(c, file: url.path).printJSON()
         } else {
             print(CheckpointSummary.text(c, file: url.path))
         }

@@ -206,15 +206,13 @@ struct PTQCommand: ParsableCommand {
         calibration.releaseInputs()
 
         if let saveThresholds {
-            let file = ThresholdFile(model: model, weights: weightsURL.path, calibrationSplit: calibSplit,
-                                     calibrationImages: calib, seed: seed, weightBits: settings.weightBits,
-                                     activationBits: settings.activationBits, signedActivations: signedActivations,
-                                     methods: Dictionary(uniqueKeysWithValues: assignments.map { ($0.0.rawValue, $0.1) }))
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+            let file = ThresholdsDocument(model: model, weights: weightsURL.path, calibrationSplit: calibSplit,
+                                          calibrationImages: calib, seed: seed, weightBits: settings.weightBits,
+                                          activationBits: settings.activationBits, signedActivations: signedActivations,
+                                          methods: Dictionary(uniqueKeysWithValues: assignments.map { ($0.0.rawValue, $0.1) }))
             do {
                 // Temporary file + rename: a full disk leaves the previous file whole, never truncated JSON.
-                try AtomicFile.write(encoder.encode(file), to: URL(fileURLWithPath: saveThresholds))
+                try file.writeJSON(to: URL(fileURLWithPath: saveThresholds))
             } catch {
                 throw ValidationError("--save-thresholds: cannot write \(saveThresholds): \(error)")
             }
@@ -327,29 +325,6 @@ struct PTQReport: Encodable {
         case calibrationImages = "calibration_images"
         case calibrationSplit = "calibration_split"
         case calibrationSeconds = "calibration_seconds"
-    }
-}
-
-/// The --save-thresholds file: every layer's thresholds per method.
-struct ThresholdFile: Encodable {
-    var model: String
-    var weights: String
-    var calibrationSplit: String
-    var calibrationImages: Int
-    var seed: UInt64
-    var weightBits: Int
-    var activationBits: Int
-    var signedActivations: Bool
-    /// method name -> per-layer quantization, in module order.
-    var methods: [String: [LayerQuantization]]
-
-    enum CodingKeys: String, CodingKey {
-        case model, weights, seed, methods
-        case calibrationSplit = "calibration_split"
-        case calibrationImages = "calibration_images"
-        case weightBits = "weight_bits"
-        case activationBits = "activation_bits"
-        case signedActivations = "signed_activations"
     }
 }
 

@@ -155,7 +155,7 @@ struct QATCheckpointTests {
         #expect(s2 == 0, "\(e2)")
         let doc = try object(String(decoding: try Data(contentsOf: URL(fileURLWithPath: out)), as: UTF8.self))
         let layers = try #require(doc["layers"] as? [[String: Any]])
-        #expect(layers.count == 20 && layers.allSatisfy { $0["activation_candidate"] as? String == "LSQ" })
+        #expect(layers.count == 20 && layers.allSatisfy { $0["activation"] as? String == "LSQ" })
         #expect(layers.allSatisfy { ($0["weight_threshold"] as? Double).map { $0 > 0 } == true })
     }
 }
