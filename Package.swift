@@ -142,7 +142,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "DQSSRunTests",
                     dependencies: ["DQSSRun", "DQSSCheckpoint", "DQSSModels", "DQSSData", "DQSSSearch", "DQSSQuant",
-                                   "DQSSLayers", "DQSSTensor", "_TestSupport"],
+                                   "DQSSLayers", "DQSSTensor", "DQSSExport", "_TestSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "DQSSExportTests",
                     dependencies: ["DQSSExport", "DQSSModels", "DQSSQuant", "DQSSData", "ONNXProto", "_TestSupport"],

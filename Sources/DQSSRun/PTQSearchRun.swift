@@ -30,33 +30,58 @@ import DQSSSearch
 import DQSSDistributed
 import DQSSCheckpoint
 
-/// Everything a PTQ search run needs (the flags of `dqss search --mode ptq`).
+/// Everything a PTQ search run needs: the flags of `dqss search --mode ptq`, with the same defaults.
+///
+/// Only the model, its weights and the data are required:
+///
+/// ```swift
+/// var o = PTQSearchOptions(model: "resnet20", weights: "akamaster_resnet20.safetensors", data: "cifar10")
+/// o.ptq = PTQSettings(weightBits: 4, activationBits: 8)
+/// ```
 public struct PTQSearchOptions {
+    /// A zoo model name (`ModelZoo.names`), and its weights (.safetensors with PyTorch parameter names).
     public var model: String
     public var weights: String
+    /// Dataset directory: CIFAR-10 (the folder holding manifest.json) or `dqss prepare` shards.
     public var data: String
+    /// The PTQ candidates, in branch (tie-break) order.
     public var methods: [PTQMethod]
+    /// Bit widths, signedness and calibrator settings of every candidate.
     public var ptq: PTQSettings
+    /// Calibration images and held-out validation images (§6.2; 0 disables selection and refinement),
+    /// drawn disjointly from `calibSplit` with `seed`.
     public var calib: Int
     public var valImages: Int
+    /// Greedy refinement passes after the selection (§6.2); 0: selection only.
     public var refinePasses: Int
     public var seed: UInt64
     public var calibSplit: String
+    /// The split every reported top-1 is measured on (its first `limit` images).
     public var split: String
     public var limit: Int?
+    /// Images per forward pass for evaluation and for calibration.
     public var batch: Int
     public var calibBatch: Int
     /// The searches to run from the same thresholds; the last one is the main search (its derived
     /// assignment enters the selection).
     public var searches: [PTQSearchSettings]
+    /// Search loss: KL to the FP32 network's softmax (label-free) instead of cross-entropy with the labels.
     public var distillation: Bool
+    /// The command's output: a directory for assignment.json, search.json, figure4.svg; stdout formats.
     public var out: String?
     public var json: Bool
     public var markdown: Bool
+    /// No progress on stderr.
     public var quiet: Bool
+    /// Recorded in the report.
     public var commandLine: String
 
-    public init(model: String, weights: String, data: String, methods: [PTQMethod], ptq: PTQSettings, calib: Int, valImages: Int, refinePasses: Int, seed: UInt64, calibSplit: String, split: String, limit: Int?, batch: Int, calibBatch: Int, searches: [PTQSearchSettings], distillation: Bool, out: String?, json: Bool, markdown: Bool, quiet: Bool, commandLine: String) {
+    public init(model: String, weights: String, data: String, methods: [PTQMethod] = PTQMethod.allCases,
+                ptq: PTQSettings = PTQSettings(), calib: Int = 256, valImages: Int = 1000, refinePasses: Int = 1,
+                seed: UInt64 = 0, calibSplit: String = "train", split: String = "test", limit: Int? = nil,
+                batch: Int = 200, calibBatch: Int = 64, searches: [PTQSearchSettings] = [.annealed],
+                distillation: Bool = false, out: String? = nil, json: Bool = false, markdown: Bool = false,
+                quiet: Bool = false, commandLine: String = "") {
         self.model = model
         self.weights = weights
         self.data = data
@@ -83,9 +108,25 @@ public struct PTQSearchOptions {
 
 /// The DQSS PTQ search of a zoo classifier (file header): every rank calls it, rank 0 reports.
 public enum PTQSearchRun {
-    /// Load `o.model` with `o.weights`, open the calibration and test splits of `o.data`, and run steps 1–6.
-    /// Every rank returns the same report (only rank 0 should print or write it).
-    public static func search(_ o: PTQSearchOptions, communicator comm: any Communicator) throws -> PTQSearchReport {
+    /// Search a zoo classifier: load `o.model` with `o.weights`, open the calibration and test splits of
+    /// `o.data`, and run the search pipeline (calibrate, search, derive, select, refine, evaluate).
+    ///
+    /// ```swift
+    /// let report = try PTQSearchRun.search(PTQSearchOptions(model: "resnet20", weights: w, data: d))
+    /// print(report.dqssTop1, report.assignmentDocument.layers.map(\.activation))
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - o: the search's settings (`PTQSearchOptions`: every flag of `dqss search --mode ptq`).
+    ///   - comm: under mpirun every rank calls this with its communicator and reads its shard of every
+    ///     split; one process by default.
+    /// - Returns: the report (every rank returns the same one; only rank 0 should print or write it):
+    ///   top-1 of every row, the final assignment (`assignmentDocument` is assignment.json), the searches.
+    /// - Throws: `ModelError`/`DQSSDataError` for a model, weights or data that cannot be read,
+    ///   `SearchRunError` for settings the data cannot satisfy, `SearchError.nonFiniteLoss` when the
+    ///   search diverges.
+    public static func search(_ o: PTQSearchOptions, communicator comm: any Communicator = SingleProcess()) throws
+        -> PTQSearchReport {
         let log = RankLog(communicator: comm, quiet: o.quiet)
         let spec = try ModelZoo.spec(named: o.model)
         let weightsURL = URL(fileURLWithPath: o.weights)
@@ -103,9 +144,12 @@ public enum PTQSearchRun {
         return try search(network, train: trainSource, test: testSource, o, communicator: comm)
     }
 
-    /// Steps 1–6 on a loaded network (the zoo model of `run`, or the demo's freshly trained one).
-    public static func search(_ network: any UnaryLayer, train trainSource: ClassificationSource, test testSource: ClassificationSource,
-                       _ o: PTQSearchOptions, communicator comm: any Communicator) throws -> PTQSearchReport {
+    /// Search a network already in memory (a zoo model, the demo's freshly trained one, your own):
+    /// calibration and validation images from `trainSource`, every top-1 on `testSource`.
+    /// `o.model`, `o.weights` and `o.data` only label the report. See `search(_:communicator:)`.
+    public static func search(_ network: any UnaryLayer, train trainSource: ClassificationSource,
+                              test testSource: ClassificationSource, _ o: PTQSearchOptions,
+                              communicator comm: any Communicator = SingleProcess()) throws -> PTQSearchReport {
         let log = RankLog(communicator: comm, quiet: o.quiet)
         let started = Date()
         guard o.calib + o.valImages <= trainSource.count else {
