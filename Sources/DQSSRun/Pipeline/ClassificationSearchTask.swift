@@ -7,7 +7,6 @@ import Foundation
 import DQSSTensor
 import DQSSLayers
 import DQSSData
-import DQSSLayers
 import DQSSSearch
 import DQSSDistributed
 
