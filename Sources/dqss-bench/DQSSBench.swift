@@ -2,6 +2,7 @@
 //
 //   dqss-bench [--threads N] [--repeat R] [--json]          conv + ResNet-20 step figures
 //   dqss-bench threads [--repeat R]                          sweep thread counts (picks the default)
+//   dqss-bench qat [--depth 20] [--batch 128]               DQSS QAT step vs single-candidate QAT steps
 //   mpirun -np R dqss-bench allreduce [--batch B]             data-parallel step: compute vs allreduce
 
 import ArgumentParser
@@ -14,7 +15,7 @@ struct DQSSBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dqss-bench",
         abstract: "Measure sgemm, conv forward/backward and a ResNet-20 training step in one run.",
-        subcommands: [Run.self, Step.self, ThreadSweep.self, Shapes.self, Mixed.self, Allreduce.self],
+        subcommands: [Run.self, Step.self, ThreadSweep.self, Shapes.self, Mixed.self, QATStep.self, Allreduce.self],
         defaultSubcommand: Run.self)
 }
 

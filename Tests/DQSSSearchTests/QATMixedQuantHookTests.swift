@@ -31,20 +31,22 @@ final class SmoothQuantizer: LearnableQuantizer {
         let t = tanh(c * x)
         return (pv * t, pv * c * (1 - t * t), t)
     }
-    func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, scale: Float, accumulate: Bool) {
-        for i in 0..<count { let v = scale * q(x[i]).v; y[i] = accumulate ? y[i] + v : v }
+    func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, range: Range<Int>, scale: Float, accumulate: Bool) {
+        for i in range { let v = scale * q(x[i]).v; y[i] = accumulate ? y[i] + v : v }
     }
-    func backward(_ x: UnsafePointer<Float>, gradOutput g: UnsafePointer<Float>, count: Int, samples: Int,
-                  scale: Float, gradInput dx: UnsafeMutablePointer<Float>?, accumulate: Bool) -> Double {
-        var dot = 0.0, dp = 0.0
-        for i in 0..<count {
+    func backward(_ x: UnsafePointer<Float>, gradOutput g: UnsafePointer<Float>, range: Range<Int>, scale: Float,
+                  gradInput dx: UnsafeMutablePointer<Float>?, accumulate: Bool, sums: inout SIMD4<Double>) {
+        for i in range {
             let r = q(x[i])
-            dot += Double(g[i]) * Double(r.v)
-            dp += Double(g[i]) * Double(r.dp)
+            sums[0] += Double(g[i]) * Double(r.v)
+            sums[1] += Double(g[i]) * Double(r.dp)
             if let dx { let e = scale * g[i] * r.dx; dx[i] = accumulate ? dx[i] + e : e }
         }
-        if p.requiresGrad { p.grad.data[0] += Float(Double(scale) * dp) }
-        return dot
+    }
+    func finishBackward(_ sums: SIMD4<Double>, x: UnsafePointer<Float>, count: Int, samples: Int, scale: Float,
+                        gradInput: UnsafeMutablePointer<Float>?) -> Double {
+        if p.requiresGrad { p.grad.data[0] += Float(Double(scale) * sums[1]) }
+        return sums[0]
     }
 }
 

@@ -116,39 +116,64 @@ public final class DSQQuantizer: LearnableQuantizer {
         return (value, dx, du, dalpha)
     }
 
-    public func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int,
+    /// ∂soft/∂x, ∂soft/∂u, ∂soft/∂α for 8 elements: `soft(_:_:)`'s derivatives per lane (the clip ends
+    /// selected per lane, floor and tanh in lane arithmetic — tanh to a few ulp, see `tanhLanes`).
+    @inline(__always)
+    public static func softSlopes(_ x: Lanes, _ c: SoftConstants<Float>) -> (dx: Lanes, du: Lanes, dalpha: Lanes) {
+        let above = x .>= c.u, below = x .<= c.l, outside = above .| below
+        let r = clamp((x - c.l) / c.delta, 0, c.n)
+        let f = floorLanes(r), i = f.replacing(with: c.n - 1, where: f .> c.n - 1)
+        let w = r - i - 0.5
+        let th = tanhLanes(c.logTerm * w)
+        let sech2 = 1 - th * th
+        let half = c.delta / 2
+        let dx = (c.st * c.logTerm / 2) * sech2
+        let du1 = (c.delta / c.u) * (i + 0.5)
+        let du2 = (half / c.u * c.st) * th
+        let dr = c.sigma / c.delta - r / c.u
+        let du3 = (half * c.st * c.logTerm) * sech2 * dr
+        let du = du1 + du2 + du3 - c.sigma
+        let dalpha = half * (c.st * c.st * th + (c.st * c.dLogTerm) * sech2 * w)
+        return (dx.replacing(with: 0, where: outside),
+                du.replacing(with: 1, where: above).replacing(with: -c.sigma, where: below),
+                dalpha.replacing(with: 0, where: outside))
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, range: Range<Int>,
                         scale: Float, accumulate: Bool) {
         let u = upper.value.data[0]
         let s = u / Float(qmax), lo = Float(qmin), hi = Float(qmax)
-        elementwise(count) { r in
-            for i in r {
-                let v = s * min(max((x[i] / s).rounded(.toNearestOrEven), lo), hi)
-                y[i] = accumulate ? y[i] + scale * v : scale * v
-            }
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let n = min(8, range.upperBound - i)
+            let v = s * roundHalfEven(clamp(loadLanes(x, i, n) / s, lo, hi))
+            writeLanes(v, scale: scale, into: y, i, n, accumulate: accumulate)
+            i += 8
         }
     }
 
-    public func backward(_ x: UnsafePointer<Float>, gradOutput g: UnsafePointer<Float>, count: Int, samples: Int,
-                         scale: Float, gradInput dx: UnsafeMutablePointer<Float>?, accumulate: Bool) -> Double {
+    public func backward(_ x: UnsafePointer<Float>, gradOutput g: UnsafePointer<Float>, range: Range<Int>, scale: Float,
+                         gradInput dx: UnsafeMutablePointer<Float>?, accumulate: Bool, sums: inout SIMD4<Double>) {
         let u = upper.value.data[0], a = alpha.value.data[0]
         let s = u / Float(qmax), lo = Float(qmin), hi = Float(qmax)
         let constants = SoftConstants<Float>(u: u, alpha: a, intervals: intervals, signed: !isUnsigned)
-        let sums = chunkedSum(count) { r in
-            var dot = 0.0, du = 0.0, da = 0.0
-            for i in r {
-                let xi = x[i], gi = g[i]
-                let v = s * min(max((xi / s).rounded(.toNearestOrEven), lo), hi)
-                dot += Double(gi) * Double(v)
-                let d = Self.soft(xi, constants)
-                du += Double(gi * d.du)
-                da += Double(gi * d.dalpha)
-                if let dx {
-                    let e = scale * gi * d.dx
-                    dx[i] = accumulate ? dx[i] + e : e
-                }
-            }
-            return SIMD4(dot, du, da, 0)
+        var dot = Lanes(), du = Lanes(), da = Lanes()
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let n = min(8, range.upperBound - i)
+            let xv = loadLanes(x, i, n), gv = loadLanes(g, i, n)
+            dot += gv * (s * roundHalfEven(clamp(xv / s, lo, hi)))
+            let d = Self.softSlopes(xv, constants)
+            du += gv * d.du
+            da += gv * d.dalpha
+            if let dx { writeLanes(gv * d.dx, scale: scale, into: dx, i, n, accumulate: accumulate) }
+            i += 8
         }
+        sums[0] += laneSum(dot); sums[1] += laneSum(du); sums[2] += laneSum(da)
+    }
+
+    public func finishBackward(_ sums: SIMD4<Double>, x: UnsafePointer<Float>, count: Int, samples: Int, scale: Float,
+                               gradInput: UnsafeMutablePointer<Float>?) -> Double {
         if upper.requiresGrad { upper.grad.data[0] += Float(Double(scale) * sums[1]) }
         if alpha.requiresGrad { alpha.grad.data[0] += Float(Double(scale) * sums[2]) }
         return sums[0]

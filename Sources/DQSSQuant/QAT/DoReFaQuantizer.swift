@@ -43,95 +43,98 @@ public final class DoReFaQuantizer: LearnableQuantizer {
     public func initialize(from statistics: TensorStatistics) {}
     public func projectParameters() {}
 
-    /// (max|W|, max|tanh W|, index of the first element reaching it).
-    private func weightNormaliser(_ x: UnsafePointer<Float>, count: Int) -> (c: Float, m: Float, argmax: Int) {
+    /// The weight normaliser of the current pass: (max|W| or 1, max|tanh W|, index of the first element
+    /// reaching max|W|), set by `beginPass`.
+    private var normaliser: (c: Float, m: Float, argmax: Int) = (1, 1, 0)
+
+    public func beginPass(_ x: UnsafePointer<Float>, count: Int) {
+        guard role == .weight else { return }
         var mx: Float = 0, arg = 0
         for i in 0..<count where abs(x[i]) > mx { mx = abs(x[i]); arg = i }
-        return (rescale ? mx : 1, tanh(mx), arg)
+        normaliser = (rescale ? mx : 1, tanh(mx), arg)
+        lastMaxAbs = normaliser.c
     }
 
-    public func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int,
+    /// ŵ for w = tanh(W)/max|tanh W| (§4.1: symmetric levels, or the original paper's 2^b levels).
+    @inline(__always)
+    private func weightLevel(_ w: Float, c: Float, q: Float, n: Float) -> Float {
+        originalWeights ? c * (2 * roundHalfEven(n * (w / 2 + 0.5)) / n - 1)
+                        : c * (roundHalfEven(min(max(w * q, -q), q)) / q)
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, range: Range<Int>,
                         scale: Float, accumulate: Bool) {
         if role == .weight {
-            let (c, m, _) = weightNormaliser(x, count: count)
-            lastMaxAbs = c
+            let (c, m, _) = normaliser
             if m == 0 {   // W = 0: ŵ = 0 (symmetric) — the original variant has no zero level either way
-                if !accumulate { y.update(repeating: 0, count: count) }
+                if !accumulate { for i in range { y[i] = 0 } }
                 return
             }
-            let original = originalWeights
             let q = Float(qmax), n = Float((1 << bits) - 1)
-            elementwise(count) { r in
-                for i in r {
-                    let w = tanh(x[i]) / m
-                    let v: Float = original ? c * (2 * ((n * (w / 2 + 0.5)).rounded(.toNearestOrEven)) / n - 1)
-                                            : c * (min(max((w * q).rounded(.toNearestOrEven), -q), q) / q)
-                    y[i] = accumulate ? y[i] + scale * v : scale * v
-                }
+            for i in range {
+                let v = weightLevel(tanh(x[i]) / m, c: c, q: q, n: n)
+                y[i] = accumulate ? y[i] + scale * v : scale * v
             }
         } else {
             let q = Float(qmax), lo: Float = isUnsigned ? 0 : -1
-            elementwise(count) { r in
-                for i in r {
-                    let v = (min(max(x[i], lo), 1) * q).rounded(.toNearestOrEven) / q
-                    y[i] = accumulate ? y[i] + scale * v : scale * v
-                }
+            var i = range.lowerBound
+            while i < range.upperBound {
+                let n = min(8, range.upperBound - i)
+                let v = roundHalfEven(clamp(loadLanes(x, i, n), lo, 1) * q) / q
+                writeLanes(v, scale: scale, into: y, i, n, accumulate: accumulate)
+                i += 8
             }
         }
     }
 
-    public func backward(_ x: UnsafePointer<Float>, gradOutput g: UnsafePointer<Float>, count: Int, samples: Int,
-                         scale: Float, gradInput dx: UnsafeMutablePointer<Float>?, accumulate: Bool) -> Double {
+    public func backward(_ x: UnsafePointer<Float>, gradOutput g: UnsafePointer<Float>, range: Range<Int>, scale: Float,
+                         gradInput dx: UnsafeMutablePointer<Float>?, accumulate: Bool, sums: inout SIMD4<Double>) {
         if role == .weight {
-            let (c, m, arg) = weightNormaliser(x, count: count)
+            let (c, m, _) = normaliser
             if m == 0 {
-                if let dx, !accumulate { dx.update(repeating: 0, count: count) }
-                return 0
+                if let dx, !accumulate { for i in range { dx[i] = 0 } }
+                return
             }
-            let original = originalWeights
-            let q = Float(qmax), n = Float((1 << bits) - 1)
-            // ⟨g, ŵ⟩ and Σ g_i t_i in one pass.
-            let s = chunkedSum(count) { r in
-                var dot = 0.0, gt = 0.0
-                for i in r {
-                    let t = tanh(x[i]), w = t / m
-                    let v: Float = original ? c * (2 * ((n * (w / 2 + 0.5)).rounded(.toNearestOrEven)) / n - 1)
-                                            : c * (min(max((w * q).rounded(.toNearestOrEven), -q), q) / q)
-                    dot += Double(g[i]) * Double(v)
-                    gt += Double(g[i]) * Double(t)
-                }
-                return SIMD4(dot, gt, 0, 0)
-            }
-            guard let dx else { return s[0] }
-            let k = scale * c / m
-            elementwise(count) { r in
-                for i in r {
-                    let t = tanh(x[i])
+            let q = Float(qmax), n = Float((1 << bits) - 1), k = scale * c / m
+            // ⟨g, ŵ⟩, Σ g_i t_i (for the normaliser's term) and dx in one pass.
+            var dot = sums[0], gt = sums[1]
+            for i in range {
+                let t = tanh(x[i])
+                let v = weightLevel(t / m, c: c, q: q, n: n)
+                dot += Double(g[i]) * Double(v)
+                gt += Double(g[i]) * Double(t)
+                if let dx {
                     let d = k * g[i] * (1 - t * t)
                     dx[i] = accumulate ? dx[i] + d : d
                 }
             }
-            // The normaliser's path reaches only the argmax element (one scalar correction).
-            let t = tanh(x[arg])
-            let sign: Float = t >= 0 ? 1 : -1
-            dx[arg] -= Float(Double(scale * c / (m * m)) * s[1]) * sign * (1 - t * t)
-            return s[0]
+            sums[0] = dot; sums[1] = gt
         } else {
             let q = Float(qmax), lo: Float = isUnsigned ? 0 : -1
-            let s = chunkedSum(count) { r in
-                var dot = 0.0
-                for i in r {
-                    let xi = x[i]
-                    let v = (min(max(xi, lo), 1) * q).rounded(.toNearestOrEven) / q
-                    dot += Double(g[i]) * Double(v)
-                    if let dx {
-                        let d: Float = (xi >= lo && xi <= 1) ? scale * g[i] : 0
-                        dx[i] = accumulate ? dx[i] + d : d
-                    }
+            var dot = Lanes()
+            var i = range.lowerBound
+            while i < range.upperBound {
+                let n = min(8, range.upperBound - i)
+                let xv = loadLanes(x, i, n), gv = loadLanes(g, i, n)
+                dot += gv * (roundHalfEven(clamp(xv, lo, 1) * q) / q)
+                if let dx {
+                    let e = Lanes().replacing(with: scale * gv, where: (xv .>= lo) .& (xv .<= 1))
+                    writeLanes(e, scale: 1, into: dx, i, n, accumulate: accumulate)
                 }
-                return SIMD4(dot, 0, 0, 0)
+                i += 8
             }
-            return s[0]
+            sums[0] += laneSum(dot)
         }
+    }
+
+    public func finishBackward(_ sums: SIMD4<Double>, x: UnsafePointer<Float>, count: Int, samples: Int, scale: Float,
+                               gradInput dx: UnsafeMutablePointer<Float>?) -> Double {
+        let (c, m, arg) = normaliser
+        guard role == .weight, m != 0, let dx else { return sums[0] }
+        // The normaliser's path reaches only the argmax element (one scalar correction).
+        let t = tanh(x[arg])
+        let sign: Float = t >= 0 ? 1 : -1
+        dx[arg] -= Float(Double(scale * c / (m * m)) * sums[1]) * sign * (1 - t * t)
+        return sums[0]
     }
 }

@@ -47,35 +47,42 @@ public final class LSQQuantizer: LearnableQuantizer {
         return 1 / (Double(max(n, 1)) * Double(qmax)).squareRoot()
     }
 
-    public func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int,
+    public func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, range: Range<Int>,
                         scale: Float, accumulate: Bool) {
         let s = step.value.data[0], lo = Float(qmin), hi = Float(qmax)
-        elementwise(count) { r in
-            for i in r {
-                let v = min(max(x[i] / s, lo), hi).rounded(.toNearestOrEven) * s
-                y[i] = accumulate ? y[i] + scale * v : scale * v
-            }
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let n = min(8, range.upperBound - i)
+            let v = roundHalfEven(clamp(loadLanes(x, i, n) / s, lo, hi)) * s
+            writeLanes(v, scale: scale, into: y, i, n, accumulate: accumulate)
+            i += 8
         }
     }
 
-    public func backward(_ x: UnsafePointer<Float>, gradOutput g: UnsafePointer<Float>, count: Int, samples: Int,
-                         scale: Float, gradInput dx: UnsafeMutablePointer<Float>?, accumulate: Bool) -> Double {
+    public func backward(_ x: UnsafePointer<Float>, gradOutput g: UnsafePointer<Float>, range: Range<Int>, scale: Float,
+                         gradInput dx: UnsafeMutablePointer<Float>?, accumulate: Bool, sums: inout SIMD4<Double>) {
         let s = step.value.data[0], lo = Float(qmin), hi = Float(qmax)
-        let sums = chunkedSum(count) { r in
-            var dot = 0.0, ds = 0.0
-            for i in r {
-                let gi = g[i], q = x[i] / s
-                let c = min(max(q, lo), hi), rq = c.rounded(.toNearestOrEven)
-                dot += Double(gi) * Double(rq * s)
-                let dsi: Float = q <= lo ? lo : (q >= hi ? hi : rq - q)
-                ds += Double(gi) * Double(dsi)
-                if let dx {
-                    let e: Float = (q >= lo && q <= hi) ? scale * gi : 0
-                    dx[i] = accumulate ? dx[i] + e : e
-                }
+        var dot = Lanes(), ds = Lanes()
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let n = min(8, range.upperBound - i)
+            let gv = loadLanes(g, i, n), q = loadLanes(x, i, n) / s
+            let rq = roundHalfEven(clamp(q, lo, hi))
+            dot += gv * (rq * s)
+            // ∂v̂/∂s: round(v/s) − v/s inside, −Q_n / Q_p at the clip ends (the lower end wins, as §4.3 orders it).
+            let dsi = (rq - q).replacing(with: hi, where: q .>= hi).replacing(with: lo, where: q .<= lo)
+            ds += gv * dsi
+            if let dx {
+                let e = Lanes().replacing(with: scale * gv, where: (q .>= lo) .& (q .<= hi))
+                writeLanes(e, scale: 1, into: dx, i, n, accumulate: accumulate)
             }
-            return SIMD4(dot, ds, 0, 0)
+            i += 8
         }
+        sums[0] += laneSum(dot); sums[1] += laneSum(ds)
+    }
+
+    public func finishBackward(_ sums: SIMD4<Double>, x: UnsafePointer<Float>, count: Int, samples: Int, scale: Float,
+                               gradInput: UnsafeMutablePointer<Float>?) -> Double {
         if step.requiresGrad {
             step.grad.data[0] += Float(Double(scale) * sums[1] * gradientScale(count: count, samples: samples))
         }

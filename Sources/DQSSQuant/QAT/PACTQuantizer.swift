@@ -43,36 +43,44 @@ public final class PACTQuantizer: LearnableQuantizer {
         clip.value.data[0] = max(abs(clip.value.data[0]), learnableQuantizerFloor)
     }
 
-    public func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int,
+    public func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, range: Range<Int>,
                         scale: Float, accumulate: Bool) {
         let s = clip.value.data[0] / Float(qmax), lo = Float(qmin), hi = Float(qmax)
-        elementwise(count) { r in
-            for i in r {
-                let v = s * min(max((x[i] / s).rounded(.toNearestOrEven), lo), hi)
-                y[i] = accumulate ? y[i] + scale * v : scale * v
-            }
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let n = min(8, range.upperBound - i)
+            let v = s * roundHalfEven(clamp(loadLanes(x, i, n) / s, lo, hi))
+            writeLanes(v, scale: scale, into: y, i, n, accumulate: accumulate)
+            i += 8
         }
     }
 
-    public func backward(_ x: UnsafePointer<Float>, gradOutput g: UnsafePointer<Float>, count: Int, samples: Int,
-                         scale: Float, gradInput dx: UnsafeMutablePointer<Float>?, accumulate: Bool) -> Double {
+    public func backward(_ x: UnsafePointer<Float>, gradOutput g: UnsafePointer<Float>, range: Range<Int>, scale: Float,
+                         gradInput dx: UnsafeMutablePointer<Float>?, accumulate: Bool, sums: inout SIMD4<Double>) {
         let a = clip.value.data[0]
         let s = a / Float(qmax), lo = Float(qmin), hi = Float(qmax)
         let low: Float = isUnsigned ? 0 : -a, signed = !isUnsigned
-        let sums = chunkedSum(count) { r in
-            var dot = 0.0, da = 0.0
-            for i in r {
-                let xi = x[i], gi = g[i]
-                let v = s * min(max((xi / s).rounded(.toNearestOrEven), lo), hi)
-                dot += Double(gi) * Double(v)
-                var e: Float = 0
-                if xi >= a { da += Double(gi) }
-                else if signed && xi <= low { da -= Double(gi) }
-                else if xi >= low { e = scale * gi }
-                if let dx { dx[i] = accumulate ? dx[i] + e : e }
+        var dot = Lanes(), da = Lanes()
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let n = min(8, range.upperBound - i)
+            let xv = loadLanes(x, i, n), gv = loadLanes(g, i, n)
+            dot += gv * (s * roundHalfEven(clamp(xv / s, lo, hi)))
+            // ∂x̂/∂a: +1 at or above a, −1 at or below −a (signed only); ∂x̂/∂x: 1 in between (x ≥ low).
+            let above = xv .>= a
+            let below = signed ? (xv .<= low) .& .!above : SIMDMask<SIMD8<Int32>>(repeating: false)
+            da += Lanes().replacing(with: gv, where: above).replacing(with: -gv, where: below)
+            if let dx {
+                let e = Lanes().replacing(with: scale * gv, where: .!above .& .!below .& (xv .>= low))
+                writeLanes(e, scale: 1, into: dx, i, n, accumulate: accumulate)
             }
-            return SIMD4(dot, da, 0, 0)
+            i += 8
         }
+        sums[0] += laneSum(dot); sums[1] += laneSum(da)
+    }
+
+    public func finishBackward(_ sums: SIMD4<Double>, x: UnsafePointer<Float>, count: Int, samples: Int, scale: Float,
+                               gradInput: UnsafeMutablePointer<Float>?) -> Double {
         if clip.requiresGrad { clip.grad.data[0] += Float(Double(scale) * sums[1]) }
         return sums[0]
     }

@@ -9,7 +9,8 @@
 //     ∂L/∂x      = Σ_k θ_k · J_k(x) ⊙ G                    (into the shared W, or into the layer input)
 //     ∂L/∂p_k   += θ_k · Σ_e G_e ∂Q_k(x_e)/∂p_k           (each candidate's own parameters, upstream θ_k G)
 //     ∂L/∂θ_k    = ⟨G, Q_k(x)⟩,  ∂L/∂l_k = (1/τ) θ_k (∂L/∂θ_k − Σ_i θ_i ∂L/∂θ_i)   (ArchitectureSoftmax)
-// Q_k(x) is recomputed in the backward (the hook stores only a reference to x and its output buffer).
+// Q_k(x) is recomputed in the backward (the hook stores only a reference to x and its output buffer). All
+// branches run in one tiled pass over the tensor (FusedMixturePass).
 // Branches with θ_k = 0 are skipped; the first active branch is assigned, the others added, so a one-hot
 // θ gives the lone candidate's output bit for bit (§11.7). Modes as MixedQuantHook: `.soft` (training),
 // `.winnerTakeAll` (the derived network, §7.4), `.uniform` (θ = 1/N).
@@ -32,6 +33,9 @@ public final class QATMixedQuantHook: TensorHook {
     public var mode: MixingMode = .soft
     /// Warm-up observation (§7.3).
     public var observing = false
+    /// Run the branches in one tiled pass over the tensor (FusedMixturePass, default) instead of one full pass
+    /// per branch: the same values (see FusedMixturePass), fewer reads of memory. Off only to measure it.
+    public var fusesBranches = true
     /// Set under mpirun with --sync-bn: every observed batch is combined over the ranks before it is folded in.
     public var observationReducer: (any ObservationReducer)?
     public private(set) var statistics = TensorStatistics()
@@ -79,11 +83,16 @@ public final class QATMixedQuantHook: TensorHook {
         savedInput = x
         savedTheta = th
         output.resize(to: x.shape)
+        if fusesBranches {
+            FusedMixturePass.forward(branches, theta: th, x: x.data, into: output.data, count: x.count)
+            return output
+        }
         var first = true
         for (b, t) in zip(branches, th) where t != 0 {
             b.forward(x.data, into: output.data, count: x.count, scale: Float(t), accumulate: !first)
             first = false
         }
+        if first { output.zero() }
         return output
     }
 
@@ -91,15 +100,20 @@ public final class QATMixedQuantHook: TensorHook {
         guard let x = savedInput else { preconditionFailure("QATMixedQuantHook.backward before forward") }
         precondition(gradOutput.count == x.count, "QATMixedQuantHook.backward: gradient \(gradOutput.shape) vs input \(x.shape)")
         gradInput.resize(to: x.shape)
-        var dots = [Double](repeating: 0, count: count)
-        var first = true
         let samples = side == .weight ? 1 : (x.shape.first ?? 1)
-        for (k, b) in branches.enumerated() where savedTheta[k] != 0 {
-            dots[k] = b.backward(x.data, gradOutput: gradOutput.data, count: x.count, samples: samples,
-                                 scale: Float(savedTheta[k]), gradInput: gradInput.data, accumulate: !first)
-            first = false
+        var dots = [Double](repeating: 0, count: count)
+        if fusesBranches {
+            dots = FusedMixturePass.backward(branches, theta: savedTheta, x: x.data, gradOutput: gradOutput.data,
+                                             count: x.count, samples: samples, gradInput: gradInput.data)
+        } else {
+            var first = true
+            for (k, b) in branches.enumerated() where savedTheta[k] != 0 {
+                dots[k] = b.backward(x.data, gradOutput: gradOutput.data, count: x.count, samples: samples,
+                                     scale: Float(savedTheta[k]), gradInput: gradInput.data, accumulate: !first)
+                first = false
+            }
+            if first { gradInput.zero() }
         }
-        if first { gradInput.zero() }
         lastThetaGradient = dots
         if mode == .soft && logits.requiresGrad {
             let dl = ArchitectureSoftmax.logitGradient(theta: savedTheta, thetaGradient: dots, temperature: temperature)
