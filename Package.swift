@@ -10,10 +10,12 @@
 //     -> DQSSModels      (model zoo with PyTorch parameter names)          [Tensor, Layers, Data]
 //     -> DQSSQuant       (uniform quantizer, calibrators, QAT quantizers)  [Tensor, Layers, Distributed]
 //     -> DQSSSearch      (the DQSS mixed operator, PTQ and QAT; α/β search) [Quant, Distributed]
-//     -> DQSSCheckpoint  (HDF5 checkpoints; exact resume; no trainer)      [HDF5, Quant, Search]
-//     -> DQSSExport      (ONNX QDQ, TensorRT cache; over ONNXProto)        [Models, Quant, Search]
-//     -> DQSSRun         (the library API: data sources, training/evaluation loops, the PTQ search
-//                         pipeline, QATTrainer and the QAT run, checkpoint sessions, report formats)
+//     -> DQSSFormats     (the JSON documents: one Codable type per file, snake_case by one encoder
+//                         setting; atomic file writes)                     [Quant, Search]
+//     -> DQSSCheckpoint  (HDF5 checkpoints; exact resume; no trainer)      [HDF5, Quant, Search, Formats]
+//     -> DQSSExport      (ONNX QDQ, TensorRT cache; over ONNXProto)        [Models, Quant, Search, Formats]
+//     -> DQSSRun         (the library API: data sources, training/evaluation loops, the one PTQ search
+//                         pipeline, QATTrainer and the QAT run, checkpoint sessions, reports)
 //     -> DQSSCLI         (commands: flags, a call into DQSSRun, a printer; `dqss` is a thin main over it)
 //   DQSSHDF5 (the only user of _CHDF5: files, groups, arrays, byte rows) sits beside DQSSTensor and is
 //   used by DQSSCheckpoint (which re-exports it) and DQSSShards (HDF5 image shards, over DQSSData);
@@ -32,7 +34,7 @@ let package = Package(
         .executable(name: "dqss-bench", targets: ["dqss-bench"]),
         .library(name: "DQSS", targets: ["DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels", "DQSSQuant",
                                                 "DQSSSearch", "DQSSCheckpoint", "DQSSDistributed",
-                                                "DQSSHDF5", "DQSSShards", "DQSSExport", "DQSSRun"]),
+                                                "DQSSHDF5", "DQSSShards", "DQSSFormats", "DQSSExport", "DQSSRun"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -69,15 +71,18 @@ let package = Package(
                 swiftSettings: swiftSettings),
         .target(name: "DQSSSearch", dependencies: ["DQSSTensor", "DQSSLayers", "DQSSQuant", "DQSSDistributed"],
                 swiftSettings: swiftSettings),
+        // The JSON documents dqss writes and reads (assignment, thresholds, ...) and atomic file writes.
+        .target(name: "DQSSFormats", dependencies: ["DQSSQuant", "DQSSSearch"], swiftSettings: swiftSettings),
         // HDF5 checkpoints: the versioned layout and exact resume, over the DQSSHDF5 wrapper.
-        .target(name: "DQSSCheckpoint", dependencies: ["DQSSHDF5", "DQSSTensor", "DQSSLayers", "DQSSQuant", "DQSSSearch"],
+        .target(name: "DQSSCheckpoint", dependencies: ["DQSSHDF5", "DQSSTensor", "DQSSLayers", "DQSSQuant", "DQSSSearch",
+                                                       "DQSSFormats"],
                 swiftSettings: swiftSettings),
 
         // MARK: - Run (the library a Swift user calls: data sources, training/evaluation loops, the PTQ search
         // pipeline, the QAT run, checkpoint sessions and the file formats they write)
         .target(name: "DQSSRun",
                 dependencies: ["DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels", "DQSSQuant", "DQSSSearch",
-                               "DQSSDistributed", "DQSSCheckpoint", "DQSSShards"],
+                               "DQSSDistributed", "DQSSFormats", "DQSSCheckpoint", "DQSSShards"],
                 swiftSettings: swiftSettings),
 
         // MARK: - Export (ONNX QDQ, TensorRT calibration cache)
@@ -85,7 +90,7 @@ let package = Package(
         .target(name: "ONNXProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["onnx.proto", "README.md"]),
         .target(name: "DQSSExport",
-                dependencies: ["DQSSTensor", "DQSSLayers", "DQSSModels", "DQSSQuant", "DQSSSearch", "ONNXProto",
+                dependencies: ["DQSSTensor", "DQSSLayers", "DQSSModels", "DQSSQuant", "DQSSSearch", "DQSSFormats", "ONNXProto",
                                .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: swiftSettings),
 
@@ -93,7 +98,7 @@ let package = Package(
         .target(name: "DQSSCLI",
                 dependencies: ["DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels", "DQSSQuant", "DQSSSearch",
                                "DQSSDistributed",
-                               "DQSSCheckpoint", "DQSSShards",
+                               "DQSSCheckpoint", "DQSSShards", "DQSSFormats",
                                "DQSSExport", "DQSSRun",
                                .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 swiftSettings: swiftSettings),
@@ -101,7 +106,7 @@ let package = Package(
         // Multi-rank self-checks and the small PTQ search the mpirun tests compare across rank counts.
         .executableTarget(name: "dqss-mpitest",
                           dependencies: ["DQSSDistributed", "DQSSTensor", "DQSSLayers", "DQSSData", "DQSSModels",
-                                         "DQSSQuant", "DQSSSearch"],
+                                         "DQSSQuant", "DQSSSearch", "DQSSRun"],
                           swiftSettings: swiftSettings),
         .executableTarget(name: "dqss-bench",
                           dependencies: ["DQSSTensor", "DQSSLayers", "DQSSModels", "DQSSQuant", "DQSSSearch",
@@ -137,7 +142,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "DQSSRunTests",
                     dependencies: ["DQSSRun", "DQSSCheckpoint", "DQSSModels", "DQSSData", "DQSSSearch", "DQSSQuant",
-                                   "DQSSLayers", "DQSSTensor", "_TestSupport"],
+                                   "DQSSLayers", "DQSSTensor", "DQSSExport", "_TestSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "DQSSExportTests",
                     dependencies: ["DQSSExport", "DQSSModels", "DQSSQuant", "DQSSData", "ONNXProto", "_TestSupport"],

@@ -15,7 +15,7 @@
 //   onnx       the FP32 graph only (no --from needed); tensor names identical to onnx-qdq's
 //   trt-cache  TensorRT INT8 calibration cache for the activation tensors of that graph
 //              (trtexec --onnx=model.onnx --int8 --calib=FILE; see docs/export.md)
-//   json       from a checkpoint: the derived assignment with α, β ("dqss-assignment" document);
+//   json       from a checkpoint: the derived assignment with α, β (an AssignmentDocument, "dqss-assignment");
 //              otherwise per quantized tensor: strategy, threshold, scale, bits, signedness, ONNX tensor
 // Graph input "input" = normalised images (the caller normalises as `dqss eval` does; mean/std are in the
 // model's metadata_props). With --data, the same assignment is also evaluated by dqss itself (fake
@@ -111,14 +111,13 @@ struct ExportCommand: ParsableCommand {
                 let url = try resolveCheckpointArgument(from)
                 let (c, seal) = try CheckpointReader.readChecked(url)
                 if let w = CheckpointReader.warning(seal, file: url.path) { FileHandle.standardError.write(Data((w + "\n").utf8)) }
+                let doc = try CheckpointSummary.derivedAssignment(c, file: url.path)
                 if format == .json {   // the derived assignment with α, β, as `dqss inspect` shows it
-                    try write(try Self.assignmentJSON(c, file: url.path))
+                    try write(try doc.jsonData(pretty: true) + Data("\n".utf8))
                     return
                 }
-                let doc = try Self.assignmentJSON(c, file: url.path)
-                var derived = try SearchAssignmentSource(url: url, data: doc).assignment()
-                derived.origin = "derived assignment of checkpoint \(url.path) (step \(c.progress.step))"
-                assignment = derived
+                assignment = try SearchAssignmentSource(doc, origin: "derived assignment of checkpoint \(url.path) "
+                                                        + "(step \(c.progress.step))").assignment()
                 checkpoint = (c, url)
             } else {
                 assignment = try QuantizationSources.open(from, method: method?.rawValue).assignment()
@@ -227,7 +226,7 @@ struct ExportCommand: ParsableCommand {
                                   notes: notes, split: result == nil ? nil : evaluation.split,
                                   dqssCorrect: result?.correct, dqssTotal: result?.total)
         if output.json {
-            try printJSON(report, snakeCase: true)
+            try report.printJSON()
         } else {
             print("\(modelName) -> \(out) (\(format.rawValue), \(exported.points.count) quantization points)" +
                   (result.map { ", dqss top-1 \($0.correct)/\($0.total) on \(evaluation.split)" } ?? ""))
@@ -242,21 +241,6 @@ struct ExportCommand: ParsableCommand {
         do { try data.write(to: URL(fileURLWithPath: out), options: .atomic) } catch {
             throw ValidationError("cannot write --out \(out): \(error.localizedDescription)")
         }
-    }
-
-    /// {"format": "dqss-assignment", "version": 1, "model", "step", "source", "candidates", "layers": [LayerStrategy...]}
-    static func assignmentJSON(_ c: Checkpoint, file: String) throws -> Data {
-        guard let q = c.quantization else {
-            throw CheckpointError(.mismatch, file: file, "holds no quantizers: nothing to export (not a search or QAT checkpoint)")
-        }
-        let doc: [String: Any] = [
-            "format": "dqss-assignment", "version": 1, "model": c.model, "task": c.task, "step": c.progress.step,
-            "source": file, "candidates": q.candidates, "temperature": q.temperature,
-            "layers": CheckpointSummary.derivedLayers(q),
-        ]
-        var data = try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys, .prettyPrinted])
-        data.append(0x0A)
-        return data
     }
 }
 

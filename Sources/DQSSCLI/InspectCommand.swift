@@ -21,7 +21,7 @@ struct InspectCommand: ParsableCommand {
         let (c, seal) = try CheckpointReader.readChecked(url)
         if let w = CheckpointReader.warning(seal, file: url.path) { FileHandle.standardError.write(Data((w + "\n").utf8)) }
         if output.json {
-            try printJSONObject(CheckpointSummary.json(c, file: url.path))
+            try CheckpointSummaryDocument(c, file: url.path).printJSON()
         } else {
             print(CheckpointSummary.text(c, file: url.path))
         }

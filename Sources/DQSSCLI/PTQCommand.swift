@@ -103,15 +103,13 @@ struct PTQCommand: ParsableCommand {
         calibration.releaseInputs()
 
         if let saveThresholds {
-            let file = ThresholdFile(model: model, weights: classifier.weights.path, calibrationSplit: calibSplit,
-                                     calibrationImages: calib, seed: o.seed, weightBits: settings.weightBits,
-                                     activationBits: settings.activationBits, signedActivations: settings.signedActivations,
-                                     methods: Dictionary(uniqueKeysWithValues: assignments.map { ($0.0.rawValue, $0.1) }))
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+            let file = ThresholdsDocument(model: model, weights: classifier.weights.path, calibrationSplit: calibSplit,
+                                          calibrationImages: calib, seed: o.seed, weightBits: settings.weightBits,
+                                          activationBits: settings.activationBits, signedActivations: settings.signedActivations,
+                                          methods: Dictionary(uniqueKeysWithValues: assignments.map { ($0.0.rawValue, $0.1) }))
             do {
                 // Temporary file + rename: a full disk leaves the previous file whole, never truncated JSON.
-                try AtomicFile.write(encoder.encode(file), to: URL(fileURLWithPath: saveThresholds))
+                try file.writeJSON(to: URL(fileURLWithPath: saveThresholds))
             } catch {
                 throw ValidationError("--save-thresholds: cannot write \(saveThresholds): \(error)")
             }
@@ -175,28 +173,5 @@ struct PTQCommand: ParsableCommand {
                              o.data.data, split, r.top1, r.correct, r.total))
             }
         }
-    }
-}
-
-/// The --save-thresholds file: every layer's thresholds per method.
-struct ThresholdFile: Encodable {
-    var model: String
-    var weights: String
-    var calibrationSplit: String
-    var calibrationImages: Int
-    var seed: UInt64
-    var weightBits: Int
-    var activationBits: Int
-    var signedActivations: Bool
-    /// method name -> per-layer quantization, in module order.
-    var methods: [String: [LayerQuantization]]
-
-    enum CodingKeys: String, CodingKey {
-        case model, weights, seed, methods
-        case calibrationSplit = "calibration_split"
-        case calibrationImages = "calibration_images"
-        case weightBits = "weight_bits"
-        case activationBits = "activation_bits"
-        case signedActivations = "signed_activations"
     }
 }

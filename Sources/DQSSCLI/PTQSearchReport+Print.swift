@@ -13,7 +13,7 @@ extension PTQSearchReport {
             log.progress("wrote \(out)/assignment.json, search.json, figure4.svg\n")
         }
         if o.json {
-            print(try jsonString())
+            try printJSON()
         } else if o.markdown {
             print(markdownRow())
         } else {

@@ -165,23 +165,23 @@ extension QATReport {
     /// Text, JSON or a Markdown row on stdout.
     func print(json: Bool, markdown: Bool) throws {
         if json {
-            try printJSON(self)
+            try printJSON()
         } else if markdown {
             let f = { (v: Double?) in v.map { String(format: "%.2f", $0) } ?? "" }
-            Swift.print("| \(model) | \(method) | W\(bits)A\(bits) | \(f(fp32Top1)) | \(f(top1)) | \(f(softTop1)) | \(f(reestimatedTop1)) | "
+            Swift.print("| \(model) | \(method) | W\(bits)A\(bits) | \(f(fp32Top1)) | \(f(top1)) | \(f(softTop1)) | \(f(derivedBnTop1)) | "
                         + String(format: "%.0f s", seconds) + " |")
         } else {
             if let fp32Top1 { Swift.print(String(format: "%@ FP32 on %@: top-1 %.2f %%", model, split, fp32Top1)) }
             if let softTop1 { Swift.print(String(format: "%@ %@ W%dA%d soft mixture on %@: top-1 %.2f %%", model, method, bits, bits, split, softTop1)) }
             Swift.print(String(format: "%@ %@ W%dA%d%@ on %@: top-1 %.2f %% (%d epochs, %d training images, %.0f s)",
                                model, method, bits, bits, softTop1 == nil ? "" : " derived", split, top1, epochs, trainImages, seconds))
-            if let reestimatedTop1, let reestimateImages {
+            if let derivedBnTop1, let bnReestimateImages {
                 Swift.print(String(format: "%@ %@ W%dA%d derived, BatchNorm re-estimated on %d training images, on %@: top-1 %.2f %%",
-                                   model, method, bits, bits, reestimateImages, split, reestimatedTop1))
+                                   model, method, bits, bits, bnReestimateImages, split, derivedBnTop1))
             }
-            if let a = assignment {
-                Swift.print("assignment (activations / weights per candidate \(a.candidates.joined(separator: ", "))): "
-                            + "\(a.activationCounts) / \(a.weightCounts)")
+            if let candidates, let activationCounts, let weightCounts {
+                Swift.print("assignment (activations / weights per candidate \(candidates.joined(separator: ", "))): "
+                            + "\(candidates.map { activationCounts[$0] ?? 0 }) / \(candidates.map { weightCounts[$0] ?? 0 })")
             }
         }
     }

@@ -64,13 +64,13 @@ struct SRSearchCommand: ParsableCommand {
             savePng: testSets.savePng, out: out, json: output.json, quiet: output.quiet))
         if let out { try report.write(toDirectory: out) }
         if output.json {
-            try printJSON(report)
+            try report.printJSON()
         } else {
-            let names = search.candidates.methods.map(\.paperName), assignment = report.assignment
+            let names = report.candidates
             print(SRSearchRun.markdownTable(rows: report.rows, sets: report.setNames))
             print("")
-            print("DQSS assignment (layers per candidate): activations " + zip(names, assignment.activationCounts).map { "\($0) \($1)" }.joined(separator: ", ")
-                  + "; weights " + zip(names, assignment.weightCounts).map { "\($0) \($1)" }.joined(separator: ", "))
+            print("DQSS assignment (layers per candidate): activations " + names.map { "\($0) \(report.activationCounts[$0] ?? 0)" }.joined(separator: ", ")
+                  + "; weights " + names.map { "\($0) \(report.weightCounts[$0] ?? 0)" }.joined(separator: ", "))
         }
     }
 }

@@ -7,6 +7,7 @@
 // older checkpoints are pruned only after the new one is in place.
 
 import Foundation
+import DQSSFormats
 
 public struct CheckpointWriter: Sendable {
     public let directory: URL

@@ -3,6 +3,7 @@
 // both quantizers. Meant for other deployment tools (scales as decimal and as float32 hex bit patterns).
 
 import Foundation
+import DQSSFormats
 
 public struct AssignmentJSON: Encodable {
     public struct Tensor: Encodable {
@@ -18,12 +19,6 @@ public struct AssignmentJSON: Encodable {
         var onnxType: String
         /// The ONNX tensor this quantizer reads.
         var tensor: String
-        enum CodingKeys: String, CodingKey {
-            case strategy, threshold, scale, bits, signed, qmin, qmax, tensor
-            case scaleHex = "scale_hex"
-            case onnxType = "onnx_type"
-        }
-
         init(_ q: TensorQuantization, tensor: String) {
             strategy = q.strategy
             threshold = q.threshold
@@ -71,9 +66,6 @@ public struct AssignmentJSON: Encodable {
         }
     }
 
-    public func encoded() throws -> Data {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return try e.encode(self)
-    }
+    /// The document, indented (snake_case keys by DQSSFormats' JSONCoding).
+    public func encoded() throws -> Data { try jsonData(pretty: true) }
 }

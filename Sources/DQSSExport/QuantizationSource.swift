@@ -7,6 +7,7 @@
 
 import Foundation
 import DQSSQuant
+import DQSSFormats
 
 /// A per-layer assignment ready to export, with where it came from.
 public struct ExportAssignment: Sendable {
@@ -61,31 +62,25 @@ public enum QuantizationSources {
 
 // MARK: - dqss ptq --save-thresholds
 
-/// The thresholds file of `dqss ptq`: every layer's LayerQuantization per PTQ method.
+/// The thresholds file of `dqss ptq` (ThresholdsDocument): every layer's LayerQuantization per PTQ method.
 public struct PTQThresholdsSource: QuantizationSource {
-    struct File: Decodable {
-        var model: String
-        var weights: String
-        var methods: [String: [LayerQuantization]]
-    }
-
     public let url: URL
     public let method: String
-    let file: File
+    public let document: ThresholdsDocument
 
     public init(url: URL, data: Data? = nil, method: String? = nil) throws {
         self.url = url
         let bytes: Data
         do { bytes = try data ?? Data(contentsOf: url) } catch { throw ExportError("cannot read \(url.path): \(error)") }
         do {
-            file = try JSONDecoder().decode(File.self, from: bytes)
+            document = try ThresholdsDocument.decodeJSON(bytes)
         } catch {
             throw ExportError("\(url.path): not a `dqss ptq --save-thresholds` file: \(error)")
         }
-        let available = file.methods.keys.sorted()
+        let available = document.methods.keys.sorted()
         if let method {
             let key = method.lowercased()
-            guard file.methods[key] != nil else {
+            guard document.methods[key] != nil else {
                 throw ExportError("--method \(method): \(url.path) holds \(available.joined(separator: ", "))")
             }
             self.method = key
@@ -99,78 +94,49 @@ public struct PTQThresholdsSource: QuantizationSource {
 
     public func assignment() throws -> ExportAssignment {
         let label = PTQMethod(rawValue: method)?.paperName ?? method
-        let layers = file.methods[method]!.map {
+        let layers = (document.methods[method] ?? []).map {
             LayerExportQuantization($0, activationStrategy: label, weightStrategy: label)
         }
-        return ExportAssignment(model: file.model, weights: file.weights,
+        return ExportAssignment(model: document.model, weights: document.weights,
                                 origin: "dqss ptq thresholds, method \(label), from \(url.path)", layers: layers)
     }
 }
 
 // MARK: - dqss search output
 
-/// assignment.json of a DQSS search: per layer the winning activation/weight candidate and its
-/// threshold (StrategyAssignment), plus bit widths and signedness.
-///
-/// Accepted per-layer keys: name, activation_candidate, weight_candidate, activation_threshold,
-/// weight_threshold, and activation_unsigned, activation_bits, weight_bits (each of the last three may
-/// instead be given once at the top level: activation_unsigned / signed_activations, activation_bits,
-/// weight_bits). A missing bit width or signedness is refused rather than guessed.
+/// An assignment document (DQSSFormats' AssignmentDocument): `dqss search --mode ptq --out`'s
+/// assignment.json, a checkpoint's derived assignment, or a file in that schema: per layer the chosen
+/// activation and weight candidates and their thresholds, with bit widths and signedness per layer or once
+/// for the file (weight_bits, activation_bits, signed_activations). A missing bit width or signedness is
+/// refused rather than guessed.
 public struct SearchAssignmentSource: QuantizationSource {
-    struct Layer: Decodable {
-        var name: String
-        var activationCandidate: String?
-        var weightCandidate: String?
-        var activationThreshold: Float
-        var weightThreshold: Float
-        var activationUnsigned: Bool?
-        var activationBits: Int?
-        var weightBits: Int?
-        enum CodingKeys: String, CodingKey {
-            case name
-            case activationCandidate = "activation_candidate"
-            case weightCandidate = "weight_candidate"
-            case activationThreshold = "activation_threshold"
-            case weightThreshold = "weight_threshold"
-            case activationUnsigned = "activation_unsigned"
-            case activationBits = "activation_bits"
-            case weightBits = "weight_bits"
-        }
-    }
+    public let document: AssignmentDocument
+    /// Where it came from, for messages and the export's metadata.
+    public let origin: String
 
-    struct File: Decodable {
-        var model: String?
-        var weights: String?
-        var activationBits: Int?
-        var weightBits: Int?
-        var signedActivations: Bool?
-        var layers: [Layer]
-        enum CodingKeys: String, CodingKey {
-            case model, weights, layers
-            case activationBits = "activation_bits"
-            case weightBits = "weight_bits"
-            case signedActivations = "signed_activations"
-        }
-    }
-
-    public let url: URL
-    let file: File
-
+    /// The document in the file at `url` (`data`: its bytes when already read).
     public init(url: URL, data: Data? = nil) throws {
-        self.url = url
         let bytes: Data
         do { bytes = try data ?? Data(contentsOf: url) } catch { throw ExportError("cannot read \(url.path): \(error)") }
         do {
-            file = try JSONDecoder().decode(File.self, from: bytes)
+            document = try AssignmentDocument.decodeJSON(bytes)
         } catch {
             throw ExportError("\(url.path): not a search assignment: \(error)")
         }
+        origin = "DQSS search assignment from \(url.path)"
+    }
+
+    /// An assignment in memory (a search's, or a checkpoint's derived one).
+    public init(_ document: AssignmentDocument, origin: String) {
+        self.document = document
+        self.origin = origin
     }
 
     public func assignment() throws -> ExportAssignment {
+        let file = document
         let layers = try file.layers.map { l -> LayerExportQuantization in
             guard let aBits = l.activationBits ?? file.activationBits, let wBits = l.weightBits ?? file.weightBits else {
-                throw ExportError("\(url.path): layer \(l.name) has no activation_bits/weight_bits (nor the file)")
+                throw ExportError("\(origin): layer \(l.name) has no activation_bits/weight_bits (nor the file)")
             }
             let unsigned: Bool
             if let u = l.activationUnsigned {
@@ -178,17 +144,16 @@ public struct SearchAssignmentSource: QuantizationSource {
             } else if file.signedActivations == true {
                 unsigned = false
             } else {
-                throw ExportError("\(url.path): layer \(l.name) does not say whether its input is unsigned " +
+                throw ExportError("\(origin): layer \(l.name) does not say whether its input is unsigned " +
                                   "(activation_unsigned), and the file does not set signed_activations")
             }
             return LayerExportQuantization(
                 name: l.name,
                 activation: TensorQuantization(bits: aBits, isUnsigned: unsigned, threshold: l.activationThreshold,
-                                               strategy: l.activationCandidate),
+                                               strategy: l.activation),
                 weight: TensorQuantization(bits: wBits, isUnsigned: false, threshold: l.weightThreshold,
-                                           strategy: l.weightCandidate))
+                                           strategy: l.weight))
         }
-        return ExportAssignment(model: file.model, weights: file.weights,
-                                origin: "DQSS search assignment from \(url.path)", layers: layers)
+        return ExportAssignment(model: file.model, weights: file.weights, origin: origin, layers: layers)
     }
 }

@@ -44,7 +44,7 @@ public enum QuantizedModel {
     }
 }
 
-/// The quantizers and thresholds of one layer.
+/// The quantizers and thresholds of one layer (Codable with snake_case keys through DQSSFormats.JSONCoding).
 public struct LayerQuantization: Sendable, Codable, Equatable {
     public var name: String
     public var weightBits: Int
@@ -64,13 +64,5 @@ public struct LayerQuantization: Sendable, Codable, Equatable {
     public var weightQuantizer: UniformQuantizer { UniformQuantizer(bits: weightBits) }
     public var activationQuantizer: UniformQuantizer {
         UniformQuantizer(bits: activationBits, unsigned: activationUnsigned)
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case name
-        case weightBits = "weight_bits"
-        case activationBits = "activation_bits"
-        case activationUnsigned = "activation_unsigned"
-        case thresholds
     }
 }

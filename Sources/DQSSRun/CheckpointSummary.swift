@@ -1,5 +1,7 @@
 // CheckpointSummary: what `dqss inspect` and `dqss export --format json` report about a checkpoint —
-// the run (model, task, step, config) and the per-layer assignment table with θ = softmax(logit / τ).
+// the run (model, task, step, config) and the per-layer assignment table with θ = softmax(logit / τ) as
+// text (the JSON of `inspect --json` is CheckpointSummaryDocument), and the derived assignment as an
+// AssignmentDocument.
 
 import Foundation
 import DQSSSearch
@@ -16,68 +18,23 @@ public enum CheckpointSummary {
     /// Winner-take-all index (Eq. 6, ties -> lowest); 0 without logits.
     public static func winner(_ logits: [Float]) -> Int { logits.isEmpty ? 0 : ArchitectureSoftmax.argmax(logits) }
 
-    /// The derived (winner-take-all, Eq. 6; ties -> lowest index) assignment with the winners'
-    /// thresholds, one object per layer with the keys of DQSSSearch's `LayerStrategy` JSON plus bit widths.
-    public static func derivedLayers(_ q: QuantizationState) -> [[String: Any]] {
-        q.layers.map { l in
+    /// The derived (winner-take-all, Eq. 6; ties -> lowest index) assignment with the winners' thresholds
+    /// and α, β: what `dqss export --from CKPT --format json` writes and its other formats read.
+    /// - Throws: `CheckpointError` when the checkpoint holds no quantizers (not a search or QAT checkpoint).
+    public static func derivedAssignment(_ c: Checkpoint, file: String) throws -> AssignmentDocument {
+        guard let q = c.quantization else {
+            throw CheckpointError(.mismatch, file: file, "holds no quantizers: nothing to export (not a search or QAT checkpoint)")
+        }
+        let layers = q.layers.map { l in
             let i = winner(l.alpha), j = winner(l.beta)
-            return [
-                "name": l.name, "activation": i, "weight": j,
-                "activation_candidate": q.candidates[i], "weight_candidate": q.candidates[j],
-                "activation_threshold": jsonFloat(l.activationThresholds[i]),
-                "weight_threshold": jsonFloat(l.weightThresholds[j]),
-                "alpha": l.alpha.map(Double.init), "beta": l.beta.map(Double.init),
-                "weight_bits": l.weightBits, "activation_bits": l.activationBits,
-                "activation_unsigned": l.activationUnsigned,
-            ]
+            return AssignmentLayer(name: l.name, activation: q.candidates[i], weight: q.candidates[j],
+                                   activationThreshold: l.activationThresholds[i], weightThreshold: l.weightThresholds[j],
+                                   activationUnsigned: l.activationUnsigned, activationBits: l.activationBits,
+                                   weightBits: l.weightBits, alpha: l.alpha, beta: l.beta)
         }
+        return AssignmentDocument(source: file, model: c.model, task: c.task, step: c.progress.step, temperature: q.temperature,
+                                  candidates: q.candidates, layers: layers)
     }
-
-    /// JSON-ready dictionary of everything `inspect --json` prints.
-    public static func json(_ c: Checkpoint, file: String) -> [String: Any] {
-        var out: [String: Any] = [
-            "file": file, "format": Checkpoint.formatName, "format_version": Checkpoint.formatVersion,
-            "model": c.model, "task": c.task, "world_size": c.worldSize, "command_line": c.commandLine,
-            "config": (try? JSONSerialization.jsonObject(with: Data(c.config.utf8))) ?? c.config,
-            "progress": ["epoch": c.progress.epoch, "step": c.progress.step, "data_cursor": c.progress.dataCursor,
-                         "global_batch": c.progress.globalBatch],
-            "rng_streams": c.rngStates.map(\.name),
-            "state_dict": ["tensors": c.stateDict.count, "values": c.stateDict.reduce(0) { $0 + $1.array.values.count }],
-        ]
-        if let o = c.optimizer {
-            out["optimizer"] = [
-                "kind": o.kind, "schedule_time": o.scheduleTime, "parameters_with_state": o.state.count,
-                "groups": o.groups.map { g in
-                    ["name": g.name, "lr": Double(g.lr), "base_lr": Double(g.baseLR), "momentum": Double(g.momentum),
-                     "weight_decay": Double(g.weightDecay), "nesterov": g.nesterov, "parameters": g.parameterNames.count] as [String: Any]
-                },
-            ] as [String: Any]
-        }
-        if let q = c.quantization {
-            out["quantization"] = [
-                "candidates": q.candidates, "temperature": q.temperature,
-                "layers": q.layers.map { l in
-                    [
-                        "name": l.name, "weight_bits": l.weightBits, "activation_bits": l.activationBits,
-                        "activation_unsigned": l.activationUnsigned,
-                        "activation": l.activationAssignment, "weight": l.weightAssignment,
-                        "alpha": l.alpha.map(Double.init), "beta": l.beta.map(Double.init),
-                        "theta_alpha": theta(l.alpha, temperature: q.temperature),
-                        "theta_beta": theta(l.beta, temperature: q.temperature),
-                        "activation_thresholds": l.activationThresholds.map(jsonFloat),
-                        "weight_thresholds": l.weightThresholds.map(jsonFloat),
-                        "parameters": Dictionary(uniqueKeysWithValues: l.parameters.map { p in
-                            (p.name, p.array.float32Values.map { $0.map(jsonFloat) } as Any? ?? p.array.values.typeName)
-                        }),
-                    ] as [String: Any]
-                },
-            ] as [String: Any]
-        }
-        return out
-    }
-
-    /// NaN/±inf are not JSON numbers: they become null.
-    static func jsonFloat(_ v: Float) -> Any { v.isFinite ? Double(v) : NSNull() }
 
     /// The human-readable report.
     public static func text(_ c: Checkpoint, file: String) -> String {

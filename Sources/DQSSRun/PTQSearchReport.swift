@@ -3,50 +3,13 @@
 // `dqss export --from DIR`, search.json = the full report, figure4.svg = the paper's Figure 4).
 
 import Foundation
+import DQSSTensor
 import DQSSSearch
 import DQSSDistributed
 import DQSSCheckpoint
 
+/// The result of `dqss search --mode ptq` (file header); its JSON is search.json and the --json output.
 public struct PTQSearchReport: Encodable {
-    public struct Layer: Encodable {
-        public var name: String
-        public var kind: String
-        /// The final (selected + refined) strategy of the input activation and of the weight.
-        public var activation: String
-        public var weight: String
-        /// The same, under the names `dqss export` reads.
-        public var activationCandidate: String
-        public var weightCandidate: String
-        public var activationThreshold: Float
-        public var weightThreshold: Float
-        public var activationUnsigned: Bool
-        public var activationBits: Int
-        public var weightBits: Int
-        /// θ = softmax(α/τ), softmax(β/τ) at the end of the main search (final τ), in candidate order.
-        public var thetaActivation: [Double]
-        public var thetaWeight: [Double]
-        public var alpha: [Float]
-        public var beta: [Float]
-        /// The search's own winner-take-all choice (Eq. 6), before selection and refinement.
-        public var derivedActivation: String
-        public var derivedWeight: String
-
-        enum CodingKeys: String, CodingKey {
-            case name, kind, activation, weight, alpha, beta
-            case activationCandidate = "activation_candidate"
-            case weightCandidate = "weight_candidate"
-            case activationThreshold = "activation_threshold"
-            case weightThreshold = "weight_threshold"
-            case activationUnsigned = "activation_unsigned"
-            case activationBits = "activation_bits"
-            case weightBits = "weight_bits"
-            case thetaActivation = "theta_activation"
-            case thetaWeight = "theta_weight"
-            case derivedActivation = "derived_activation"
-            case derivedWeight = "derived_weight"
-        }
-    }
-
     public struct Search: Encodable {
         public var schedule: String
         public var optimizer: String
@@ -62,16 +25,6 @@ public struct PTQSearchReport: Encodable {
         public var derivedTop1: Double
         public var activationCounts: [String: Int]
         public var weightCounts: [String: Int]
-
-        enum CodingKeys: String, CodingKey {
-            case schedule, optimizer, lr, epochs, batch, steps, loss, seconds
-            case temperatureEnd = "temperature_end"
-            case firstLoss = "first_loss"
-            case lastLoss = "last_loss"
-            case derivedTop1 = "derived_top1"
-            case activationCounts = "activation_counts"
-            case weightCounts = "weight_counts"
-        }
     }
 
     public struct Calibration: Encodable {
@@ -79,10 +32,6 @@ public struct PTQSearchReport: Encodable {
         public var split: String
         public var seed: UInt64
         public var eqImages: Int?
-        enum CodingKeys: String, CodingKey {
-            case images, split, seed
-            case eqImages = "eq_images"
-        }
     }
 
     public var task = "classification"
@@ -117,7 +66,8 @@ public struct PTQSearchReport: Encodable {
     public var refinementChanges: [GreedyRefinement.Change]
     public var refinementEvaluations: Int
     public var searches: [Search]
-    public var assignment: [Layer]
+    /// The final assignment, per layer with θ, α, β and the search's own derived choice.
+    public var assignment: [AssignmentLayer]
     public var activationCounts: [String: Int]
     public var weightCounts: [String: Int]
     public var calibration: Calibration
@@ -125,89 +75,42 @@ public struct PTQSearchReport: Encodable {
     public var seconds: Double
     public var commandLine: String
 
-    enum CodingKeys: String, CodingKey {
-        case task, mode, model, weights, data, split, setting, candidates, ranks, threads, uniform, searches, assignment
-        case calibration, timings, seconds
-        case weightBits = "weight_bits"
-        case activationBits = "activation_bits"
-        case signedActivations = "signed_activations"
-        case fp32Top1 = "fp32_top1"
-        case testImages = "test_images"
-        case dqssNoneTop1 = "dqss_none_top1"
-        case paperDerivedTop1 = "paper_derived_top1"
-        case derivedTop1 = "derived_top1"
-        case dqssTop1 = "dqss_top1"
-        case selectedStart = "selected_start"
-        case validationImages = "validation_images"
-        case validationScores = "validation_scores"
-        case finalValidationScore = "final_validation_score"
-        case refinePasses = "refine_passes"
-        case refinementChanges = "refinement_changes"
-        case refinementEvaluations = "refinement_evaluations"
-        case activationCounts = "activation_counts"
-        case weightCounts = "weight_counts"
-        case commandLine = "command_line"
-    }
-
-    public func jsonString(pretty: Bool = false) throws -> String {
-        let e = JSONEncoder()
-        e.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return String(decoding: try e.encode(self), as: UTF8.self)
-    }
 
     /// assignment.json: what `dqss export --from DIR` reads (model, weights, bit widths, per-layer
     /// candidates and thresholds), plus θ, α, β and the search's own derived choice per layer.
-    struct AssignmentFile: Encodable {
-        var format = "dqss-search-assignment"
-        var version = 1
-        var model: String
-        var weights: String
-        var candidates: [String]
-        var weightBits: Int
-        var activationBits: Int
-        var signedActivations: Bool
-        var source: String
-        var layers: [Layer]
-        enum CodingKeys: String, CodingKey {
-            case format, version, model, weights, candidates, source, layers
-            case weightBits = "weight_bits"
-            case activationBits = "activation_bits"
-            case signedActivations = "signed_activations"
-        }
+    public var assignmentDocument: AssignmentDocument {
+        let source = selectedStart == "derived" && refinementChanges.isEmpty
+            ? "derived (winner-take-all of the \(searches.last?.schedule ?? "") search)"
+            : "selected start \(selectedStart), \(refinementChanges.count) refinement change(s)"
+        return AssignmentDocument(source: source, model: model, weights: weights, candidates: candidates,
+                                  weightBits: weightBits, activationBits: activationBits,
+                                  signedActivations: signedActivations, layers: assignment)
     }
 
+    /// Write assignment.json, search.json (this report) and figure4.svg into `directory`, each atomically
+    /// (an interrupted run never leaves a half-written file).
+    /// - Throws: `SearchRunError` naming the file that could not be written.
     public func write(to directory: URL) throws {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
             throw SearchRunError("--out: cannot create \(directory.path): \(error)")
         }
-        let source = selectedStart == "derived" && refinementChanges.isEmpty
-            ? "derived (winner-take-all of the \(searches.last?.schedule ?? "") search)"
-            : "selected start \(selectedStart), \(refinementChanges.count) refinement change(s)"
-        let file = AssignmentFile(model: model, weights: weights, candidates: candidates, weightBits: weightBits,
-                                  activationBits: activationBits, signedActivations: signedActivations, source: source,
-                                  layers: assignment)
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        // Written to a temporary file and renamed: an interrupted run never leaves a half-written file.
-        func atomically(_ name: String, _ data: Data) throws {
+        func written(_ name: String, _ write: (URL) throws -> Void) throws {
             let url = directory.appendingPathComponent(name)
-            do { try AtomicFile.write(data, to: url) } catch { throw SearchRunError("--out: cannot write \(url.path): \(error)") }
+            do { try write(url) } catch { throw SearchRunError("--out: cannot write \(url.path): \(error)") }
         }
-        try atomically("assignment.json", try e.encode(file))
-        try atomically("search.json", Data(try jsonString(pretty: true).utf8))
-        try atomically("figure4.svg", Data(AssignmentChart.svg(
+        try written("assignment.json") { try assignmentDocument.writeJSON(to: $0) }
+        try written("search.json") { try writeJSON(to: $0) }
+        func derived(_ label: (AssignmentLayer) -> String) -> [String: Int] {
+            AssignmentLayer.counts(assignment.map(label), candidates: candidates)
+        }
+        try written("figure4.svg") { try AtomicFile.write(Data(AssignmentChart.svg(
             title: "\(model) \(setting): layers per strategy (DQSS final vs search argmax)",
             candidates: candidates,
             series: [("activations, final", activationCounts), ("weights, final", weightCounts),
-                     ("activations, derived", counted(assignment.map(\.derivedActivation))),
-                     ("weights, derived", counted(assignment.map(\.derivedWeight)))]).utf8))
-    }
-
-    public func counted(_ names: [String]) -> [String: Int] {
-        Dictionary(uniqueKeysWithValues: candidates.map { c in (c, names.filter { $0 == c }.count) })
+                     ("activations, derived", derived { $0.derivedActivation ?? $0.activation }),
+                     ("weights, derived", derived { $0.derivedWeight ?? $0.weight })]).utf8), to: $0) }
     }
 
     /// The per-layer table (terminal).
@@ -217,13 +120,14 @@ public struct PTQSearchReport: Encodable {
         var lines = [pad("layer", w) + "  " + pad("activation", 10) + " " + pad("T_a", 9) + " " + pad("weight", 10) + " "
                      + pad("T_w", 9) + " " + pad("theta_a (" + candidates.joined(separator: ",") + ")", 30) + " theta_w   search argmax"]
         for l in assignment {
-            let ta = l.thetaActivation.map { String(format: "%.2f", $0) }.joined(separator: " ")
-            let tw = l.thetaWeight.map { String(format: "%.2f", $0) }.joined(separator: " ")
-            let changed = l.derivedActivation != l.activation || l.derivedWeight != l.weight
-            lines.append(pad(l.name, w) + "  " + pad(l.activation + (l.activationUnsigned ? "" : "±"), 10) + " "
+            let ta = (l.thetaActivation ?? []).map { String(format: "%.2f", $0) }.joined(separator: " ")
+            let tw = (l.thetaWeight ?? []).map { String(format: "%.2f", $0) }.joined(separator: " ")
+            let da = l.derivedActivation ?? l.activation, dw = l.derivedWeight ?? l.weight
+            let changed = da != l.activation || dw != l.weight
+            lines.append(pad(l.name, w) + "  " + pad(l.activation + (l.activationUnsigned == false ? "±" : ""), 10) + " "
                          + pad(String(format: "%.4g", l.activationThreshold), 9) + " " + pad(l.weight, 10) + " "
                          + pad(String(format: "%.4g", l.weightThreshold), 9) + " " + pad(ta, 30) + " " + pad(tw, 9) + " "
-                         + (changed ? "\(l.derivedActivation)/\(l.derivedWeight) *" : ""))
+                         + (changed ? "\(da)/\(dw) *" : ""))
         }
         lines.append("(± signed activation input; * changed by selection/refinement from the search's argmax)")
         return lines.joined(separator: "\n")
@@ -258,5 +162,46 @@ public struct PTQSearchReport: Encodable {
         cells.append(selectedStart)
         cells.append("\(refinementChanges.count)")
         return "| " + cells.joined(separator: " | ") + " |"
+    }
+}
+
+extension PTQSearchReport {
+    /// The report of a classification search pipeline run with options `o` on `ranks` ranks.
+    init(_ r: SearchPipelineResult<ShardedEvaluation.Result>, options o: PTQSearchOptions, ranks: Int, seconds: Double) {
+        let names = r.table.names, finalQ = r.finalQuantization, main = r.main
+        func counts(_ c: [Int]) -> [String: Int] { Dictionary(uniqueKeysWithValues: zip(names, c)) }
+        let searches = r.searches.map { s in
+            Search(schedule: s.settings.schedule.rawValue, optimizer: s.settings.optimizer.rawValue, lr: s.settings.lr,
+                   epochs: s.settings.epochs, batch: s.settings.batchSize, steps: s.records.count,
+                   temperatureEnd: s.settings.schedule == .annealed ? s.settings.temperatureEnd : 1,
+                   loss: o.distillation ? "kd" : "ce", firstLoss: s.records.first?.loss ?? .nan,
+                   lastLoss: s.records.last?.loss ?? .nan, seconds: s.seconds, derivedTop1: s.derived.top1,
+                   activationCounts: counts(s.assignment.activationCounts), weightCounts: counts(s.assignment.weightCounts))
+        }
+        let layers = r.table.layers[0].indices.map { l in
+            let derived = main.assignment.layers[l], q = finalQ[l]
+            return AssignmentLayer(name: q.name, kind: r.layerKinds[l],
+                                   activation: names[r.final.activation[l]], weight: names[r.final.weight[l]],
+                                   activationThreshold: q.thresholds.activation, weightThreshold: q.thresholds.weight,
+                                   activationUnsigned: q.activationUnsigned, activationBits: q.activationBits,
+                                   weightBits: q.weightBits, alpha: derived.alpha, beta: derived.beta,
+                                   thetaActivation: main.theta[l].activation, thetaWeight: main.theta[l].weight,
+                                   derivedActivation: derived.activationCandidate, derivedWeight: derived.weightCandidate)
+        }
+        self.init(model: o.model, weights: o.weights, data: o.data, split: o.split,
+                  setting: "W\(o.ptq.weightBits)A\(o.ptq.activationBits)",
+                  weightBits: o.ptq.weightBits, activationBits: o.ptq.activationBits, signedActivations: o.ptq.signedActivations,
+                  candidates: names, ranks: ranks, threads: Threads.count,
+                  fp32Top1: r.fp32.top1, testImages: r.fp32.total,
+                  uniform: Dictionary(uniqueKeysWithValues: zip(names, r.uniform.map(\.top1))), dqssNoneTop1: r.dqssNone.top1,
+                  paperDerivedTop1: r.searches.first(where: { $0.settings.schedule == .paper })?.derived.top1,
+                  derivedTop1: main.derived.top1, dqssTop1: r.finalEvaluation.top1,
+                  selectedStart: r.selectedStart, validationImages: o.valImages, validationScores: r.validationScores,
+                  finalValidationScore: r.refinement?.score, refinePasses: o.refinePasses,
+                  refinementChanges: r.refinement?.changes ?? [], refinementEvaluations: r.refinement?.evaluations ?? 0,
+                  searches: searches, assignment: layers,
+                  activationCounts: r.finalActivationCounts, weightCounts: r.finalWeightCounts,
+                  calibration: .init(images: o.calib, split: o.calibSplit, seed: o.seed, eqImages: o.ptq.eqMaxImages),
+                  timings: r.timings, seconds: seconds, commandLine: o.commandLine)
     }
 }

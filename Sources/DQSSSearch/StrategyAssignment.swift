@@ -16,14 +16,6 @@ public struct LayerStrategy: Sendable, Codable, Equatable {
     public var weightThreshold: Float
     public var alpha: [Float]
     public var beta: [Float]
-
-    enum CodingKeys: String, CodingKey {
-        case name, activation, weight, alpha, beta
-        case activationCandidate = "activation_candidate"
-        case weightCandidate = "weight_candidate"
-        case activationThreshold = "activation_threshold"
-        case weightThreshold = "weight_threshold"
-    }
 }
 
 public struct StrategyAssignment: Sendable, Codable, Equatable {

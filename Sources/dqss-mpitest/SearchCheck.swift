@@ -1,6 +1,7 @@
-// The PTQ pipeline of ALGORITHMS.md §3 + §6.2 on a small network, data-parallel: each rank takes the
-// calibration images of its index range (Sharding), gathers statistics on them (combined over the ranks
-// by PTQCalibration), and runs the DQSS search on them (α/β gradients averaged over the global batch).
+// The PTQ search pipeline of `dqss search --mode ptq` (DQSSRun's SearchPipeline) on a small network,
+// data-parallel, without evaluation or selection: each rank takes the calibration images of its index
+// range (Sharding), gathers statistics on them (combined over the ranks by PTQCalibration), and runs the
+// DQSS search on them (α/β gradients averaged over the global batch).
 // Rank 0 prints everything a comparison across rank counts needs.
 
 import Foundation
@@ -11,6 +12,7 @@ import DQSSModels
 import DQSSQuant
 import DQSSSearch
 import DQSSDistributed
+import DQSSRun
 
 struct SearchCheck {
     var images = 32
@@ -62,7 +64,6 @@ struct SearchCheck {
     }
 
     func run(_ comm: any Communicator) throws {
-        let log = RankLog(communicator: comm, tool: "dqss-mpitest")
         let fault = FaultInjection.fromEnvironment(ProcessInfo.processInfo.environment)
         // This rank's calibration images (the generator draws image i from its own seed, so generating
         // the first `hi` and keeping lo..<hi reads exactly this index range).
@@ -87,54 +88,43 @@ struct SearchCheck {
         }
         net.setTraining(false)
 
-        // Calibration on this rank's images, in batches of 8 (batching does not change any statistic).
-        let calibration = PTQCalibration(model: net, settings: PTQSettings())
-        calibration.communicator = comm
-        calibration.firstImage = shard.lowerBound
-        var batches: [Tensor] = []
-        var lo = 0
-        while lo < shard.count {
-            let n = min(8, shard.count - lo)
-            let t = Tensor(shape: [n, 3, size, size])
-            t.data.update(from: local.data + lo * per, count: n * per)
-            batches.append(t)
-            lo += n
+        // Calibration on copies of this rank's images in batches of 8 (batching does not change any
+        // statistic); the injected NaN reaches the search only.
+        let batches = ClassificationSource.batches(of: local, size: 8)
+        if fault?.applies(.nan, rank: comm.rank) == true {
+            for k in 0..<shard.count { local.data[k * per] = .nan }
         }
-        calibration.gather(batches: batches, methods: PTQMethod.allCases) { log.progress($0 + "\n") }
-        var thresholds: [String: [LayerThresholds]] = [:]
-        var candidates: [PTQMethod: [LayerQuantization]] = [:]
-        for m in PTQMethod.allCases {
-            let a = try calibration.assignments(for: m)
-            candidates[m] = a
-            thresholds[m.rawValue] = a.map(\.thresholds)
-        }
-        calibration.releaseInputs()
-
-        let mixed = try MixedQuantizedModel(model: net, ptq: candidates)
         var settings = PTQSearchSettings.defaults(schedule)
         settings.epochs = epochs
         settings.batchSize = batch
         settings.seed = seed
-        if fault?.applies(.nan, rank: comm.rank) == true {
-            for k in 0..<shard.count { local.data[k * per] = .nan }
-        }
-        let search = PTQSearch(model: net, mixed: mixed, settings: settings)
-        let reducer: any BatchGradientReducer = comm.size > 1 ? BucketedGradientReducer(communicator: comm) : LocalGradientReducer()
-        let records = try search.run(images: local, labels: labels, firstImage: shard.lowerBound, totalImages: images,
-                                     reducer: reducer) { r in
-            log.progress(String(format: "step %d: loss %.5f\n", r.step, r.loss))
-        }
-        let assignment = mixed.assignment()
-        let out = Output(ranks: comm.size, shard: [shard.lowerBound, shard.upperBound], thresholds: thresholds,
-                         unsigned: calibration.points.indices.map(calibration.activationUnsigned),
-                         alpha: mixed.activationHooks.map(\.logits.value.array),
-                         beta: mixed.weightHooks.map(\.logits.value.array),
-                         assignment: assignment.layers.map { [$0.activation, $0.weight] },
-                         losses: records.map(\.loss), timing: search.timing)
+        // The real search pipeline, with nothing to evaluate and no held-out data: calibration + search.
+        let loss = ClassificationSearchLoss(images: local, labels: labels, firstImage: shard.lowerBound, totalImages: images,
+                                            communicator: comm)
+        let pipeline = SearchPipeline(task: CalibrationAndSearch(loss: loss), methods: PTQMethod.allCases, ptq: PTQSettings(),
+                                      searches: [settings], communicator: comm)
+        let r = try pipeline.run(net, calibration: batches, firstImage: shard.lowerBound)
+        let main = r.main
+        let out = Output(ranks: comm.size, shard: [shard.lowerBound, shard.upperBound],
+                         thresholds: Dictionary(uniqueKeysWithValues: zip(PTQMethod.allCases.map(\.rawValue),
+                                                                          r.table.layers.map { $0.map(\.thresholds) })),
+                         unsigned: r.table.layers[0].map(\.activationUnsigned),
+                         alpha: main.assignment.layers.map(\.alpha), beta: main.assignment.layers.map(\.beta),
+                         assignment: main.assignment.layers.map { [$0.activation, $0.weight] },
+                         losses: main.records.map(\.loss), timing: main.timing)
         if comm.rank == 0 {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             print(String(decoding: try encoder.encode(out), as: UTF8.self))
         }
     }
+}
+
+/// The pipeline task of this check: nothing evaluated, no held-out data, so no selection.
+struct CalibrationAndSearch: SearchTask {
+    let loss: any SearchLoss
+    func evaluate(_ network: any UnaryLayer, _ stage: SearchStage) {}
+    var hasHeldOutData: Bool { false }
+    func score(_ network: any UnaryLayer) -> Double { .nan }
+    var scoreDescription: String { "" }
 }

@@ -146,10 +146,12 @@ struct CheckpointCommandTests {
         #expect(doc["step"] as? Int == 12)
         let exported = try #require(doc["layers"] as? [[String: Any]])
         #expect(exported.map { $0["name"] as? String } == ["conv1", "conv2", "conv3", "fc"])
+        // One assignment schema (AssignmentDocument, version 2): the choices by candidate label.
+        let candidates = try #require(doc["candidates"] as? [String])
         for (x, l) in zip(exported, layers) {
-            #expect(x["activation_candidate"] as? String == l["activation"] as? String)
-            #expect(x["weight_candidate"] as? String == l["weight"] as? String)
-            let k = try #require(x["weight"] as? Int)
+            #expect(x["activation"] as? String == l["activation"] as? String)
+            #expect(x["weight"] as? String == l["weight"] as? String)
+            let k = try #require(candidates.firstIndex(of: x["weight"] as? String ?? ""))
             #expect(x["weight_threshold"] as? Double == (l["weight_thresholds"] as? [Double])?[k])
         }
     }

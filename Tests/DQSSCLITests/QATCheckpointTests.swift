@@ -155,7 +155,7 @@ struct QATCheckpointTests {
         #expect(s2 == 0, "\(e2)")
         let doc = try object(String(decoding: try Data(contentsOf: URL(fileURLWithPath: out)), as: UTF8.self))
         let layers = try #require(doc["layers"] as? [[String: Any]])
-        #expect(layers.count == 20 && layers.allSatisfy { $0["activation_candidate"] as? String == "LSQ" })
+        #expect(layers.count == 20 && layers.allSatisfy { $0["activation"] as? String == "LSQ" })
         #expect(layers.allSatisfy { ($0["weight_threshold"] as? Double).map { $0 > 0 } == true })
     }
 
@@ -186,7 +186,7 @@ struct QATCheckpointTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dqss-qat-export-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         // The whole test split (932 images) is evaluated, as the export evaluates it.
-        let whole = common.filter { $0 != "--eval-limit" && $0 != "20" } + ["--checkpoint-dir", dir.path]
+        let whole = common.filter { !["--limit", "--eval-limit", "20"].contains($0) } + ["--checkpoint-dir", dir.path]
         let args = method == "dqss" ? ["search", "--mode", "qat"] + whole + ["--epochs", "2"] : ["qat", "--method", method] + whole
         let (s0, out0, e0) = try runDQSS(args)
         #expect(s0 == 0, "\(e0)")

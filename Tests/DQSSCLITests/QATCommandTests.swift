@@ -34,14 +34,15 @@ struct QATCommandTests {
         let object = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
         #expect(object["method"] as? String == "dqss")
         #expect(object["top1"] as? Double != nil && object["soft_top1"] as? Double != nil)
-        let a = try #require(object["assignment"] as? [String: Any])
-        #expect(a["candidates"] as? [String] == ["DoReFa", "DSQ", "LSQ", "PACT"])
-        let layers = try #require(a["layers"] as? [[String: Any]])
+        // One assignment schema for every report (AssignmentDocument's layers): `assignment` is the list of
+        // layers; candidates, schedule and counts sit beside it, as in the PTQ search's report.
+        #expect(object["candidates"] as? [String] == ["DoReFa", "DSQ", "LSQ", "PACT"])
+        let layers = try #require(object["assignment"] as? [[String: Any]])
         #expect(layers.count == 20)   // 19 convs + fc of ResNet-20
-        #expect((a["activation_counts"] as? [Int])?.reduce(0, +) == 20)
+        #expect((object["activation_counts"] as? [String: Int])?.values.reduce(0, +) == 20)
         // The default (annealed) schedule trains the derived network's own BatchNorm statistics: no re-estimation.
         #expect(object["derived_bn_top1"] == nil && object["bn_reestimate_images"] == nil)
-        #expect((a["schedule"] as? String)?.hasPrefix("annealed") == true)
+        #expect((object["search_schedule"] as? String)?.hasPrefix("annealed") == true)
         #expect(layers.allSatisfy { ($0["activation_margin"] as? Double).map { (0...1).contains($0) } == true })
         // With the paper's schedule it is on by default (2048 images, here clamped to the 32 training images).
         let (s2, out2, e2) = try runDQSS(["search", "--mode", "qat", "--schedule", "paper", "--warmup-epochs", "0", "--quiet"] + common)

@@ -117,8 +117,9 @@ struct SRSearchCommandTests {
         }
         let search = try #require(object["search"] as? [String: Any])
         #expect(search["steps"] as? Int == 4)
-        let assignment = try #require(object["assignment"] as? [String: Any])
-        #expect((assignment["layers"] as? [Any])?.count == 46)   // every conv of IMDN x4
+        // One assignment schema for every report (AssignmentDocument's layers): a list of layers.
+        let assignment = try #require(object["assignment"] as? [[String: Any]])
+        #expect(assignment.count == 46)   // every conv of IMDN x4
         #expect(err.contains("calibration: 16 HR/LR pairs"))
     }
 }

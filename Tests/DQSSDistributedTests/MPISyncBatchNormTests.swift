@@ -23,25 +23,26 @@
 import Foundation
 import Testing
 
-/// The parts of `dqss search --mode qat --json` compared here.
+/// The parts of `dqss search --mode qat --json` compared here (the one assignment schema: `assignment` is
+/// the list of layers, `candidates` beside it).
 private struct QATSearchJSON: Decodable {
     struct Epoch: Decodable { var phase: String; var loss: Double }
     struct Layer: Decodable { var name: String; var activation: String; var weight: String; var alpha: [Float]; var beta: [Float] }
-    struct Assignment: Decodable { var candidates: [String]; var layers: [Layer] }
     var ranks: Int
     var batchnorm: String
     var replicas_identical: Bool?
     var derived_bn_top1: Double?
     var bn_reestimate_images: Int?
     var history: [Epoch]
-    var assignment: Assignment
+    var candidates: [String]
+    var assignment: [Layer]
 
-    var logits: [Float] { assignment.layers.flatMap { $0.alpha + $0.beta } }
-    var choices: [String] { assignment.layers.map { "\($0.name):\($0.activation)/\($0.weight)" } }
+    var logits: [Float] { assignment.flatMap { $0.alpha + $0.beta } }
+    var choices: [String] { assignment.map { "\($0.name):\($0.activation)/\($0.weight)" } }
 
     /// Per layer and side (α, β): the chosen candidate and its logits.
     var decisions: [(name: String, choice: String, logits: [Float])] {
-        assignment.layers.flatMap { [("\($0.name).alpha", $0.activation, $0.alpha), ("\($0.name).beta", $0.weight, $0.beta)] }
+        assignment.flatMap { [("\($0.name).alpha", $0.activation, $0.alpha), ("\($0.name).beta", $0.weight, $0.beta)] }
     }
 }
 
@@ -52,7 +53,7 @@ private struct QATSearchJSON: Decodable {
 private func compareAssignments(_ a: QATSearchJSON, _ b: QATSearchJSON, tolerance: Float)
     -> (differences: [String], ties: [String]) {
     var differences: [String] = [], ties: [String] = []
-    let index = Dictionary(uniqueKeysWithValues: a.assignment.candidates.enumerated().map { ($1, $0) })
+    let index = Dictionary(uniqueKeysWithValues: a.candidates.enumerated().map { ($1, $0) })
     for (x, y) in zip(a.decisions, b.decisions) where x.choice != y.choice {
         guard let i = index[x.choice], let j = index[y.choice] else { differences.append(x.name); continue }
         if abs(x.logits[i] - x.logits[j]) <= tolerance {

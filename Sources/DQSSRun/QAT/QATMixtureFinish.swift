@@ -46,13 +46,14 @@ extension QATRun {
         trainer.log.line(String(format: "DQSS: soft mixture %.2f %%, derived (argmax) %.2f %%%@; activations %@, weights %@",
                                 soft, derived, result.reestimatedTop1.map { String(format: ", derived with BatchNorm re-estimated %.2f %%", $0) } ?? "",
                                 "\(a.activationCounts)", "\(a.weightCounts)"))
-        result.assignment = QATReport.AssignmentReport(
-            candidates: a.candidates, schedule: schedule.description,
-            activationCounts: a.activationCounts, weightCounts: a.weightCounts,
-            layers: zip(a.layers, margins).map { l, m in
-                .init(name: l.name, activation: l.activationCandidate, weight: l.weightCandidate,
-                      activationThreshold: l.activationThreshold, weightThreshold: l.weightThreshold,
-                      alpha: l.alpha, beta: l.beta, activationMargin: m.activation, weightMargin: m.weight) })
+        result.candidates = a.candidates
+        result.searchSchedule = schedule.description
+        result.assignment = zip(a.layers, margins).map { l, m in
+            var layer = AssignmentLayer(l)
+            layer.activationMargin = m.activation
+            layer.weightMargin = m.weight
+            return layer
+        }
         return result
     }
 }

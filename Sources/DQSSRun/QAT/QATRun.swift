@@ -243,7 +243,7 @@ public struct QATReport: Encodable {
     public var ranks: Int = 1
     /// "per-rank": BatchNorm batch statistics are each rank's own; "synchronised" (--sync-bn): the global
     /// batch's, summed over the ranks (on one rank both are the batch's own statistics).
-    public var batchNorm: String = "per-rank"
+    public var batchnorm: String = "per-rank"
     /// Several ranks: whether every rank ended with bit-identical parameters (checked at the end).
     public var replicasIdentical: Bool?
     public var fp32Top1: Double?
@@ -252,67 +252,20 @@ public struct QATReport: Encodable {
     /// DQSS only: the soft mixture at the end of training.
     public var softTop1: Double?
     /// DQSS with --bn-reestimate: the derived network after re-estimating BatchNorm statistics.
-    public var reestimatedTop1: Double?
+    public var derivedBnTop1: Double?
     /// Training images the BatchNorm re-estimation used (over all ranks).
-    public var reestimateImages: Int?
+    public var bnReestimateImages: Int?
     public var history: [QATEpochRecord]
     /// Resumed with a larger --epochs: the --epochs of the earlier legs of the run (nil when never extended).
     public var epochsExtendedFrom: [Int]?
-    public var assignment: AssignmentReport?
+    /// DQSS only: the candidates (branch order), the α/β schedule ("paper", or "annealed (search S epochs,
+    /// τ_end T, adam)"), the derived assignment with θ margins, and its layers per candidate.
+    public var candidates: [String]?
+    public var searchSchedule: String?
+    public var assignment: [AssignmentLayer]?
+    public var activationCounts: [String: Int]?
+    public var weightCounts: [String: Int]?
     public var seconds: Double
-
-    public struct AssignmentReport: Encodable {
-        public var candidates: [String]
-        /// "paper", or "annealed (search S epochs, τ_end T, adam)".
-        public var schedule: String
-        public var activationCounts: [Int]
-        public var weightCounts: [Int]
-        public var layers: [Layer]
-        public struct Layer: Encodable {
-            public var name: String
-            public var activation: String
-            public var weight: String
-            public var activationThreshold: Float
-            public var weightThreshold: Float
-            public var alpha: [Float]
-            public var beta: [Float]
-            /// Top minus second θ at the final temperature: how decisive each choice is.
-            public var activationMargin: Double
-            public var weightMargin: Double
-            enum CodingKeys: String, CodingKey {
-                case name, activation, weight, alpha, beta
-                case activationThreshold = "activation_threshold"
-                case weightThreshold = "weight_threshold"
-                case activationMargin = "activation_margin"
-                case weightMargin = "weight_margin"
-            }
-        }
-        enum CodingKeys: String, CodingKey {
-            case candidates, layers, schedule
-            case activationCounts = "activation_counts"
-            case weightCounts = "weight_counts"
-        }
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case model, weights, data, method, bits, epochs, batch, lr, milestones, split, seed, threads, top1, history,
-             assignment, seconds
-        case firstLastBits = "first_last_bits"
-        case warmupEpochs = "warmup_epochs"
-        case lrTheta = "lr_theta"
-        case trainSplit = "train_split"
-        case trainImages = "train_images"
-        case testImages = "test_images"
-        case fp32Top1 = "fp32_top1"
-        case ranks
-        case batchNorm = "batchnorm"
-        case replicasIdentical = "replicas_identical"
-        case softTop1 = "soft_top1"
-        case reestimatedTop1 = "derived_bn_top1"
-        case reestimateImages = "bn_reestimate_images"
-        case epochsExtendedFrom = "epochs_extended_from"
-    }
-
 }
 
 
@@ -331,12 +284,14 @@ public struct QATFinishResult {
     public var softTop1: Double?
     public var reestimatedTop1: Double?
     public var reestimateImages: Int?
-    public var assignment: QATReport.AssignmentReport?
+    /// DQSS: the derived assignment (candidates in branch order, the α/β schedule, per-layer choices with θ margins).
+    public var candidates: [String]?
+    public var searchSchedule: String?
+    public var assignment: [AssignmentLayer]?
 
-    public init(top1: Double, softTop1: Double? = nil, reestimatedTop1: Double? = nil, reestimateImages: Int? = nil,
-                assignment: QATReport.AssignmentReport? = nil) {
+    public init(top1: Double, softTop1: Double? = nil, reestimatedTop1: Double? = nil, reestimateImages: Int? = nil) {
         self.top1 = top1; self.softTop1 = softTop1; self.reestimatedTop1 = reestimatedTop1
-        self.reestimateImages = reestimateImages; self.assignment = assignment
+        self.reestimateImages = reestimateImages
     }
 }
 
@@ -407,11 +362,16 @@ public enum QATRun {
                            batch: o.batch, lr: o.lr, lrTheta: try o.thetaLR(method: method), milestones: o.milestones,
                            trainSplit: o.trainSplit, trainImages: inputs.train.count * comm.size, split: o.split,
                            testImages: inputs.test.count, seed: o.seed, threads: Threads.count, ranks: comm.size,
-                           batchNorm: o.batchNormMode, fp32Top1: fp32,
-                           top1: result.top1, softTop1: result.softTop1, reestimatedTop1: result.reestimatedTop1,
-                           reestimateImages: result.reestimateImages, history: trainer.history, assignment: result.assignment,
+                           batchnorm: o.batchNormMode, fp32Top1: fp32,
+                           top1: result.top1, softTop1: result.softTop1, derivedBnTop1: result.reestimatedTop1,
+                           bnReestimateImages: result.reestimateImages, history: trainer.history,
+                           candidates: result.candidates, searchSchedule: result.searchSchedule, assignment: result.assignment,
                            seconds: Date().timeIntervalSince(start))
     var out = report
+    if let layers = result.assignment, let candidates = result.candidates {
+        out.activationCounts = AssignmentLayer.counts(layers.map(\.activation), candidates: candidates)
+        out.weightCounts = AssignmentLayer.counts(layers.map(\.weight), candidates: candidates)
+    }
     if !extendedFrom.isEmpty { out.epochsExtendedFrom = extendedFrom }
     if comm.size > 1 {
         // The replicas must agree bit for bit: compare a checksum of every parameter's bits over ranks

@@ -1,8 +1,8 @@
 // AtomicFile: replace a file so that readers see either the old content or the whole new content, never
 // a prefix: write a temporary file in the same directory, fsync it, rename it onto the target (atomic
 // within a directory), fsync the directory. A failure at any point (disk full, no permission) removes the
-// temporary file and leaves the target as it was. Used for checkpoints, `ptq --save-thresholds` and
-// `search --out`.
+// temporary file and leaves the target as it was. Used for checkpoints and every JSON document
+// (JSONCoding.swift).
 
 import Foundation
 

@@ -1,0 +1,117 @@
+// The classification task of the search pipeline (`dqss search --mode ptq`, `dqss demo`): top-1 on the
+// test split, each rank evaluating its contiguous range and the counts summed; the §6.2 score, the mean
+// KL divergence of the quantized network's softmax from the FP32 one on held-out training images
+// (label-free); CE or KD on the calibration images as the search loss.
+
+import Foundation
+import DQSSTensor
+import DQSSLayers
+import DQSSData
+import DQSSSearch
+import DQSSDistributed
+
+/// Top-1 on the test split (sharded over the ranks), KL to FP32 on the validation images, CE/KD search.
+public struct ClassificationSearchTask: SearchTask {
+    public let evaluation: ShardedEvaluation
+    public let divergence: ValidationDivergence
+    public let loss: any SearchLoss
+    /// "W4A8": appended to every evaluation's log label.
+    public let setting: String
+
+    public init(evaluation: ShardedEvaluation, divergence: ValidationDivergence, loss: any SearchLoss, setting: String) {
+        self.evaluation = evaluation
+        self.divergence = divergence
+        self.loss = loss
+        self.setting = setting
+    }
+
+    public func evaluate(_ network: any UnaryLayer, _ stage: SearchStage) throws -> ShardedEvaluation.Result {
+        let label = switch stage {
+        case .fp32: "FP32"
+        case .uniform(let name): "\(name) \(setting)"
+        case .dqssNone: "DQSS-None \(setting)"
+        case .derived(let schedule): "DQSS \(schedule.rawValue) derived \(setting)"
+        case .refined: "DQSS (refined) \(setting)"
+        }
+        return try evaluation.top1(network, label: label)
+    }
+
+    public var hasHeldOutData: Bool { divergence.total > 0 }
+    public func score(_ network: any UnaryLayer) -> Double { divergence.score(network) }
+    public var scoreDescription: String { "\(divergence.total) validation images (KL to FP32)" }
+}
+
+/// Top-1 on the test split, each rank evaluating its contiguous range and the counts summed.
+public struct ShardedEvaluation {
+    public let source: ClassificationSource
+    /// Test images over all ranks.
+    public let total: Int
+    public let batch: Int
+    public let communicator: any Communicator
+    public let log: RankLog
+    /// Model and split names for the progress lines.
+    public let model: String
+    public let split: String
+
+    public init(source: ClassificationSource, total: Int, batch: Int, communicator: any Communicator, log: RankLog,
+                model: String, split: String) {
+        self.source = source
+        self.total = total
+        self.batch = batch
+        self.communicator = communicator
+        self.log = log
+        self.model = model
+        self.split = split
+    }
+
+    public struct Result: Sendable {
+        public var correct: Int
+        public var total: Int
+        public var seconds: Double
+        public var top1: Double { 100 * Double(correct) / Double(max(total, 1)) }
+    }
+
+    public func top1(_ network: any UnaryLayer, label: String) throws -> Result {
+        let range = Sharding.range(count: total, rank: communicator.rank, size: communicator.size)
+        let r = try evaluateTop1(network, total: range.count, batchSize: batch, batch: { try source.batch(($0.lowerBound + range.lowerBound)..<($0.upperBound + range.lowerBound)) },
+                                 progress: { done, seconds in
+            log.progress(String(format: "\r%@ %@ on %@: %d/%d images, %.0f images/s\u{1B}[K", model, label, split,
+                                done * communicator.size, total, Double(done * communicator.size) / max(seconds, 1e-9)))
+        })
+        let correct = communicator.size > 1 ? communicator.allreduce(r.correct, .sum) : r.correct
+        let result = Result(correct: correct, total: total, seconds: r.seconds)
+        log.progress(String(format: "\r%@ %@ on %@: top-1 %.2f %% (%d / %d), %.1f s\u{1B}[K\n", model, label, split, result.top1,
+                            correct, total, r.seconds))
+        return result
+    }
+}
+
+/// The §6.2 selection score: mean over the validation images of KL(softmax(FP32) ‖ softmax(quantized)).
+public struct ValidationDivergence {
+    /// This rank's validation batches and the FP32 network's logits of them.
+    public let batches: [Tensor]
+    public let reference: [Tensor]
+    /// Validation images over all ranks.
+    public let total: Int
+    public let communicator: any Communicator
+
+    /// The FP32 logits of `batches` from `network` (switched to evaluation mode), the reference of every score.
+    public init(network: any UnaryLayer, batches: [Tensor], total: Int, communicator: any Communicator) {
+        network.setTraining(false)
+        self.batches = batches
+        reference = batches.map { network.forward($0).copy() }
+        self.total = total
+        self.communicator = communicator
+    }
+
+    public func score(_ network: any UnaryLayer) -> Double {
+        network.setTraining(false)
+        let kd = DistillationKL()
+        var sum = 0.0
+        for (b, ref) in zip(batches, reference) {
+            sum += Double(kd.forward(logits: network.forward(b), teacher: ref)) * Double(b.shape[0])
+        }
+        if communicator.size > 1 { sum = communicator.allreduce(sum, .sum) }
+        return sum / Double(max(total, 1))
+    }
+}

@@ -1,0 +1,221 @@
+// SearchPipeline: the DQSS PTQ search as one pipeline (ALGORITHMS.md §6 with §6.1 and §6.2), shared by
+// the classification search (`dqss search --mode ptq`, `dqss demo`), the SR search (`--task sr`) and the
+// mpirun self-check (dqss-mpitest). What differs between them is the task (SearchTask): evaluation,
+// selection score and search loss. The steps:
+//
+//   1. evaluate the FP32 network;
+//   2. calibrate: every candidate's (T_w, T_a) per layer from FP32 passes over the calibration batches
+//      (statistics combined over the ranks); frozen from here on (§6 step 2);
+//   3. evaluate and score every uniform candidate;
+//   4. DQSS-None (§6.1): evaluate the soft mixture with θ = 1/N;
+//   5. search α, β with the task's loss, once per PTQSearchSettings (same thresholds); derive by argmax
+//      (Eq. 6), install the plain §1 quantizers of the winners, evaluate;
+//   6. select (§6.2): score the main search's derived assignment; start from the best of it and the
+//      uniform candidates (ties: derived), refine greedily (GreedyRefinement) with the same score;
+//   7. the final network's evaluation: reused when the same network was evaluated before, unless the task
+//      wants its own row.
+//
+// Without held-out data (task.hasHeldOutData false) steps 6 and 7 reduce to "the derived network is final".
+// Every rank runs every step; collectives happen inside calibration, the loss and the task.
+
+import Foundation
+import DQSSTensor
+import DQSSLayers
+import DQSSQuant
+import DQSSSearch
+import DQSSDistributed
+
+/// The calibrate → search → derive → select → refine → evaluate pipeline over a task (file header).
+public struct SearchPipeline<Task: SearchTask> {
+    public var task: Task
+    /// PTQ candidates in branch (tie-break) order.
+    public var methods: [PTQMethod]
+    public var ptq: PTQSettings
+    /// The searches to run from the same thresholds; the last is the main one. Never empty.
+    public var searches: [PTQSearchSettings]
+    /// Greedy refinement passes after the selection (§6.2); 0: selection only.
+    public var refinePasses: Int
+    /// Calibration statistics are combined over it.
+    public var communicator: any Communicator
+    /// Progress on stderr (rank 0 only).
+    public var log: RankLog
+
+    public init(task: Task, methods: [PTQMethod] = PTQMethod.allCases, ptq: PTQSettings = PTQSettings(),
+                searches: [PTQSearchSettings] = [.annealed], refinePasses: Int = 1,
+                communicator: any Communicator = SingleProcess(), quiet: Bool = false) {
+        precondition(!searches.isEmpty && !methods.isEmpty, "a search pipeline needs a search and a candidate")
+        self.task = task
+        self.methods = methods
+        self.ptq = ptq
+        self.searches = searches
+        self.refinePasses = refinePasses
+        self.communicator = communicator
+        log = RankLog(communicator: communicator, quiet: quiet)
+    }
+
+    /// Run steps 1–7 on `network` (its weights frozen by the search). `calibration`: this rank's
+    /// calibration batches, whose first image is global image `firstImage`.
+    public func run(_ network: any UnaryLayer, calibration batches: [Tensor], firstImage: Int = 0) throws
+        -> SearchPipelineResult<Task.Evaluation> {
+        var timings: [String: Double] = [:]
+        func timed<T>(_ key: String, _ body: () throws -> T) rethrows -> T {
+            let t = Date()
+            defer { timings[key, default: 0] += Date().timeIntervalSince(t) }
+            return try body()
+        }
+
+        // 1. FP32.
+        let fp32 = try timed("evaluation") { try task.evaluate(network, .fp32) }
+
+        // 2. Calibration.
+        let calibrationStart = Date()
+        let (points, table) = try calibrate(network, batches, firstImage: firstImage)
+        timings["calibration"] = Date().timeIntervalSince(calibrationStart)
+        func installed<T>(_ q: [LayerQuantization], _ body: () throws -> T) rethrows -> T {
+            QuantizedModel.install(points, assignments: q)
+            defer { QuantizedModel.removeHooks(points) }
+            return try body()
+        }
+
+        // 3. Uniform candidates.
+        var uniform: [Task.Evaluation] = [], scores: [String: Double] = [:]
+        var evaluated: [(choice: StrategyChoice, evaluation: Task.Evaluation)] = []
+        for (c, name) in table.names.enumerated() {
+            let choice = StrategyChoice.uniform(c, layers: points.count)
+            try installed(table.quantization(choice)) {
+                let e = try timed("evaluation") { try task.evaluate(network, .uniform(name)) }
+                uniform.append(e)
+                evaluated.append((choice, e))
+                if task.hasHeldOutData { scores[name] = timed("selection") { task.score(network) } }
+            }
+        }
+
+        // 4. DQSS-None.
+        let none: Task.Evaluation
+        do {
+            let mixed = try mixture(network, table)
+            defer { mixed.remove() }
+            mixed.setMode(.uniform)
+            none = try timed("evaluation") { try task.evaluate(network, .dqssNone) }
+        }
+
+        // 5. The searches.
+        var searchResults: [SearchPipelineResult<Task.Evaluation>.Search] = []
+        for settings in searches {
+            let mixed = try mixture(network, table)
+            let search = PTQSearch(model: network, mixed: mixed, settings: settings)
+            let t = Date()
+            let records = try timed("search") { try runSearch(search) }
+            let seconds = Date().timeIntervalSince(t)
+            let assignment = mixed.assignment()
+            let theta = zip(mixed.activationHooks, mixed.weightHooks).map { LayerTheta(activation: $0.theta, weight: $1.theta) }
+            let derived = mixed.derivedQuantization()
+            mixed.remove()
+            let e = try installed(derived) { try timed("evaluation") { try task.evaluate(network, .derived(settings.schedule)) } }
+            searchResults.append(.init(settings: settings, records: records, timing: search.timing, seconds: seconds,
+                                       assignment: assignment, theta: theta, derived: e))
+        }
+        let main = searchResults[searchResults.count - 1]
+        let derivedChoice = StrategyChoice(main.assignment)
+        evaluated.append((derivedChoice, main.derived))
+
+        // 6. Selection and refinement.
+        var final = derivedChoice, start = "derived", refinement: GreedyRefinement.Result?
+        if task.hasHeldOutData {
+            let derivedScore = installed(table.quantization(derivedChoice)) { timed("selection") { task.score(network) } }
+            scores["derived"] = derivedScore
+            var best = (name: "derived", choice: derivedChoice, score: derivedScore)
+            for (c, name) in table.names.enumerated() {
+                if let s = scores[name], s < best.score { best = (name, StrategyChoice.uniform(c, layers: points.count), s) }
+            }
+            start = best.name
+            log.progress("selection on \(task.scoreDescription): "
+                         + scores.sorted { $0.value < $1.value }.map { String(format: "%@ %.5f", $0.key, $0.value) }
+                            .joined(separator: ", ") + " -> start from \(start)\n")
+            let result = timed("selection") { refine(network, best.choice, score: best.score, table: table, points: points) }
+            refinement = result
+            final = result.choice
+        }
+
+        // 7. The final network's evaluation.
+        let refined = refinement != nil && refinePasses > 0
+        let earlier = evaluated.first { $0.choice == final }?.evaluation
+        let finalEvaluation: Task.Evaluation
+        if let earlier, !(refined && task.evaluatesRefinedNetwork) {
+            finalEvaluation = earlier
+        } else {
+            finalEvaluation = try installed(table.quantization(final)) { try timed("evaluation") { try task.evaluate(network, .refined) } }
+        }
+        return SearchPipelineResult(table: table, layerKinds: points.map(\.kind), fp32: fp32, uniform: uniform, dqssNone: none,
+                                    searches: searchResults, validationScores: scores, selectedStart: start,
+                                    refinement: refinement, final: final, finalEvaluation: finalEvaluation, timings: timings)
+    }
+
+    /// Step 2: statistics over the calibration batches (combined over the ranks), then every candidate's thresholds.
+    func calibrate(_ network: any UnaryLayer, _ batches: [Tensor], firstImage: Int) throws
+        -> (points: [QuantizationPoint], table: CandidateTable) {
+        let calibration = PTQCalibration(model: network, settings: ptq)
+        calibration.communicator = communicator
+        calibration.firstImage = firstImage
+        calibration.gather(batches: batches, methods: methods) { log.progress($0 + "\n") }
+        var layers: [[LayerQuantization]] = []
+        for m in methods {
+            let t = Date()
+            layers.append(try calibration.assignments(for: m) { i, name in
+                if m == .easyQuant {
+                    log.progress(String(format: "\rEQ thresholds: layer %d/%d %@ (%.0f s)\u{1B}[K", i + 1, calibration.points.count,
+                                        name, Date().timeIntervalSince(t)))
+                }
+            })
+            if m == .easyQuant { log.progress("\n") }
+            log.progress(String(format: "%@ thresholds: %.1f s\n", m.paperName, Date().timeIntervalSince(t)))
+        }
+        calibration.releaseInputs()
+        let points = calibration.points
+        log.progress("\(points.count) quantized layers, \(points.indices.filter { calibration.activationUnsigned($0) }.count) "
+                     + "unsigned activation inputs\n")
+        return (points, CandidateTable(names: methods.map(\.paperName), layers: layers))
+    }
+
+    /// The DQSS operators of every candidate on every layer (weights frozen).
+    func mixture(_ network: any UnaryLayer, _ table: CandidateTable) throws -> MixedQuantizedModel {
+        try MixedQuantizedModel(model: network, candidates: zip(table.names, table.layers).map { ($0, $1) })
+    }
+
+    /// Step 5 for one search: the task's loss over the schedule, with a progress line.
+    func runSearch(_ search: PTQSearch) throws -> [SearchStepRecord] {
+        let settings = search.settings, loss = task.loss
+        let perEpoch = settings.stepsPerEpoch(images: loss.totalImages), steps = perEpoch * settings.epochs
+        log.progress("search (\(settings.schedule.rawValue)): \(settings.epochs) epochs x \(perEpoch) steps, "
+                     + "batch \(settings.batchSize), \(settings.optimizer.rawValue) lr \(settings.lr), loss \(loss.name.uppercased())\n")
+        let t = Date()
+        let records = try loss.run(search) { [log] r in
+            let elapsed = Date().timeIntervalSince(t), done = r.step + 1
+            let rate = Double(done * settings.batchSize) / max(elapsed, 1e-9)
+            log.progress(String(format: "\r  epoch %d/%d step %d/%d loss %.4f lr %.2e tau %.3f  %.0f images/s  ETA %.0f s\u{1B}[K",
+                                r.epoch + 1, settings.epochs, done, steps, r.loss, Double(r.lr), r.temperature, rate,
+                                elapsed / Double(done) * Double(steps - done)))
+        }
+        log.progress("\n")
+        return records
+    }
+
+    /// Step 6's greedy refinement from the selected start, scored by the task.
+    func refine(_ network: any UnaryLayer, _ start: StrategyChoice, score: Double, table: CandidateTable,
+                points: [QuantizationPoint]) -> GreedyRefinement.Result {
+        let t = Date()
+        let result = GreedyRefinement.refine(start: start, startScore: score, table: table, passes: refinePasses,
+                                             score: { q in
+            QuantizedModel.install(points, assignments: q)
+            defer { QuantizedModel.removeHooks(points) }
+            return task.score(network)
+        }, progress: { l, side, c, s, b in
+            log.progress(String(format: "\rrefine: layer %d/%d %@ %@: %.5f (best %.5f)  %.0f s\u{1B}[K", l + 1, points.count,
+                                side.rawValue, table.names[c], s, b, Date().timeIntervalSince(t)))
+        })
+        if result.evaluations > 0 { log.progress("\n") }
+        log.progress("refinement: \(result.changes.count) change(s) kept in \(result.passes) pass(es), \(result.evaluations) "
+                     + "networks scored (of at most \(refinePasses * points.count * 2 * (table.names.count - 1)))\n")
+        return result
+    }
+}

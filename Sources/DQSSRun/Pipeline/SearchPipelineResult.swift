@@ -1,0 +1,62 @@
+// What a SearchPipeline run found: the candidates' thresholds, every evaluation in pipeline order, each
+// search's derived assignment with its θ, the selection scores and the refinement, and the final choice.
+
+import DQSSQuant
+import DQSSSearch
+
+/// θ = softmax(α/τ), softmax(β/τ) of one layer at the end of a search (final τ), in candidate order.
+public struct LayerTheta: Sendable, Equatable {
+    public var activation: [Double]
+    public var weight: [Double]
+}
+
+/// The result of `SearchPipeline.run`; `Evaluation` is the task's (see `SearchTask`).
+public struct SearchPipelineResult<Evaluation> {
+    /// One search (step 5): its settings, step records and timing, the derived assignment and its evaluation.
+    public struct Search {
+        public var settings: PTQSearchSettings
+        public var records: [SearchStepRecord]
+        /// Compute and allreduce time of the data-parallel run.
+        public var timing: SearchTiming
+        /// Wall-clock seconds of the search itself (derivation and evaluation excluded).
+        public var seconds: Double
+        /// Winner-take-all (Eq. 6) with α, β.
+        public var assignment: StrategyAssignment
+        public var theta: [LayerTheta]
+        public var derived: Evaluation
+    }
+
+    /// Every candidate's per-layer thresholds (frozen after calibration, §6 step 2), in candidate order.
+    public var table: CandidateTable
+    /// Layer kinds ("Conv2d", "Linear") in module order.
+    public var layerKinds: [String]
+    public var fp32: Evaluation
+    /// One evaluation per candidate, in candidate order.
+    public var uniform: [Evaluation]
+    public var dqssNone: Evaluation
+    /// In the order run; the last is the main search (its derived assignment enters the selection).
+    public var searches: [Search]
+    /// §6.2 scores: every candidate by its label and "derived" (empty without held-out data).
+    public var validationScores: [String: Double]
+    /// Where the refinement started: "derived" or a candidate label.
+    public var selectedStart: String
+    /// The greedy refinement (nil without held-out data).
+    public var refinement: GreedyRefinement.Result?
+    /// The final per-layer choice: selected and refined, or the main search's derived one.
+    public var final: StrategyChoice
+    public var finalEvaluation: Evaluation
+    /// Seconds per phase: "calibration", "evaluation", "search", "selection".
+    public var timings: [String: Double]
+
+    /// The main (last) search.
+    public var main: Search { searches[searches.count - 1] }
+    /// The final network's per-layer quantization (plain §1 quantizers).
+    public var finalQuantization: [LayerQuantization] { table.quantization(final) }
+    /// Candidate label -> number of layers whose final activation (weight) choice it is.
+    public var finalActivationCounts: [String: Int] { counts(final.activation) }
+    public var finalWeightCounts: [String: Int] { counts(final.weight) }
+
+    func counts(_ choices: [Int]) -> [String: Int] {
+        Dictionary(uniqueKeysWithValues: table.names.indices.map { c in (table.names[c], choices.filter { $0 == c }.count) })
+    }
+}

@@ -1,0 +1,51 @@
+// What a DQSS PTQ search pipeline (SearchPipeline) needs from its task: how a network is evaluated for
+// the report (classification top-1 on the test split, PSNR/SSIM on SR test sets, nothing at all in the
+// mpirun self-check), how it is scored for the §6.2 selection (label-free, on held-out data; lower is
+// better), and which loss the α/β search minimises on the calibration data (SearchLoss).
+
+import DQSSLayers
+import DQSSSearch
+
+/// A network the pipeline evaluates, in pipeline order: the report's rows.
+public enum SearchStage: Sendable, Equatable {
+    /// The unquantized network (step 1).
+    case fp32
+    /// One candidate on every layer and both sides (step 3), by its label ("Max_Abs").
+    case uniform(String)
+    /// The soft mixture with θ = 1/N everywhere (§6.1).
+    case dqssNone
+    /// The winner-take-all network (Eq. 6) of a search with this schedule (step 5).
+    case derived(SearchSchedule)
+    /// The selected and greedily refined network (§6.2), when it is not one evaluated already.
+    case refined
+}
+
+/// The task-specific parts of the search pipeline: evaluation, selection score and search loss.
+public protocol SearchTask {
+    /// What one evaluation yields (a top-1 count, a row of PSNR/SSIM per set, `Void`).
+    associatedtype Evaluation
+
+    /// Evaluate `network` as the pipeline has quantized it for `stage`; called on every rank.
+    func evaluate(_ network: any UnaryLayer, _ stage: SearchStage) throws -> Evaluation
+
+    /// Whether there is held-out data to score networks on. Without it the derived network of the last
+    /// search is final (no selection, no refinement) and `score` is never called.
+    var hasHeldOutData: Bool { get }
+
+    /// The §6.2 selection score of `network` on the held-out data (lower is better).
+    func score(_ network: any UnaryLayer) -> Double
+
+    /// What the selection's log line says it scored on ("48 validation images (KL to FP32)").
+    var scoreDescription: String { get }
+
+    /// The loss of every search the pipeline runs.
+    var loss: any SearchLoss { get }
+
+    /// True: the refined network gets its own evaluation even when it equals a network evaluated before
+    /// (a report that shows one row per stage); false: that evaluation is reused.
+    var evaluatesRefinedNetwork: Bool { get }
+}
+
+extension SearchTask {
+    public var evaluatesRefinedNetwork: Bool { false }
+}
