@@ -91,6 +91,8 @@ struct ExportCommand: ParsableCommand {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return false }
         if isDirectory.boolValue {
+            // A QAT --out directory holds assignment.json AND the trained network: the network is the source.
+            if CheckpointDirectory.finalNetwork(in: URL(fileURLWithPath: path)) != nil { return true }
             return !FileManager.default.fileExists(atPath: URL(fileURLWithPath: path).appendingPathComponent("assignment.json").path)
         }
         guard let h = FileHandle(forReadingAtPath: path) else { return false }

@@ -34,6 +34,8 @@ func resolveCheckpointArgument(_ path: String) throws -> URL {
     var isDirectory: ObjCBool = false
     let url = URL(fileURLWithPath: path)
     if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+        // A QAT --out directory: its final network (not a training checkpoint).
+        if let network = CheckpointDirectory.finalNetwork(in: url) { return network }
         let (latest, skipped) = try CheckpointDirectory.latest(in: url)
         for s in skipped { FileHandle.standardError.write(Data("warning: skipping damaged checkpoint: \(s)\n".utf8)) }
         return latest

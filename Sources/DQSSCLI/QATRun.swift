@@ -103,6 +103,9 @@ struct QATRunOptions: ParsableArguments {
     @Flag(help: "Also evaluate the FP32 network before QAT.")
     var fp32 = false
 
+    @Option(help: "Write into this directory the final network (network.h5: what `dqss export --from DIR` exports), the report (search.json / qat.json), and for DQSS assignment.json, layers.md, figure4.svg, theta.svg; loss.svg and top1.svg for both.")
+    var out: String?
+
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var output: TableOutputOptions
 
@@ -150,6 +153,7 @@ struct QATRunOptions: ParsableArguments {
         (s.bits, s.firstLast, s.qat) = (bits, firstLastBits, qatOptions)
         (s.syncBn, s.bnReestimate, s.fp32) = (syncBn, bnReestimate, fp32)
         (s.quiet, s.checkpoints, s.commandLine) = (output.quiet, checkpoints.policy, quotedCommandLine())
+        s.out = out
         return s
     }
 
@@ -195,7 +199,10 @@ func runQAT<Network: QATNetwork>(_ o: QATRunOptions, method: String,
     do {
         try RankedRun.run { comm in
             o.threading.apply()
-            if comm.rank == 0 { try o.checkModel() }
+            if comm.rank == 0 {
+                try o.checkModel()
+                if let out = o.out { try prepareOutputDirectory(out) }   // an unwritable --out fails now, not after training
+            }
             let report = try QATRun.run(o.settings, method: method, communicator: comm, install: install, finish: finish)
             if comm.rank == 0 { try report.print(json: o.output.json, markdown: o.output.markdown) }
         }

@@ -9,6 +9,16 @@ public enum CheckpointDirectory {
     static let filePrefix = "ckpt-"
     static let fileSuffix = ".h5"
 
+    /// The final network of a QAT run's output directory (`dqss qat|search --mode qat --out DIR`): a
+    /// checkpoint of the state after training (and BatchNorm re-estimation), what `dqss export --from DIR` reads.
+    public static let finalNetworkName = "network" + fileSuffix
+
+    /// `directory`'s final network file when it holds one (a QAT --out directory), else nil.
+    public static func finalNetwork(in directory: URL) -> URL? {
+        let url = directory.appendingPathComponent(finalNetworkName)
+        return FileManager.default.fileExists(atPath: url.path) ? url : nil
+    }
+
     public static func fileName(step: Int) -> String { filePrefix + String(format: "%08d", step) + fileSuffix }
 
     /// Checkpoint files in `directory`, oldest (smallest step) first.

@@ -45,6 +45,21 @@ public struct CheckpointWriter: Sendable {
     @discardableResult
     public func write(_ checkpoint: Checkpoint) throws -> URL {
         let final = url(step: checkpoint.progress.step)
+        try write(checkpoint, to: final)
+        prune(keeping: final)
+        return final
+    }
+
+    /// Write `checkpoint` to `name` in the directory (e.g. the final network of a QAT run's --out directory),
+    /// with the same checks and crash safety as `write(_:)` and without pruning anything.
+    @discardableResult
+    public func write(_ checkpoint: Checkpoint, named name: String) throws -> URL {
+        let final = directory.appendingPathComponent(name)
+        try write(checkpoint, to: final)
+        return final
+    }
+
+    private func write(_ checkpoint: Checkpoint, to final: URL) throws {
         if let bad = checkpoint.firstNonFinite() {
             throw CheckpointError(.nonFinite, file: final.path,
                                   "not written: '\(bad)' holds a non-finite value (Inf or NaN); the run has diverged. "
@@ -69,8 +84,6 @@ public struct CheckpointWriter: Sendable {
             try? FileManager.default.removeItem(at: tmp)
             throw CheckpointError(.writeFailed, file: final.path, "write failed, previous checkpoints kept: \(error)")
         }
-        prune(keeping: final)
-        return final
     }
 
     /// The complete file: the HDF5 image of `checkpoint` with its sealed user block.

@@ -123,6 +123,11 @@ public struct SearchAssignmentSource: QuantizationSource {
         } catch {
             throw ExportError("\(url.path): not a search assignment: \(error)")
         }
+        // A QAT run trained the weights too: its assignment with the pretrained weights is another network.
+        if let task = document.task, task == "qat" || task == "search-qat" {
+            throw ExportError("\(url.path) is the assignment of a QAT run, whose weights were trained with it: export the "
+                              + "network saved beside it (`dqss export --from \(url.deletingLastPathComponent().path)`)")
+        }
         origin = "DQSS search assignment from \(url.path)"
     }
 

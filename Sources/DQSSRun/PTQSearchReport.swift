@@ -1,6 +1,7 @@
 // The result of `dqss search --mode ptq`: the --json object, the per-layer table and summary printed on
 // the terminal, the Markdown row of scripts/search-table.sh, and the output directory (assignment.json for
-// `dqss export --from DIR`, search.json = the full report, figure4.svg = the paper's Figure 4).
+// `dqss export --from DIR`, search.json = the full report, figure4.svg = the paper's Figure 4, theta.svg =
+// θ per layer as a heatmap, top1.svg = every row's top-1 as bars).
 
 import Foundation
 import DQSSTensor
@@ -87,7 +88,7 @@ public struct PTQSearchReport: Encodable {
                                   signedActivations: signedActivations, layers: assignment)
     }
 
-    /// Write assignment.json, search.json (this report) and figure4.svg into `directory`, each atomically
+    /// Write assignment.json, search.json (this report), figure4.svg, theta.svg and top1.svg into `directory`, each atomically
     /// (an interrupted run never leaves a half-written file).
     /// - Throws: `SearchRunError` naming the file that could not be written.
     public func write(to directory: URL) throws {
@@ -111,6 +112,20 @@ public struct PTQSearchReport: Encodable {
             series: [("activations, final", activationCounts), ("weights, final", weightCounts),
                      ("activations, derived", derived { $0.derivedActivation ?? $0.activation }),
                      ("weights, derived", derived { $0.derivedWeight ?? $0.weight })]).utf8), to: $0) }
+        try written("theta.svg") { try AtomicFile.write(Data(ThetaHeatmap.svg(
+            title: "\(model) \(setting): θ per layer at the end of the search (outlined: the final choice)",
+            candidates: candidates, rows: assignment.thetaHeatmapRows(candidates: candidates)).utf8), to: $0) }
+        try written("top1.svg") { try AtomicFile.write(Data(Top1BarChart.svg(
+            title: "\(model) \(setting) on \(split): top-1 of every row", bars: top1Bars).utf8), to: $0) }
+    }
+
+    /// The rows of the report as bars: FP32, each uniform candidate, DQSS-None, the derived and the final network.
+    public var top1Bars: [Top1Bar] {
+        [Top1Bar(label: "FP32", top1: fp32Top1)]
+            + candidates.compactMap { c in uniform[c].map { Top1Bar(label: "uniform \(c)", top1: $0) } }
+            + [Top1Bar(label: "DQSS-None (soft)", top1: dqssNoneTop1)]
+            + (paperDerivedTop1.map { [Top1Bar(label: "DQSS paper schedule", top1: $0)] } ?? [])
+            + [Top1Bar(label: "DQSS derived", top1: derivedTop1), Top1Bar(label: "DQSS final", top1: dqssTop1, highlighted: true)]
     }
 
     /// The per-layer table (terminal).

@@ -180,17 +180,37 @@ struct QATCheckpointTests {
         return text.split(separator: "\n").last.flatMap { Int($0.split(separator: "/").first?.trimmingCharacters(in: .whitespaces) ?? "") }
     }
 
-    @Test("export of a QAT checkpoint is the network the run reported: DoReFa weights (c·tanh(W)/max|tanh W| on the grid of c) and the DQSS search's derived network give the run's top-1 on test within 1 image in dqss and within 2 in ONNX Runtime",
+    @Test("export of a QAT run is the network the run reported: DoReFa weights (c·tanh(W)/max|tanh W| on the grid of c) from its checkpoint, and the DQSS search's --out directory (derived network after BatchNorm re-estimation, network_top1) give the run's top-1 on test within 1 image in dqss and within 2 in ONNX Runtime",
           arguments: ["dorefa", "dqss"])
     func exportIsTheReportedNetwork(method: String) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dqss-qat-export-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         // The whole test split (932 images) is evaluated, as the export evaluates it.
-        let whole = common.filter { !["--limit", "--eval-limit", "20"].contains($0) } + ["--checkpoint-dir", dir.path]
-        let args = method == "dqss" ? ["search", "--mode", "qat"] + whole + ["--epochs", "2"] : ["qat", "--method", method] + whole
+        let whole = common.filter { !["--limit", "--eval-limit", "20"].contains($0) }
+        // DQSS: the --out directory, with the BatchNorm re-estimation that changes the saved statistics (the
+        // saved network is the re-estimated one and network_top1 says so); DoReFa: the last training checkpoint.
+        let args = method == "dqss"
+            ? ["search", "--mode", "qat"] + whole + ["--epochs", "2", "--bn-reestimate", "32", "--out", dir.path]
+            : ["qat", "--method", method] + whole + ["--checkpoint-dir", dir.path]
         let (s0, out0, e0) = try runDQSS(args)
         #expect(s0 == 0, "\(e0)")
-        let reported = try #require(try object(out0)["top1"] as? Double)
+        let report = try object(out0)
+        let reported = try #require(report[method == "dqss" ? "network_top1" : "top1"] as? Double)
+        if method == "dqss" {
+            #expect(report["network"] as? String == dir.appendingPathComponent("network.h5").path)
+            #expect(report["network_top1"] as? Double == report["derived_bn_top1"] as? Double)
+            for name in ["network.h5", "search.json", "assignment.json", "layers.md", "figure4.svg", "theta.svg", "loss.svg", "top1.svg"] {
+                #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).path), "\(name) missing")
+            }
+            // assignment.json: the PTQ search's schema, with θ and margins; alone it is refused (trained weights).
+            let doc = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("assignment.json"))) as? [String: Any])
+            #expect(doc["format"] as? String == "dqss-assignment" && doc["task"] as? String == "search-qat")
+            let layers = try #require(doc["layers"] as? [[String: Any]])
+            #expect(layers.count == 20 && layers.allSatisfy { ($0["theta_activation"] as? [Double])?.count == 4 && $0["weight_margin"] != nil })
+            let (s2, _, e2) = try runDQSS(["export", "--from", dir.appendingPathComponent("assignment.json").path,
+                                           "--format", "onnx-qdq", "--out", dir.appendingPathComponent("x.onnx").path])
+            #expect(s2 != 0 && e2.contains("assignment of a QAT run"), "\(e2)")
+        }
         let onnx = dir.appendingPathComponent("final.onnx").path
         let (s1, out1, e1) = try runDQSS(["export", "--from", dir.path, "--format", "onnx-qdq", "--out", onnx,
                                           "--data", sharedDatasets.appendingPathComponent("cifar10").path, "--split", "test", "--json"])

@@ -48,10 +48,14 @@ extension QATRun {
                                 "\(a.activationCounts)", "\(a.weightCounts)"))
         result.candidates = a.candidates
         result.searchSchedule = schedule.description
-        result.assignment = zip(a.layers, margins).map { l, m in
-            var layer = AssignmentLayer(l)
-            layer.activationMargin = m.activation
-            layer.weightMargin = m.weight
+        let hooks = zip(mixed.activationHooks, mixed.weightHooks).map { $0 }
+        result.assignment = zip(zip(a.layers, margins), hooks).map { lm, h in
+            var layer = AssignmentLayer(lm.0)
+            layer.activationMargin = lm.1.activation
+            layer.weightMargin = lm.1.weight
+            // θ at the final temperature, as the margins (soft mode: the mixture's weights, not one-hot).
+            layer.thetaActivation = ArchitectureSoftmax.theta(h.0.logitValues, mode: .soft, temperature: h.0.temperature)
+            layer.thetaWeight = ArchitectureSoftmax.theta(h.1.logitValues, mode: .soft, temperature: h.1.temperature)
             return layer
         }
         return result

@@ -148,11 +148,11 @@ func runCheckpointed(_ trainer: QATTrainer, _ o: QATRunSettings, task: String, m
     return extendedFrom
 }
 
-private func flattenStatistics(_ s: [TensorStatistics]) -> [Double] {
+func flattenStatistics(_ s: [TensorStatistics]) -> [Double] {
     s.flatMap { [Double($0.maxAbs), Double($0.meanAbs), Double($0.minimum), Double($0.batches), Double($0.momentum)] }
 }
 
-private func unflattenStatistics(_ v: [Double]) -> [TensorStatistics] {
+func unflattenStatistics(_ v: [Double]) -> [TensorStatistics] {
     stride(from: 0, to: v.count - 4, by: 5).map { i in
         TensorStatistics(maxAbs: Float(v[i]), meanAbs: Float(v[i + 1]), minimum: Float(v[i + 2]), batches: Int(v[i + 3]),
                          momentum: Float(v[i + 4]))

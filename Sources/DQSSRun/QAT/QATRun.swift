@@ -29,6 +29,7 @@ import DQSSData
 import DQSSModels
 import DQSSQuant
 import DQSSDistributed
+import DQSSCheckpoint
 
 /// An invalid setting or input of a QAT run (the `dqss` commands print it as a usage error).
 public struct QATRunError: Error, CustomStringConvertible {
@@ -80,6 +81,9 @@ public struct QATRunSettings {
     public var fp32 = false
     public var quiet = false
     public var checkpoints = CheckpointPolicy()
+    /// Output directory (QATOutputDirectory.swift): the report, the final network as a checkpoint that
+    /// `dqss export --from DIR` reads, and for DQSS assignment.json, the per-layer table and the charts.
+    public var out: String?
     /// The command line as typed (recorded in checkpoints).
     public var commandLine = ""
 
@@ -265,6 +269,10 @@ public struct QATReport: Encodable {
     public var assignment: [AssignmentLayer]?
     public var activationCounts: [String: Int]?
     public var weightCounts: [String: Int]?
+    /// With --out: the final network's checkpoint and the top-1 of exactly that network (the derived network
+    /// after BatchNorm re-estimation when --bn-reestimate ran, since the re-estimated statistics are the ones saved).
+    public var network: String?
+    public var networkTop1: Double?
     public var seconds: Double
 }
 
@@ -373,6 +381,19 @@ public enum QATRun {
         out.weightCounts = AssignmentLayer.counts(layers.map(\.weight), candidates: candidates)
     }
     if !extendedFrom.isEmpty { out.epochsExtendedFrom = extendedFrom }
+    if let dir = o.out {
+        // Every rank builds the checkpoint (its collectives are every rank's); rank 0 writes.
+        let perRank = comm.size > 1
+            ? comm.allgather(flattenStatistics(trainer.network.observedStatistics)).map(unflattenStatistics) : []
+        let checkpoint = try Checkpoint.qat(trainer, model: o.model, task: method == "dqss" ? "search-qat" : "qat",
+                                            commandLine: o.commandLine,
+                                            config: try qatCheckpointConfig(o, method: method, extendedFrom: extendedFrom),
+                                            worldSize: comm.size, observedStatisticsPerRank: perRank)
+        let directory = URL(fileURLWithPath: dir)
+        out.network = directory.appendingPathComponent(CheckpointDirectory.finalNetworkName).path
+        out.networkTop1 = result.reestimatedTop1 ?? result.top1
+        if comm.rank == 0 { try out.write(to: directory, network: checkpoint, log: log) }
+    }
     if comm.size > 1 {
         // The replicas must agree bit for bit: compare a checksum of every parameter's bits over ranks
         // (weights, BN, and the quantizer parameters and α/β, which live in hooks outside the layer tree).

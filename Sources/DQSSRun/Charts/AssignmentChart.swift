@@ -4,16 +4,13 @@
 /// The per-layer assignment as an SVG bar chart (the paper's Figure 4).
 public enum AssignmentChart {
     public static func svg(title: String, candidates: [String], series: [(name: String, counts: [String: Int])]) -> String {
-        let colors = ["#1f77b4", "#d62728", "#aec7e8", "#ff9896", "#2ca02c", "#9467bd"]
+        let colors = ["#1f77b4", "#d62728", "#aec7e8", "#ff9896", "#2ca02c", "#9467bd"]   // light = the search argmax
         let maxCount = max(1, series.flatMap { $0.counts.values }.max() ?? 1)
         let barW = 22, gap = 30, left = 50, top = 50, plotH = 220
         let groupW = series.count * barW + gap
         let width = left + candidates.count * groupW + 40 + 190
         let height = top + plotH + 60
-        func esc(_ s: String) -> String {
-            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                .replacingOccurrences(of: ">", with: "&gt;")
-        }
+        let esc = SVG.escape
         var out = ["<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" font-family=\"sans-serif\" font-size=\"12\">",
                    "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>",
                    "<text x=\"\(left)\" y=\"22\" font-size=\"14\">\(esc(title))</text>"]
