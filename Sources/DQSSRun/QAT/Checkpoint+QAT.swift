@@ -10,6 +10,9 @@
 //                    data-parallel runs also observed_statistics_per_rank [R, 2L, 5]: every rank's own
 //                    (during the warm-up without --sync-bn each rank observes its own batches, and the
 //                    ranks' statistics are only combined at its end; rank r resumes with row r);
+//                    and, with per-rank BatchNorm, buffers_per_rank [R, B]: every rank's own buffers (BN
+//                    running mean/var/count, in namedBuffers order; state_dict holds rank 0's), restored
+//                    row r on rank r, so that every replica resumes exactly, not only the one that writes;
 //                    with the annealed DQSS schedule also Adam's state of α/β in parameter order:
 //                    theta_adam_step [P], theta_adam_exp_avg and theta_adam_exp_avg_sq (concatenated)
 // The batch order and augmentation are functions of (seed, epoch, index): no RNG state to save.
@@ -27,7 +30,8 @@ extension Checkpoint {
     /// Everything `QATTrainer` needs to continue. `globalBatch` = batch per rank × ranks.
     public static func qat(_ trainer: QATTrainer, model: String, task: String, commandLine: String = "",
                            config: String = "{}", worldSize: Int = 1, temperature: Double = 1,
-                           observedStatisticsPerRank: [[TensorStatistics]] = []) throws -> Checkpoint {
+                           observedStatisticsPerRank: [[TensorStatistics]] = [],
+                           buffersPerRank: [[Float]] = []) throws -> Checkpoint {
         let network = trainer.network
         let s = trainer.state
         let names = ParameterNames(network.model.namedParameters() + network.quantizerParameters + network.architectureParameters)
@@ -43,6 +47,14 @@ extension Checkpoint {
             perRank = [NamedArray(name: "observed_statistics_per_rank",
                                   array: .float64(observedStatisticsPerRank.flatMap(flatten),
                                                   shape: [worldSize, s.observedStatistics.count, 5]))]
+        }
+        if !buffersPerRank.isEmpty {
+            let count = network.model.namedBuffers().reduce(0) { $0 + $1.tensor.count }
+            guard buffersPerRank.count == worldSize, buffersPerRank.allSatisfy({ $0.count == count }) else {
+                throw QATError.stateMismatch("buffers of \(buffersPerRank.count) ranks (\(buffersPerRank.map(\.count)) values) "
+                                             + "for world size \(worldSize), \(count) buffer values")
+            }
+            perRank.append(NamedArray(name: "buffers_per_rank", array: .float32(buffersPerRank.flatMap { $0 }, shape: [worldSize, count])))
         }
         let history = String(decoding: try JSONEncoder().encode(s.history), as: UTF8.self)
         let section = TrainerSection(kind: "qat", arrays: [
@@ -145,6 +157,19 @@ extension Checkpoint {
             }
             let rows = statsArray.shape[0]
             s.observedStatistics = Self.statistics(Array(v[(rank * rows * 5)..<((rank + 1) * rows * 5)]), rows: rows)
+        }
+        if worldSize == self.worldSize, worldSize > 1, let a = t.array("buffers_per_rank") {
+            let buffers = network.model.namedBuffers().map(\.tensor)
+            let count = buffers.reduce(0) { $0 + $1.count }
+            guard let v = a.float32Values, a.shape == [worldSize, count], v.count == worldSize * count, rank >= 0, rank < worldSize else {
+                throw CheckpointError(.unreadable, file: file, "malformed '/trainer/buffers_per_rank' (shape \(a.shape), "
+                                      + "expected [\(worldSize), \(count)])")
+            }
+            var offset = rank * count
+            for b in buffers {
+                b.set(Array(v[offset..<(offset + b.count)]))
+                offset += b.count
+            }
         }
         if worldSize == self.worldSize {
             s.position = .init(epoch: progress.epoch, cursor: progress.dataCursor / worldSize)

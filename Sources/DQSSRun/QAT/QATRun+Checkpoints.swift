@@ -132,11 +132,7 @@ func runCheckpointed(_ trainer: QATTrainer, _ o: QATRunSettings, task: String, m
         let epochBefore = trainer.epoch
         try trainer.step()
         let stop = try session.afterStep(trainer.globalStep, endOfEpoch: trainer.epoch != epochBefore, last: trainer.isFinished) {
-            // Every rank's observed statistics (they differ during a per-rank warm-up): a collective.
-            let perRank = communicator.size > 1
-                ? communicator.allgather(flattenStatistics(trainer.network.observedStatistics)).map(unflattenStatistics) : []
-            return try Checkpoint.qat(trainer, model: o.model, task: task, commandLine: o.commandLine, config: config,
-                                      worldSize: communicator.size, observedStatisticsPerRank: perRank)
+            try qatCheckpoint(trainer, o, task: task, config: config, communicator: communicator)
         }
         if stop {
             // Every rank stops after this same step; the others wait until rank 0's checkpoint is on disk.
@@ -148,11 +144,29 @@ func runCheckpointed(_ trainer: QATTrainer, _ o: QATRunSettings, task: String, m
     return extendedFrom
 }
 
-func flattenStatistics(_ s: [TensorStatistics]) -> [Double] {
+/// The checkpoint of `trainer` now. Under mpirun a collective (every rank calls it, rank 0 writes): every
+/// rank's warm-up observations (they differ during a per-rank warm-up) and, with per-rank BatchNorm, every
+/// rank's BN running statistics (they differ always), so that each rank resumes its own.
+func qatCheckpoint(_ trainer: QATTrainer, _ o: QATRunSettings, task: String, config: String,
+                   communicator: any Communicator) throws -> Checkpoint {
+    var observed: [[TensorStatistics]] = [], buffers: [[Float]] = []
+    if communicator.size > 1 {
+        observed = communicator.allgather(flattenStatistics(trainer.network.observedStatistics)).map(unflattenStatistics)
+        if !o.syncBn {
+            // Float -> Double -> Float is exact: the allgather of Doubles carries the bits unchanged.
+            let mine = trainer.network.model.namedBuffers().flatMap { $0.tensor.array.map(Double.init) }
+            buffers = communicator.allgather(mine).map { $0.map(Float.init) }
+        }
+    }
+    return try Checkpoint.qat(trainer, model: o.model, task: task, commandLine: o.commandLine, config: config,
+                              worldSize: communicator.size, observedStatisticsPerRank: observed, buffersPerRank: buffers)
+}
+
+private func flattenStatistics(_ s: [TensorStatistics]) -> [Double] {
     s.flatMap { [Double($0.maxAbs), Double($0.meanAbs), Double($0.minimum), Double($0.batches), Double($0.momentum)] }
 }
 
-func unflattenStatistics(_ v: [Double]) -> [TensorStatistics] {
+private func unflattenStatistics(_ v: [Double]) -> [TensorStatistics] {
     stride(from: 0, to: v.count - 4, by: 5).map { i in
         TensorStatistics(maxAbs: Float(v[i]), meanAbs: Float(v[i + 1]), minimum: Float(v[i + 2]), batches: Int(v[i + 3]),
                          momentum: Float(v[i + 4]))

@@ -383,12 +383,9 @@ public enum QATRun {
     if !extendedFrom.isEmpty { out.epochsExtendedFrom = extendedFrom }
     if let dir = o.out {
         // Every rank builds the checkpoint (its collectives are every rank's); rank 0 writes.
-        let perRank = comm.size > 1
-            ? comm.allgather(flattenStatistics(trainer.network.observedStatistics)).map(unflattenStatistics) : []
-        let checkpoint = try Checkpoint.qat(trainer, model: o.model, task: method == "dqss" ? "search-qat" : "qat",
-                                            commandLine: o.commandLine,
-                                            config: try qatCheckpointConfig(o, method: method, extendedFrom: extendedFrom),
-                                            worldSize: comm.size, observedStatisticsPerRank: perRank)
+        let checkpoint = try qatCheckpoint(trainer, o, task: method == "dqss" ? "search-qat" : "qat",
+                                           config: try qatCheckpointConfig(o, method: method, extendedFrom: extendedFrom),
+                                           communicator: comm)
         let directory = URL(fileURLWithPath: dir)
         out.network = directory.appendingPathComponent(CheckpointDirectory.finalNetworkName).path
         out.networkTop1 = result.reestimatedTop1 ?? result.top1
