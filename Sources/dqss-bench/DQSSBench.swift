@@ -15,7 +15,7 @@ struct DQSSBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dqss-bench",
         abstract: "Measure sgemm, conv forward/backward and a ResNet-20 training step in one run.",
-        subcommands: [Run.self, Step.self, ThreadSweep.self, Shapes.self, Mixed.self, QATStep.self, Allreduce.self],
+        subcommands: [Run.self, Step.self, ModelStep.self, ThreadSweep.self, Shapes.self, Mixed.self, QATStep.self, Allreduce.self],
         defaultSubcommand: Run.self)
 }
 
@@ -159,7 +159,7 @@ struct Shapes: ParsableCommand {
 }
 
 struct Step: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Only the ResNet-20 training step (profiling aid).")
+    static let configuration = CommandConfiguration(commandName: "resnet20-step", abstract: "Only the ResNet-20 training step with the forward/backward/update split and CPU time (profiling aid; `step` is any model).")
     @OptionGroup var options: CommonOptions
     @Option(help: "Batch size.") var batch: Int = 128
 
