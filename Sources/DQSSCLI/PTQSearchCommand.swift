@@ -29,7 +29,7 @@ struct PTQSearchCommand: ParsableCommand {
     var alsoPaper = false
     @Option(help: "Search loss: ce (cross-entropy with the calibration labels) or kd (KL to the FP32 network's softmax, label-free).")
     var searchLoss: SearchLoss = .ce
-    @Option(help: "Write assignment.json, search.json, figure4.svg (layers per strategy), theta.svg (θ per layer) and top1.svg (every row) into this directory.") var out: String?
+    @Option(help: "Write assignment.json, search.json, figure4.svg (layers per strategy), theta.svg (θ per layer), top1.svg (every row) and loss.svg (search loss per step) into this directory.") var out: String?
 
     func validate() throws {
         let o = options

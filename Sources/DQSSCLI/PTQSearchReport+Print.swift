@@ -10,7 +10,7 @@ extension PTQSearchReport {
     func emit(_ o: PTQSearchOptions, log: RankLog) throws {
         if let out = o.out {
             try write(to: URL(fileURLWithPath: out))
-            log.progress("wrote \(out)/assignment.json, search.json, figure4.svg, theta.svg, top1.svg\n")
+            log.progress("wrote \(out)/assignment.json, search.json, figure4.svg, theta.svg, top1.svg, loss.svg\n")
         }
         if o.json {
             try printJSON()

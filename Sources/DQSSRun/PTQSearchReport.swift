@@ -1,7 +1,7 @@
 // The result of `dqss search --mode ptq`: the --json object, the per-layer table and summary printed on
 // the terminal, the Markdown row of scripts/search-table.sh, and the output directory (assignment.json for
 // `dqss export --from DIR`, search.json = the full report, figure4.svg = the paper's Figure 4, theta.svg =
-// θ per layer as a heatmap, top1.svg = every row's top-1 as bars).
+// θ per layer as a heatmap, top1.svg = every row's top-1 as bars, loss.svg = the search loss per step).
 
 import Foundation
 import DQSSTensor
@@ -22,6 +22,8 @@ public struct PTQSearchReport: Encodable {
         public var loss: String
         public var firstLoss: Double
         public var lastLoss: Double
+        /// The loss of every search step, in order (loss.svg).
+        public var stepLosses: [Double]
         public var seconds: Double
         public var derivedTop1: Double
         public var activationCounts: [String: Int]
@@ -88,7 +90,7 @@ public struct PTQSearchReport: Encodable {
                                   signedActivations: signedActivations, layers: assignment)
     }
 
-    /// Write assignment.json, search.json (this report), figure4.svg, theta.svg and top1.svg into `directory`, each atomically
+    /// Write assignment.json, search.json (this report), figure4.svg, theta.svg, top1.svg and loss.svg into `directory`, each atomically
     /// (an interrupted run never leaves a half-written file).
     /// - Throws: `SearchRunError` naming the file that could not be written.
     public func write(to directory: URL) throws {
@@ -115,6 +117,9 @@ public struct PTQSearchReport: Encodable {
         try written("theta.svg") { try AtomicFile.write(Data(ThetaHeatmap.svg(
             title: "\(model) \(setting): θ per layer at the end of the search (outlined: the final choice)",
             candidates: candidates, rows: assignment.thetaHeatmapRows(candidates: candidates)).utf8), to: $0) }
+        try written("loss.svg") { try AtomicFile.write(Data(LineChart.svg(
+            title: "\(model) \(setting): search loss per step", xLabel: "step", yLabel: searches.first?.loss == "kd" ? "KD loss" : "cross-entropy",
+            series: searches.map { s in LineSeries(name: "\(s.schedule) search", points: s.stepLosses.enumerated().map { (Double($0.offset + 1), $0.element) }) }).utf8), to: $0) }
         try written("top1.svg") { try AtomicFile.write(Data(Top1BarChart.svg(
             title: "\(model) \(setting) on \(split): top-1 of every row", bars: top1Bars).utf8), to: $0) }
     }
@@ -190,7 +195,7 @@ extension PTQSearchReport {
                    epochs: s.settings.epochs, batch: s.settings.batchSize, steps: s.records.count,
                    temperatureEnd: s.settings.schedule == .annealed ? s.settings.temperatureEnd : 1,
                    loss: o.distillation ? "kd" : "ce", firstLoss: s.records.first?.loss ?? .nan,
-                   lastLoss: s.records.last?.loss ?? .nan, seconds: s.seconds, derivedTop1: s.derived.top1,
+                   lastLoss: s.records.last?.loss ?? .nan, stepLosses: s.records.map(\.loss), seconds: s.seconds, derivedTop1: s.derived.top1,
                    activationCounts: counts(s.assignment.activationCounts), weightCounts: counts(s.assignment.weightCounts))
         }
         let layers = r.table.layers[0].indices.map { l in
