@@ -6,9 +6,11 @@
 #   scripts/ptq-table.sh                 # all models, all settings (prints the Markdown table on stdout)
 #   MODELS="resnet20" SETTINGS="4,8" scripts/ptq-table.sh
 #   EQ_IMAGES=256 scripts/ptq-table.sh   # EQ on all 256 calibration images (the spec default; slower)
+#   METHODS=mse,percentile:99.99,percentile:99.9 MODELS=resnet20 SETTINGS="4,8 8,4" scripts/ptq-table.sh
 #
-# Environment: DATA (default ../shared/datasets), MODELS, SETTINGS ("W,A" pairs), EQ_IMAGES (default 64,
-# see docs/results.md for why), THREADS, BIN (a built dqss; default: build .build/release/dqss). Progress
+# Environment: DATA (default ../shared/datasets), MODELS, SETTINGS ("W,A" pairs), METHODS (the --method
+# list, default all = the paper's four; one column each, in that order), EQ_IMAGES (default 64, see
+# docs/results.md for why), THREADS, BIN (a built dqss; default: build .build/release/dqss). Progress
 # goes to stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +18,7 @@ DATA=${DATA:-../shared/datasets}
 MODELS=${MODELS:-"resnet20 resnet32 resnet44 shufflenetv2_x0_5"}
 SETTINGS=${SETTINGS:-"8,8 4,8 8,4"}
 EQ_IMAGES=${EQ_IMAGES:-64}
+METHODS=${METHODS:-all}
 THREAD_ARGS=()
 if [[ -n "${THREADS:-}" ]]; then THREAD_ARGS=(--threads "$THREADS"); fi
 
@@ -32,14 +35,25 @@ weights_for() {
     esac
 }
 
-echo "| model | setting | FP32 | Max_Abs | KL | EQ | ADMM | EQ calibration time |"
-echo "|---|---|---|---|---|---|---|---|"
+# The column labels dqss prints for a --method list (PTQMethod.paperName).
+label() {
+    case "$1" in
+        maxabs|max_abs) echo Max_Abs ;; kl) echo KL ;; easyquant|eq) echo EQ ;; admm) echo ADMM ;; mse) echo MSE ;;
+        percentile) echo P99.99 ;; percentile:*) echo "P${1#percentile:}" ;; *) echo "$1" ;;
+    esac
+}
+[[ "$METHODS" == all ]] && list="maxabs,kl,easyquant,admm" || list=$METHODS
+header="| model | setting | FP32 |"; rule="|---|---|---|"
+for m in ${list//,/ }; do header+=" $(label "${m,,}") |"; rule+="---|"; done
+[[ ",$list," == *,easyquant,* || ",${list,,}," == *,eq,* ]] && { header+=" EQ calibration time |"; rule+="---|"; }
+echo "$header"
+echo "$rule"
 for model in $MODELS; do
     fp32=(--fp32)   # FP32 is evaluated once per model (first setting); later rows show ″
     for setting in $SETTINGS; do
         w=${setting%,*}; a=${setting#*,}
         "$BIN" ptq --model "$model" --weights "$(weights_for "$model")" --data "$DATA/cifar10" \
-            --split test-jpeg --method all --weight-bits "$w" --act-bits "$a" --calib 256 --seed 0 \
+            --split test-jpeg --method "$METHODS" --weight-bits "$w" --act-bits "$a" --calib 256 --seed 0 \
             --eq-images "$EQ_IMAGES" ${fp32[@]+"${fp32[@]}"} --markdown ${THREAD_ARGS[@]+"${THREAD_ARGS[@]}"}
         fp32=()
     done

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Reproduces the DQSS rows of docs/results.md (ALGORITHMS.md §6, §6.1, §6.2): for each CIFAR-10 model of
 # ../shared/datasets and each setting, one `dqss search --mode ptq --also-paper` run prints one Markdown row:
-# FP32, the four uniform candidates, DQSS-None (soft mixture, θ = 1/N), the paper schedule's derived
+# FP32, each uniform candidate (the four by default), DQSS-None (soft mixture, θ = 1/N), the paper schedule's derived
 # network, the annealed search's derived network, and the final DQSS network (selection on held-out
 # training images + greedy refinement), all on the 10,000-image test-jpeg split.
 #
 #   scripts/search-table.sh                                    # every model, W4A8 W8A8 W8A4
 #   MODELS="resnet20 shufflenetv2_x0_5" SETTINGS="4,8" scripts/search-table.sh
 #   OUT=out/search scripts/search-table.sh                     # keep each run's assignment.json, search.json, figure4.svg
+#   CANDIDATES=maxabs,kl,easyquant,admm,mse,percentile:99.99 MODELS=resnet20 SETTINGS="4,8" scripts/search-table.sh
 #
-# Environment: DATA (../shared/datasets), MODELS, SETTINGS ("W,A" pairs), EQ_IMAGES (64, as
+# Environment: DATA (../shared/datasets), MODELS, SETTINGS ("W,A" pairs), CANDIDATES (the --candidates list,
+# default the paper's four; one uniform column each, in that order), EQ_IMAGES (64, as
 # scripts/ptq-table.sh; the calibration draw is that of `dqss ptq --seed 0`, so the uniform columns equal
 # the PTQ table's), VAL_IMAGES (1000), REFINE_PASSES (1), SEED (0), THREADS, OUT, BIN.
 # Progress goes to stderr; each row is printed when its run ends.
@@ -22,6 +24,7 @@ EQ_IMAGES=${EQ_IMAGES:-64}
 VAL_IMAGES=${VAL_IMAGES:-1000}
 REFINE_PASSES=${REFINE_PASSES:-1}
 SEED=${SEED:-0}
+CANDIDATES=${CANDIDATES:-maxabs,kl,easyquant,admm}
 EXTRA=()
 if [[ -n "${THREADS:-}" ]]; then EXTRA+=(--threads "$THREADS"); fi
 if [[ -z "${BIN:-}" ]]; then
@@ -29,8 +32,17 @@ if [[ -z "${BIN:-}" ]]; then
     BIN=.build/release/dqss
 fi
 
-echo "| model | setting | FP32 | Max_Abs | KL | EQ | ADMM | DQSS-None (soft) | DQSS paper schedule (derived) | DQSS annealed (derived) | DQSS (selected + refined) | refinement start | changes |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+# The column labels dqss prints for a --candidates list (PTQMethod.paperName).
+label() {
+    case "$1" in
+        maxabs|max_abs) echo Max_Abs ;; kl) echo KL ;; easyquant|eq) echo EQ ;; admm) echo ADMM ;; mse) echo MSE ;;
+        percentile) echo P99.99 ;; percentile:*) echo "P${1#percentile:}" ;; *) echo "$1" ;;
+    esac
+}
+header="| model | setting | FP32 |"; rule="|---|---|---|"
+for m in ${CANDIDATES//,/ }; do header+=" $(label "${m,,}") |"; rule+="---|"; done
+echo "$header DQSS-None (soft) | DQSS paper schedule (derived) | DQSS annealed (derived) | DQSS (selected + refined) | refinement start | changes |"
+echo "$rule---|---|---|---|---|---|"
 for model in $MODELS; do
     weights=$(ls "$DATA"/models/cifar10/*_"$model".safetensors 2>/dev/null | head -1)
     [[ -n "$weights" ]] || { echo "no weights for $model under $DATA/models/cifar10" >&2; exit 1; }
@@ -39,7 +51,7 @@ for model in $MODELS; do
         out=()
         if [[ -n "${OUT:-}" ]]; then out=(--out "$OUT/$model-W${w}A${a}"); fi
         "$BIN" search --mode ptq --model "$model" --weights "$weights" --data "$DATA/cifar10" --split test-jpeg \
-            --weight-bits "$w" --act-bits "$a" --calib 256 --seed "$SEED" --eq-images "$EQ_IMAGES" \
+            --candidates "$CANDIDATES" --weight-bits "$w" --act-bits "$a" --calib 256 --seed "$SEED" --eq-images "$EQ_IMAGES" \
             --val-images "$VAL_IMAGES" --refine-passes "$REFINE_PASSES" --also-paper --markdown \
             ${out[@]+"${out[@]}"} ${EXTRA[@]+"${EXTRA[@]}"}
     done

@@ -30,34 +30,61 @@ extension FirstLastBits: ExpressibleByArgument {
 
 // MARK: - Lists
 
-/// `--candidates`: PTQ methods in branch (tie-break) order, comma-separated, none repeated.
+/// `--candidates`: PTQ methods in branch (tie-break) order, comma-separated, none repeated. Parsed by
+/// `PTQCandidates.parse` as the option's transform, so a refused value says why (ArgumentParser adds the flag).
 struct PTQCandidates: ExpressibleByArgument {
     var methods: [PTQMethod]
 
     init(_ methods: [PTQMethod]) { self.methods = methods }
 
     init?(argument: String) {
-        let ms = argument.split(separator: ",").map { PTQMethod(named: String($0)) }
-        guard !ms.isEmpty, !ms.contains(nil) else { return nil }
-        methods = ms.compactMap { $0 }
-        guard Set(methods).count == methods.count else { return nil }
+        guard let c = try? Self.parse(argument) else { return nil }
+        self = c
+    }
+
+    static func parse(_ argument: String) throws -> PTQCandidates {
+        let methods = try PTQMethods.parse(argument)
+        var seen = Set<PTQMethod>()
+        for m in methods where !seen.insert(m).inserted {
+            throw ValidationError("candidate '\(m.rawValue)' is listed twice")
+        }
+        return PTQCandidates(methods)
     }
 
     var defaultValueDescription: String { methods.map(\.rawValue).joined(separator: ",") }
 }
 
-/// `dqss ptq --method`: one PTQ method, a comma-separated list, or `all`.
+/// `dqss ptq --method`: one PTQ method, a comma-separated list, or `all` (the paper's four).
 struct PTQMethodSelection: ExpressibleByArgument {
     var methods: [PTQMethod]
 
+    init(_ methods: [PTQMethod]) { self.methods = methods }
+
     init?(argument: String) {
-        if argument.lowercased() == "all" { methods = PTQMethod.allCases; return }
-        let ms = argument.split(separator: ",").map { PTQMethod(named: String($0)) }
-        guard !ms.isEmpty, !ms.contains(nil) else { return nil }
-        methods = ms.compactMap { $0 }
+        guard let s = try? Self.parse(argument) else { return nil }
+        self = s
     }
 
-    static var allValueStrings: [String] { PTQMethod.allCases.map(\.rawValue) + ["all"] }
+    static func parse(_ argument: String) throws -> PTQMethodSelection {
+        if argument.lowercased() == "all" { return PTQMethodSelection(PTQMethod.paperCandidates) }
+        return PTQMethodSelection(try PTQMethods.parse(argument))
+    }
+}
+
+/// A comma-separated list of PTQ candidate names, refused with the reason of the first bad one.
+enum PTQMethods {
+    static func parse(_ argument: String) throws -> [PTQMethod] {
+        let names = argument.split(separator: ",", omittingEmptySubsequences: false)
+        guard !argument.isEmpty else { throw ValidationError("empty list of PTQ candidates") }
+        return try names.map { name in
+            do { return try PTQMethod.parse(String(name)) } catch { throw ValidationError("\(error)") }
+        }
+    }
+
+    /// Transform of a single-candidate option (`--weight-method`).
+    static func parseOne(_ argument: String) throws -> PTQMethod {
+        do { return try PTQMethod.parse(argument) } catch { throw ValidationError("\(error)") }
+    }
 }
 
 /// `--milestones`: comma-separated epochs (after warm-up); empty for none.

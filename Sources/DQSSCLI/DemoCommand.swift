@@ -1,8 +1,9 @@
 // `dqss demo`: the built-in default job, needing no files. Generates the "shapes" data (SyntheticDataset),
 // trains TinyConvNet (a 3x3 conv, a depthwise 3x3, a pointwise 1x1 and a classifier) with SGD + cosine
 // schedule, then runs the DQSS PTQ search on it exactly as `dqss search --mode ptq` does on a zoo model
-// (four candidates, paper and annealed schedules, §6.2 selection and refinement on held-out generated
-// training images) at a bit width where the candidates differ, and prints the comparison table.
+// (the paper's four candidates, or any list given by --candidates; paper and annealed schedules, §6.2
+// selection and refinement on held-out generated training images) at a bit width where the candidates
+// differ, and prints the comparison table.
 
 import ArgumentParser
 import Foundation
@@ -32,6 +33,9 @@ public struct DemoCommand: ParsableCommand {
     @Option(help: "Activation bit width of the search.") var actBits: Int = 3
     @Option(help: "Calibration images (drawn from the generated training images).") var calib: Int = 256
     @Option(help: "Held-out validation images for the §6.2 selection (also from the training images).") var valImages: Int = 512
+    @Option(help: "PTQ candidates of the search in branch order, as `dqss search --mode ptq --candidates` (e.g. maxabs,kl,easyquant,admm,mse,percentile:99.99).",
+            transform: PTQCandidates.parse)
+    var candidates = PTQCandidates(PTQMethod.paperCandidates)
     @Flag(help: "Only train and evaluate the FP32 network (no search).") var noSearch = false
     @OptionGroup var output: OutputOptions
 
@@ -95,7 +99,7 @@ public struct DemoCommand: ParsableCommand {
         // The DQSS search on the trained network: the pipeline of `dqss search --mode ptq`.
         let options = PTQSearchOptions(
             model: "TinyConvNet", weights: "(trained by dqss demo, seed \(seed))", data: "generated shapes",
-            methods: PTQMethod.allCases,
+            methods: candidates.methods,
             ptq: PTQSettings(weightBits: weightBits, activationBits: actBits),
             calib: calib, valImages: valImages, refinePasses: 1, seed: seed, calibSplit: "train", split: "test",
             limit: nil, batch: 256, calibBatch: 64,

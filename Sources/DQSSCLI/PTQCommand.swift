@@ -1,8 +1,8 @@
-// `dqss ptq`: post-training quantization of a zoo model with one (or several) of the four PTQ
-// candidates of ALGORITHMS.md §3, then top-1 on a labelled split.
+// `dqss ptq`: post-training quantization of a zoo model with one (or several) of the PTQ candidates
+// (ALGORITHMS.md §3's four, MSE, percentile), then top-1 on a labelled split.
 //
 //   dqss ptq --model resnet20 --weights akamaster_resnet20.safetensors --data ../shared/datasets/cifar10 \
-//            --method maxabs|kl|easyquant|admm (comma list or "all") [--bits 8] [--weight-bits B] \
+//            --method maxabs|kl|easyquant|admm|mse|percentile:P (comma list or "all") [--bits 8] [--weight-bits B] \
 //            [--act-bits B] [--calib 256] [--seed S] [--split test] [--limit N] [--eval-batch 200] \
 //            [--num-classes N] [--json | --markdown] [--save-thresholds FILE]
 //
@@ -27,15 +27,19 @@ import DQSSRun
 struct PTQCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ptq",
-        abstract: "Calibrate a pretrained model with a PTQ candidate (Max_Abs, KL, EQ, ADMM) and evaluate it.",
+        abstract: "Calibrate a pretrained model with a PTQ candidate (Max_Abs, KL, EQ, ADMM, MSE, percentile) and evaluate it.",
         discussion: "Models: \(ModelZoo.names.joined(separator: ", ")).")
 
-    @Option(help: "PTQ candidate: maxabs, kl, easyquant, admm (or the paper's labels Max_Abs, KL, EQ, ADMM); a comma-separated list; or all.")
+    @Option(help: ArgumentHelp(
+        "PTQ candidate: maxabs, kl, easyquant, admm, mse, percentile:P (or the labels Max_Abs, KL, EQ, ADMM, MSE, P99.99); a comma-separated list; or all (the paper's four).",
+        discussion: "percentile:P takes P in (0, 100], e.g. percentile:99.9, percentile:99.99, percentile:99.999."),
+            transform: PTQMethodSelection.parse)
     var method: PTQMethodSelection
 
     @Option(help: ArgumentHelp(
         "Weight thresholds from this candidate for every evaluated method (activations keep their own).",
-        discussion: "Separates the two sides, e.g. --method kl --weight-method maxabs: KL activations, Max_Abs weights."))
+        discussion: "Separates the two sides, e.g. --method kl --weight-method maxabs: KL activations, Max_Abs weights."),
+            transform: PTQMethods.parseOne)
     var weightMethod: PTQMethod?
 
     @Flag(help: "Also evaluate the FP32 network.")

@@ -66,8 +66,11 @@ struct CalibrationOptions: ParsableArguments {
 /// The knobs of the DQSS PTQ search (classification and SR): candidates, schedule, α/β optimiser, the §6.2
 /// selection and refinement.
 struct SearchOptions: ParsableArguments {
-    @Option(help: "Candidates in branch order (tie-break order): maxabs, kl, easyquant, admm (or the paper's labels).")
-    var candidates: PTQCandidates = PTQCandidates(PTQMethod.allCases)
+    @Option(help: ArgumentHelp(
+        "Candidates in branch order (tie-break order), comma-separated: maxabs, kl, easyquant, admm, mse, percentile:P (or the labels Max_Abs, KL, EQ, ADMM, MSE, P99.99).",
+        discussion: "Any number of them; percentile:P takes P in (0, 100], e.g. percentile:99.99 (a bare 'percentile' is 99.99)."),
+            transform: PTQCandidates.parse)
+    var candidates: PTQCandidates = PTQCandidates(PTQMethod.paperCandidates)
 
     @Option(help: "Search schedule: annealed (§6.2, default) or paper (§6: 3 SGD steps at lr 1e-4).")
     var schedule: SearchSchedule = .annealed

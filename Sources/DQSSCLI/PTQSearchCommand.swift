@@ -2,7 +2,7 @@
 // (ALGORITHMS.md §6, §6.1, §6.2), run by PTQSearchRun. The flags; every knob of the search is one.
 //
 //   dqss search --mode ptq --model resnet20 --weights akamaster_resnet20.safetensors --data ../shared/datasets/cifar10 \
-//       [--candidates maxabs,kl,easyquant,admm] [--bits 8 | --weight-bits B --act-bits B] [--split test-jpeg] \
+//       [--candidates maxabs,kl,easyquant,admm[,mse,percentile:P]] [--bits 8 | --weight-bits B --act-bits B] [--split test-jpeg] \
 //       [--schedule annealed|paper] [--also-paper] [--optimizer adam|sgd] [--lr-theta X] [--search-epochs N] [--search-batch N] \
 //       [--temperature-end TAU_END] [--search-loss ce|kd] [--val-images 1000] [--refine-passes 1] [--num-classes N] \
 //       [--out DIR] [--json | --markdown]

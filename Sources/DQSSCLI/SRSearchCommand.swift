@@ -2,7 +2,7 @@
 //
 //   dqss search --mode ptq --task sr --model imdn --weights ../shared/datasets/models/sr/imdn_x4.safetensors \
 //       --data ../shared/datasets/sr --calib-data ../shared/datasets/cifar10 [--sets Set5,Set14] \
-//       [--candidates maxabs,kl,easyquant,admm] [--bits 8] [--calib 256] [--val-images 256] [--patch 32] [--eq-images 64] \
+//       [--candidates maxabs,kl,easyquant,admm[,mse,percentile:P]] [--bits 8] [--calib 256] [--val-images 256] [--patch 32] [--eq-images 64] \
 //       [--target hr|fp32] [--schedule annealed|paper] [--search-epochs N] [--search-batch N] [--lr-theta X] [--temperature-end TAU_END] \
 //       [--seed S] [--save-png DIR] [--out DIR] [--json] [--quiet]
 //

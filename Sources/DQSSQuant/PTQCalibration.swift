@@ -2,7 +2,7 @@
 // with observers on every quantized layer's input, then each requested candidate's (T_w, T_a) per layer.
 //
 // Passes: one for max|A| (and the stored inputs EQ/ADMM need), a second one only when a histogram is
-// needed (KL, EQ's KL initialisation). Signedness (§1.1): an activation is unsigned when every
+// needed (KL, MSE, percentile, EQ's KL initialisation). Signedness (§1.1): an activation is unsigned when every
 // calibration value of it was ≥ 0 — exactly the tensors fed by ReLU/ReLU6 or a pool/concat/shuffle of
 // such in these networks — unless `signedActivations` (TensorRT's always-signed INT8) is set. Weights
 // are always signed. All layers, first and last included, use the given bits (§2.2, PTQ default).
@@ -42,6 +42,8 @@ public struct PTQSettings: Sendable {
             var eq = EasyQuantCalibrator(maxImages: eqMaxImages)
             eq.kl = kl
             return eq
+        case .mse: return MSECalibrator()
+        case let .percentile(p): return PercentileCalibrator(percentile: p)
         }
     }
 }

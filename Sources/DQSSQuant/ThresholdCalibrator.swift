@@ -10,43 +10,6 @@
 import DQSSTensor
 import DQSSLayers
 
-/// The PTQ candidates, in the fixed order of the DQSS search (§6.5 tie-break order).
-public enum PTQMethod: String, CaseIterable, Sendable, Codable {
-    case maxAbs = "maxabs"
-    case kl = "kl"
-    case easyQuant = "easyquant"
-    case admm = "admm"
-
-    /// The paper's label.
-    public var paperName: String {
-        switch self {
-        case .maxAbs: "Max_Abs"
-        case .kl: "KL"
-        case .easyQuant: "EQ"
-        case .admm: "ADMM"
-        }
-    }
-
-    /// A candidate from a flag value: its raw name ("easyquant") or its paper label ("EQ", "Max_Abs"), in any
-    /// case, surrounding spaces ignored. The tables print the paper labels, so users type them.
-    public init?(named name: String) {
-        let key = name.trimmingCharacters(in: .whitespaces).lowercased()
-        guard let m = PTQMethod.allCases.first(where: { $0.rawValue == key || $0.paperName.lowercased() == key }) else {
-            return nil
-        }
-        self = m
-    }
-
-    public func makeCalibrator() -> any ThresholdCalibrator {
-        switch self {
-        case .maxAbs: MaxAbsCalibrator()
-        case .kl: KLCalibrator()
-        case .easyQuant: EasyQuantCalibrator()
-        case .admm: ADMMCalibrator()
-        }
-    }
-}
-
 /// What a candidate needs from the calibration passes.
 public struct StatisticRequirements: OptionSet, Sendable {
     public let rawValue: Int

@@ -78,7 +78,7 @@ public struct PTQSearchOptions {
     /// Recorded in the report.
     public var commandLine: String
 
-    public init(model: String, weights: String, data: String, methods: [PTQMethod] = PTQMethod.allCases,
+    public init(model: String, weights: String, data: String, methods: [PTQMethod] = PTQMethod.paperCandidates,
                 ptq: PTQSettings = PTQSettings(), calib: Int = 256, valImages: Int = 1000, refinePasses: Int = 1,
                 seed: UInt64 = 0, calibSplit: String = "train", split: String = "test", limit: Int? = nil,
                 batch: Int = 200, calibBatch: Int = 64, searches: [PTQSearchSettings] = [.annealed],

@@ -72,7 +72,7 @@ public final class MixedQuantizedModel {
 
     /// The PTQ candidates of `PTQCalibration` (default: all four in the fixed order Max_Abs, KL, EQ, ADMM).
     public convenience init(model: any Layer, ptq: [PTQMethod: [LayerQuantization]],
-                            methods: [PTQMethod] = PTQMethod.allCases, freezeWeights: Bool = true) throws {
+                            methods: [PTQMethod] = PTQMethod.paperCandidates, freezeWeights: Bool = true) throws {
         try self.init(model: model, candidates: try methods.map { m in
             guard let l = ptq[m] else {
                 throw SearchError.candidateLayerCount(candidate: m.paperName, got: 0, expected: -1)

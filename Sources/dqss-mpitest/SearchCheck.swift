@@ -101,12 +101,12 @@ struct SearchCheck {
         // The real search pipeline, with nothing to evaluate and no held-out data: calibration + search.
         let loss = ClassificationSearchLoss(images: local, labels: labels, firstImage: shard.lowerBound, totalImages: images,
                                             communicator: comm)
-        let pipeline = SearchPipeline(task: CalibrationAndSearch(loss: loss), methods: PTQMethod.allCases, ptq: PTQSettings(),
+        let pipeline = SearchPipeline(task: CalibrationAndSearch(loss: loss), methods: PTQMethod.paperCandidates, ptq: PTQSettings(),
                                       searches: [settings], communicator: comm)
         let r = try pipeline.run(net, calibration: batches, firstImage: shard.lowerBound)
         let main = r.main
         let out = Output(ranks: comm.size, shard: [shard.lowerBound, shard.upperBound],
-                         thresholds: Dictionary(uniqueKeysWithValues: zip(PTQMethod.allCases.map(\.rawValue),
+                         thresholds: Dictionary(uniqueKeysWithValues: zip(PTQMethod.paperCandidates.map(\.rawValue),
                                                                           r.table.layers.map { $0.map(\.thresholds) })),
                          unsigned: r.table.layers[0].map(\.activationUnsigned),
                          alpha: main.assignment.layers.map(\.alpha), beta: main.assignment.layers.map(\.beta),

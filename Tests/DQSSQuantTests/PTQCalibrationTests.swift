@@ -62,7 +62,7 @@ struct PTQCalibrationTests {
     }
 
     @Test("every candidate's thresholds are invariant to the order of calibration batches",
-          arguments: PTQMethod.allCases)
+          arguments: PTQMethod.examples)
     func orderInvariance(method: PTQMethod) throws {
         let net = tinyNetwork(seed: 6)
         let batches = calibrationBatches(seed: 7, count: 4)
@@ -75,7 +75,7 @@ struct PTQCalibrationTests {
     }
 
     @Test("W8A8 fake-quant stays close to FP32; removing the hooks restores FP32 bit-for-bit",
-          arguments: PTQMethod.allCases)
+          arguments: PTQMethod.examples)
     func quantizedForward(method: PTQMethod) throws {
         let net = tinyNetwork(seed: 8)
         let batches = calibrationBatches(seed: 9)

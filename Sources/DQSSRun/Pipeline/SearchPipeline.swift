@@ -40,7 +40,7 @@ public struct SearchPipeline<Task: SearchTask> {
     /// Progress on stderr (rank 0 only).
     public var log: RankLog
 
-    public init(task: Task, methods: [PTQMethod] = PTQMethod.allCases, ptq: PTQSettings = PTQSettings(),
+    public init(task: Task, methods: [PTQMethod] = PTQMethod.paperCandidates, ptq: PTQSettings = PTQSettings(),
                 searches: [PTQSearchSettings] = [.annealed], refinePasses: Int = 1,
                 communicator: any Communicator = SingleProcess(), quiet: Bool = false) {
         precondition(!searches.isEmpty && !methods.isEmpty, "a search pipeline needs a search and a candidate")
