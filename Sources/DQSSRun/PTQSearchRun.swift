@@ -54,8 +54,10 @@ public struct PTQSearchOptions {
     /// drawn disjointly from `calibSplit` with `seed`.
     public var calib: Int
     public var valImages: Int
-    /// Greedy refinement passes after the selection (§6.2); 0: selection only.
+    /// Greedy refinement passes after the selection (§6.2); 0: selection only. Also the greedy peers'.
     public var refinePasses: Int
+    /// The peer rows (SearchPeer) run after the search from the same thresholds; they need `valImages` > 0.
+    public var peers: [SearchPeer] = SearchPeer.allCases
     public var seed: UInt64
     public var calibSplit: String
     /// The split every reported top-1 is measured on (its first `limit` images).
@@ -184,7 +186,7 @@ public enum PTQSearchRun {
                                            firstImage: calibShard.lowerBound, totalImages: o.calib, communicator: comm),
             setting: setting)
         let pipeline = SearchPipeline(task: task, methods: o.methods, ptq: o.ptq, searches: o.searches,
-                                      refinePasses: o.refinePasses, communicator: comm, quiet: o.quiet)
+                                      refinePasses: o.refinePasses, peers: o.peers, communicator: comm, quiet: o.quiet)
         let r = try pipeline.run(network, calibration: ClassificationSource.batches(of: calibImages, size: o.calibBatch),
                                  firstImage: calibShard.lowerBound)
         return PTQSearchReport(r, options: o, ranks: comm.size, seconds: Date().timeIntervalSince(started))
