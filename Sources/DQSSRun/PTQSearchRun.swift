@@ -14,6 +14,9 @@
 //   6. Selection and refinement (§6.2): the derived assignment of the main search and every uniform
 //      candidate scored by the mean KL divergence of the quantized network's softmax from the FP32 one
 //      on the validation images; the best is refined greedily (GreedyRefinement); the result is "DQSS".
+//   7. The peers (`peers`, SearchPeer; issue 18): greedy refinement from the best uniform candidate,
+//      sensitivity-score selection and greedy refinement from it, from the same thresholds, each a row
+//      with its top-1, wall time and passes; every step's time and validation score is a phase.
 //
 // Under mpirun every rank reads its shard of the calibration, validation and test images: statistics
 // are combined by PTQCalibration, α/β gradients averaged over the global batch by PTQSearch, and counts
