@@ -3,7 +3,10 @@
 # ../shared/datasets and each setting, one `dqss search --mode ptq --also-paper` run prints one Markdown row:
 # FP32, each uniform candidate (the four by default), DQSS-None (soft mixture, θ = 1/N), the paper schedule's derived
 # network, the annealed search's derived network, and the final DQSS network (selection on held-out
-# training images + greedy refinement), all on the 10,000-image test-jpeg split.
+# training images + greedy refinement), all on the 10,000-image test-jpeg split. With peers (PEERS, default
+# all: `--peers`), a second table follows: the DQSS final row and each peer row (greedy refinement from the
+# best uniform candidate, sensitivity-score selection, greedy refinement from it) with its top-1, its
+# difference to DQSS final, its validation score, its own wall time and its validation / backward passes.
 #
 #   scripts/search-table.sh                                    # every model, W4A8 W8A8 W8A4
 #   MODELS="resnet20 shufflenetv2_x0_5" SETTINGS="4,8" scripts/search-table.sh
@@ -13,7 +16,8 @@
 # Environment: DATA (../shared/datasets), MODELS, SETTINGS ("W,A" pairs), CANDIDATES (the --candidates list,
 # default the paper's four; one uniform column each, in that order), EQ_IMAGES (64, as
 # scripts/ptq-table.sh; the calibration draw is that of `dqss ptq --seed 0`, so the uniform columns equal
-# the PTQ table's), VAL_IMAGES (1000), REFINE_PASSES (1), SEED (0), THREADS, OUT, BIN.
+# the PTQ table's), VAL_IMAGES (1000), REFINE_PASSES (1), PEERS (all; none, or e.g. greedy,sensitivity),
+# SEED (0), THREADS, OUT, BIN.
 # Progress goes to stderr; each row is printed when its run ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +27,7 @@ SETTINGS=${SETTINGS:-"4,8 8,8 8,4"}
 EQ_IMAGES=${EQ_IMAGES:-64}
 VAL_IMAGES=${VAL_IMAGES:-1000}
 REFINE_PASSES=${REFINE_PASSES:-1}
+PEERS=${PEERS:-all}
 SEED=${SEED:-0}
 CANDIDATES=${CANDIDATES:-maxabs,kl,easyquant,admm}
 EXTRA=()
@@ -43,6 +48,7 @@ header="| model | setting | FP32 |"; rule="|---|---|---|"
 for m in ${CANDIDATES//,/ }; do header+=" $(label "${m,,}") |"; rule+="---|"; done
 echo "$header DQSS-None (soft) | DQSS paper schedule (derived) | DQSS annealed (derived) | DQSS (selected + refined) | refinement start | changes |"
 echo "$rule---|---|---|---|---|---|"
+peer_rows=()
 for model in $MODELS; do
     weights=$(ls "$DATA"/models/cifar10/*_"$model".safetensors 2>/dev/null | head -1)
     [[ -n "$weights" ]] || { echo "no weights for $model under $DATA/models/cifar10" >&2; exit 1; }
@@ -50,9 +56,18 @@ for model in $MODELS; do
         w=${s%,*}; a=${s#*,}
         out=()
         if [[ -n "${OUT:-}" ]]; then out=(--out "$OUT/$model-W${w}A${a}"); fi
-        "$BIN" search --mode ptq --model "$model" --weights "$weights" --data "$DATA/cifar10" --split test-jpeg \
+        # The first line is the row; the peer table's rows follow it.
+        rows=$("$BIN" search --mode ptq --model "$model" --weights "$weights" --data "$DATA/cifar10" --split test-jpeg \
             --candidates "$CANDIDATES" --weight-bits "$w" --act-bits "$a" --calib 256 --seed "$SEED" --eq-images "$EQ_IMAGES" \
-            --val-images "$VAL_IMAGES" --refine-passes "$REFINE_PASSES" --also-paper --markdown \
-            ${out[@]+"${out[@]}"} ${EXTRA[@]+"${EXTRA[@]}"}
+            --val-images "$VAL_IMAGES" --refine-passes "$REFINE_PASSES" --peers "$PEERS" --also-paper --markdown \
+            ${out[@]+"${out[@]}"} ${EXTRA[@]+"${EXTRA[@]}"})
+        head -1 <<<"$rows"
+        while IFS= read -r line; do peer_rows+=("$line"); done < <(tail -n +2 <<<"$rows")
     done
 done
+if (( ${#peer_rows[@]} > 0 )); then
+    echo
+    echo "| model | setting | row | start | top-1 | vs DQSS final | validation score | own wall time (s) | validation passes | backward batches |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${peer_rows[@]}"
+fi

@@ -30,6 +30,21 @@ extension FirstLastBits: ExpressibleByArgument {
 
 // MARK: - Lists
 
+/// `--peers`: the peer rows of `dqss search --mode ptq` (SearchPeer.parse: none, all, or a list).
+struct SearchPeers: ExpressibleByArgument {
+    var peers: [SearchPeer]
+
+    init(_ peers: [SearchPeer]) { self.peers = peers }
+
+    init?(argument: String) {
+        guard let p = SearchPeer.parse(argument) else { return nil }
+        peers = p
+    }
+
+    var defaultValueDescription: String { peers == SearchPeer.allCases ? "all" : peers.map(\.rawValue).joined(separator: ",") }
+    static var allValueStrings: [String] { ["none", "all"] + SearchPeer.allCases.map(\.rawValue) }
+}
+
 /// `--candidates`: PTQ methods in branch (tie-break) order, comma-separated, none repeated. Parsed by
 /// `PTQCandidates.parse` as the option's transform, so a refused value says why (ArgumentParser adds the flag).
 struct PTQCandidates: ExpressibleByArgument {

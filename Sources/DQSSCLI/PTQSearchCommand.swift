@@ -5,7 +5,7 @@
 //       [--candidates maxabs,kl,easyquant,admm[,mse,percentile:P]] [--bits 8 | --weight-bits B --act-bits B] [--split test-jpeg] \
 //       [--schedule annealed|paper] [--also-paper] [--optimizer adam|sgd] [--lr-theta X] [--search-epochs N] [--search-batch N] \
 //       [--temperature-end TAU_END] [--search-loss ce|kd] [--val-images 1000] [--refine-passes 1] [--num-classes N] \
-//       [--out DIR] [--json | --markdown]
+//       [--peers none|all|greedy,sensitivity,sensitivity-greedy] [--out DIR] [--json | --markdown]
 
 import ArgumentParser
 import Foundation
@@ -30,6 +30,9 @@ struct PTQSearchCommand: ParsableCommand {
     @Option(help: "Search loss: ce (cross-entropy with the calibration labels) or kd (KL to the FP32 network's softmax, label-free).")
     var searchLoss: SearchLoss = .ce
     @Option(help: "Write assignment.json, search.json, figure4.svg (layers per strategy), theta.svg (θ per layer), top1.svg (every row) and loss.svg (search loss per step) into this directory.") var out: String?
+    @Option(help: ArgumentHelp("Peer rows from the same thresholds: none, all, or a list of greedy (greedy refinement from the best uniform candidate), sensitivity (first-order sensitivity-score selection), sensitivity-greedy (greedy refinement from it).",
+                               discussion: "Default all: the sensitivity row costs one backward pass, each greedy row about one DQSS refinement (a validation pass per tried change); without them a report cannot say what the search adds. Needs --val-images > 0."))
+    var peers: SearchPeers = SearchPeers(SearchPeer.allCases)
 
     func validate() throws {
         let o = options
@@ -53,6 +56,7 @@ struct PTQSearchCommand: ParsableCommand {
             out: out, json: o.output.json, markdown: o.output.markdown, quiet: o.output.quiet,
             commandLine: CommandLine.arguments.joined(separator: " "))
         runOptions.numClasses = o.head.numClasses
+        runOptions.peers = peers.peers
         try RankedRun.run { comm in
             if comm.rank == 0 {
                 if let out = runOptions.out { try prepareOutputDirectory(out) }

@@ -16,6 +16,8 @@ extension PTQSearchReport {
             try printJSON()
         } else if o.markdown {
             print(markdownRow())
+            // The peer table's rows follow the row (scripts/search-table.sh collects them into a second table).
+            for row in peerMarkdownRows() { print(row) }
         } else {
             print(layerTable())
             print(summary())

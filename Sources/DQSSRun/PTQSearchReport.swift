@@ -30,6 +30,41 @@ public struct PTQSearchReport: Encodable {
         public var weightCounts: [String: Int]
     }
 
+    /// A peer row (SearchPeer) or the DQSS final row, with its cost: wall time of its own work (the
+    /// shared calibration and the test-split evaluation excluded) and the networks it evaluated.
+    public struct PeerRow: Encodable {
+        /// "DQSS (selected + refined)" or the peer's label.
+        public var name: String
+        /// The peer's raw name (`--peers`); "dqss" for the DQSS row.
+        public var peer: String
+        /// Where a refinement started (a candidate, "derived", "sensitivity"); nil for sensitivity selection.
+        public var start: String?
+        public var top1: Double
+        public var validationScore: Double?
+        public var seconds: Double
+        /// Networks scored on the validation images (its starts' scores included).
+        public var validationPasses: Int
+        /// Forward/backward batches over the calibration images (search steps, sensitivity passes).
+        public var backwardPasses: Int
+        /// Changes the greedy refinement kept (nil without one).
+        public var changes: Int?
+        /// True: the greedy peer started where DQSS did, and the DQSS refinement was reused.
+        public var sharedWithDQSS: Bool
+        public var activationCounts: [String: Int]
+        public var weightCounts: [String: Int]
+    }
+
+    /// One pipeline step (issue 18 item 3): time, validation score of its network, passes, and the
+    /// test-split top-1 of its network when that is a report row.
+    public struct Phase: Encodable {
+        public var name: String
+        public var seconds: Double
+        public var validationScore: Double?
+        public var validationPasses: Int
+        public var backwardPasses: Int
+        public var top1: Double?
+    }
+
     public struct Calibration: Encodable {
         public var images: Int
         public var split: String
@@ -69,6 +104,10 @@ public struct PTQSearchReport: Encodable {
     public var refinementChanges: [GreedyRefinement.Change]
     public var refinementEvaluations: Int
     public var searches: [Search]
+    /// The DQSS final row and the peers' (`--peers`), each with its cost; only the DQSS row without peers.
+    public var peers: [PeerRow]
+    /// calibrate, search, derive, select, refine, each peer: time and validation score (run order).
+    public var phases: [Phase]
     /// The final assignment, per layer with θ, α, β and the search's own derived choice.
     public var assignment: [AssignmentLayer]
     public var activationCounts: [String: Int]
@@ -161,9 +200,27 @@ public struct PTQSearchReport: Encodable {
         if let p = paperDerivedTop1 { rows.append(("DQSS paper schedule (derived)", p)) }
         rows.append(("DQSS \(searches.last?.schedule ?? "") (derived)", derivedTop1))
         rows.append(("DQSS (selected from \(selectedStart), refined)", dqssTop1))
+        for p in peers where p.peer != "dqss" { rows.append((p.name + (p.start.map { " (from \($0))" } ?? ""), p.top1)) }
         let w = rows.map(\.0.count).max() ?? 0
         var out = ["", "\(model) \(setting) top-1 on \(split) (\(testImages) images):"]
         for (n, v) in rows { out.append("  " + n + String(repeating: " ", count: w - n.count) + String(format: "  %6.2f %%", v)) }
+        if peers.count > 1 {
+            out.append("cost (own wall time; validation passes of \(validationImages) images; backward batches of calibration images):")
+            let pw = peers.map(\.name.count).max() ?? 0
+            for p in peers {
+                out.append("  " + p.name + String(repeating: " ", count: pw - p.name.count)
+                           + String(format: "  %6.2f %%  %7.1f s  %4d val  %4d bwd", p.top1, p.seconds, p.validationPasses, p.backwardPasses))
+            }
+        }
+        if !phases.isEmpty {
+            out.append("phases (validation score: KL to FP32 on the validation images; top-1 on \(split)):")
+            let nw = phases.map(\.name.count).max() ?? 0
+            for p in phases {
+                out.append("  " + p.name + String(repeating: " ", count: nw - p.name.count) + String(format: "  %7.1f s", p.seconds)
+                           + (p.validationScore.map { String(format: "  score %.5f", $0) } ?? "                ")
+                           + (p.top1.map { String(format: "  %6.2f %%", $0) } ?? ""))
+            }
+        }
         out.append("  activations: " + candidates.map { "\($0) \(activationCounts[$0] ?? 0)" }.joined(separator: ", ")
                    + "; weights: " + candidates.map { "\($0) \(weightCounts[$0] ?? 0)" }.joined(separator: ", "))
         return out.joined(separator: "\n")
@@ -182,6 +239,19 @@ public struct PTQSearchReport: Encodable {
         cells.append(selectedStart)
         cells.append("\(refinementChanges.count)")
         return "| " + cells.joined(separator: " | ") + " |"
+    }
+
+    /// The peer table's rows (DQSS final first):
+    /// | model | setting | row | start | top-1 | Δ vs DQSS | validation score | seconds | validation passes | backward batches |
+    public func peerMarkdownRows() -> [String] {
+        guard peers.count > 1 else { return [] }
+        return peers.map { p in
+            let cells = [model, setting, p.name, p.start ?? "–", String(format: "%.2f", p.top1),
+                         p.peer == "dqss" ? "–" : String(format: "%+.2f", p.top1 - dqssTop1),
+                         p.validationScore.map { String(format: "%.5f", $0) } ?? "–", String(format: "%.0f", p.seconds),
+                         "\(p.validationPasses)", "\(p.backwardPasses)"]
+            return "| " + cells.joined(separator: " | ") + " |"
+        }
     }
 }
 
@@ -219,9 +289,38 @@ extension PTQSearchReport {
                   selectedStart: r.selectedStart, validationImages: o.valImages, validationScores: r.validationScores,
                   finalValidationScore: r.refinement?.score, refinePasses: o.refinePasses,
                   refinementChanges: r.refinement?.changes ?? [], refinementEvaluations: r.refinement?.evaluations ?? 0,
-                  searches: searches, assignment: layers,
+                  searches: searches, peers: Self.peerRows(r, names: names), phases: Self.phases(r), assignment: layers,
                   activationCounts: r.finalActivationCounts, weightCounts: r.finalWeightCounts,
                   calibration: .init(images: o.calib, split: o.calibSplit, seed: o.seed, eqImages: o.ptq.eqMaxImages),
                   timings: r.timings, seconds: seconds, commandLine: o.commandLine)
+    }
+}
+
+extension PTQSearchReport {
+    /// The DQSS final row (its cost: the main search, derive, select and refine phases) and every peer's.
+    static func peerRows(_ r: SearchPipelineResult<ShardedEvaluation.Result>, names: [String]) -> [PeerRow] {
+        func counts(_ c: [Int]) -> [String: Int] { Dictionary(uniqueKeysWithValues: names.indices.map { i in (names[i], c.filter { $0 == i }.count) }) }
+        let mainSearch = "search (\(r.main.settings.schedule.rawValue))"
+        let own = r.phases.filter { ["derive", "select", "refine"].contains($0.name) }
+            + r.phases.filter { $0.name == mainSearch }.suffix(1)
+        var rows = [PeerRow(name: "DQSS (selected + refined)", peer: "dqss", start: r.selectedStart, top1: r.finalEvaluation.top1,
+                            validationScore: r.refinement?.score ?? r.validationScores["derived"],
+                            seconds: own.reduce(0) { $0 + $1.seconds },
+                            // The soft mixture's score (search phase) is the report's, not the method's.
+                            validationPasses: own.filter { $0.name != mainSearch }.reduce(0) { $0 + $1.validationPasses },
+                            backwardPasses: own.reduce(0) { $0 + $1.backwardPasses }, changes: r.refinement?.changes.count,
+                            sharedWithDQSS: false, activationCounts: counts(r.final.activation), weightCounts: counts(r.final.weight))]
+        rows += r.peers.map { p in
+            PeerRow(name: p.peer.label, peer: p.peer.rawValue, start: p.start, top1: p.evaluation.top1,
+                    validationScore: p.validationScore, seconds: p.seconds, validationPasses: p.validationPasses,
+                    backwardPasses: p.backwardPasses, changes: p.refinement?.changes.count, sharedWithDQSS: p.sharedWithDQSS,
+                    activationCounts: counts(p.choice.activation), weightCounts: counts(p.choice.weight))
+        }
+        return rows
+    }
+
+    static func phases(_ r: SearchPipelineResult<ShardedEvaluation.Result>) -> [Phase] {
+        r.phases.map { Phase(name: $0.name, seconds: $0.seconds, validationScore: $0.validationScore,
+                             validationPasses: $0.validationPasses, backwardPasses: $0.backwardPasses, top1: $0.evaluation?.top1) }
     }
 }

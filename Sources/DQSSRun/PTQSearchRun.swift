@@ -14,6 +14,9 @@
 //   6. Selection and refinement (§6.2): the derived assignment of the main search and every uniform
 //      candidate scored by the mean KL divergence of the quantized network's softmax from the FP32 one
 //      on the validation images; the best is refined greedily (GreedyRefinement); the result is "DQSS".
+//   7. The peers (`peers`, SearchPeer; issue 18): greedy refinement from the best uniform candidate,
+//      sensitivity-score selection and greedy refinement from it, from the same thresholds, each a row
+//      with its top-1, wall time and passes; every step's time and validation score is a phase.
 //
 // Under mpirun every rank reads its shard of the calibration, validation and test images: statistics
 // are combined by PTQCalibration, α/β gradients averaged over the global batch by PTQSearch, and counts
@@ -54,8 +57,10 @@ public struct PTQSearchOptions {
     /// drawn disjointly from `calibSplit` with `seed`.
     public var calib: Int
     public var valImages: Int
-    /// Greedy refinement passes after the selection (§6.2); 0: selection only.
+    /// Greedy refinement passes after the selection (§6.2); 0: selection only. Also the greedy peers'.
     public var refinePasses: Int
+    /// The peer rows (SearchPeer) run after the search from the same thresholds; they need `valImages` > 0.
+    public var peers: [SearchPeer] = SearchPeer.allCases
     public var seed: UInt64
     public var calibSplit: String
     /// The split every reported top-1 is measured on (its first `limit` images).
@@ -184,7 +189,7 @@ public enum PTQSearchRun {
                                            firstImage: calibShard.lowerBound, totalImages: o.calib, communicator: comm),
             setting: setting)
         let pipeline = SearchPipeline(task: task, methods: o.methods, ptq: o.ptq, searches: o.searches,
-                                      refinePasses: o.refinePasses, communicator: comm, quiet: o.quiet)
+                                      refinePasses: o.refinePasses, peers: o.peers, communicator: comm, quiet: o.quiet)
         let r = try pipeline.run(network, calibration: ClassificationSource.batches(of: calibImages, size: o.calibBatch),
                                  firstImage: calibShard.lowerBound)
         return PTQSearchReport(r, options: o, ranks: comm.size, seconds: Date().timeIntervalSince(started))

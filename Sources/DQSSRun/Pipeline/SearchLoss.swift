@@ -4,6 +4,7 @@
 // frozen; only α and β move.
 
 import DQSSTensor
+import DQSSLayers
 import DQSSSearch
 import DQSSDistributed
 
@@ -15,6 +16,26 @@ public protocol SearchLoss {
     var totalImages: Int { get }
     /// Run `search`'s schedule with this loss; `progress` after every step.
     func run(_ search: PTQSearch, progress: @escaping (SearchStepRecord) -> Void) throws -> [SearchStepRecord]
+    /// The sensitivity pass (SensitivitySelection): over this rank's calibration samples in order, in
+    /// batches of `batchSize`, one forward and one backward of the loss SUMMED over the batch's samples
+    /// (Σ_n ℓ_n, ℓ_n the per-sample loss), `network` in eval mode. Returns the number of batches.
+    func sensitivityPasses(_ network: any UnaryLayer, batchSize: Int) -> Int
+}
+
+/// The batches of `count` samples of `batchSize` (the last possibly smaller): forward, the mean loss's
+/// gradient scaled by the batch's size (= the gradient of the summed loss), backward.
+func summedLossPasses(_ network: any UnaryLayer, count: Int, batchSize: Int,
+                      meanLossGradient: (Range<Int>) -> Tensor) -> Int {
+    network.setTraining(false)
+    var passes = 0
+    for start in stride(from: 0, to: count, by: max(batchSize, 1)) {
+        let r = start..<min(count, start + batchSize)
+        let g = meanLossGradient(r)
+        g.scale(by: Float(r.count))
+        _ = network.backward(g)
+        passes += 1
+    }
+    return passes
 }
 
 /// Classification: CE with the labels, or (with `teacher` logits) KL to the FP32 softmax, label-free.
@@ -44,6 +65,19 @@ public struct ClassificationSearchLoss: SearchLoss {
         try search.run(images: images, labels: labels, teacherLogits: teacher, firstImage: firstImage,
                        totalImages: totalImages, reducer: reducer, progress: progress)
     }
+
+    public func sensitivityPasses(_ network: any UnaryLayer, batchSize: Int) -> Int {
+        let ce = SoftmaxCrossEntropy(), kd = DistillationKL()
+        return summedLossPasses(network, count: images.shape[0], batchSize: batchSize) { r in
+            let x = images.rows(r), logits = network.forward(x)
+            if let teacher {
+                _ = kd.forward(logits: logits, teacher: teacher.rows(r))
+                return kd.backward()
+            }
+            _ = ce.forward(logits: logits, labels: Array(labels[r]))
+            return ce.backward()
+        }
+    }
 }
 
 /// Regression (super-resolution): L1 between the network's output for `inputs` and `targets`, one process.
@@ -61,5 +95,23 @@ public struct L1SearchLoss: SearchLoss {
 
     public func run(_ search: PTQSearch, progress: @escaping (SearchStepRecord) -> Void) throws -> [SearchStepRecord] {
         search.run(inputs: inputs, targets: targets, progress: progress)
+    }
+
+    public func sensitivityPasses(_ network: any UnaryLayer, batchSize: Int) -> Int {
+        let l1 = L1Loss()
+        return summedLossPasses(network, count: inputs.shape[0], batchSize: batchSize) { r in
+            _ = l1.forward(network.forward(inputs.rows(r)), targets.rows(r))
+            return l1.backward()
+        }
+    }
+}
+
+extension Tensor {
+    /// A copy of the first-axis slices `r` (rows of a batch).
+    func rows(_ r: Range<Int>) -> Tensor {
+        let per = shape[0] == 0 ? 0 : count / shape[0]
+        let t = Tensor(shape: [r.count] + shape.dropFirst())
+        t.data.update(from: data + r.lowerBound * per, count: r.count * per)
+        return t
     }
 }

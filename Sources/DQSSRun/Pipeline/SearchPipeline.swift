@@ -13,8 +13,13 @@
 //   6. select (§6.2): score the main search's derived assignment; start from the best of it and the
 //      uniform candidates (ties: derived), refine greedily (GreedyRefinement) with the same score;
 //   7. the final network's evaluation: reused when the same network was evaluated before, unless the task
-//      wants its own row.
+//      wants its own row;
+//   8. the peers (SearchPeer: greedy from uniform, sensitivity selection, greedy from it) from the same
+//      thresholds, scored on the same held-out data, each evaluated as its own row.
 //
+// Every step is also recorded as a phase (time, validation score, validation passes). Steps 1–7 compute
+// exactly what they computed before the peers existed; the phases only add one validation pass per
+// search (the soft mixture at its final τ), after the search, which changes nothing downstream.
 // Without held-out data (task.hasHeldOutData false) steps 6 and 7 reduce to "the derived network is final".
 // Every rank runs every step; collectives happen inside calibration, the loss and the task.
 
@@ -33,15 +38,17 @@ public struct SearchPipeline<Task: SearchTask> {
     public var ptq: PTQSettings
     /// The searches to run from the same thresholds; the last is the main one. Never empty.
     public var searches: [PTQSearchSettings]
-    /// Greedy refinement passes after the selection (§6.2); 0: selection only.
+    /// Greedy refinement passes after the selection (§6.2); 0: selection only. Also the greedy peers'.
     public var refinePasses: Int
+    /// The peer rows to run after the DQSS search (step 8); they need held-out data.
+    public var peers: [SearchPeer]
     /// Calibration statistics are combined over it.
     public var communicator: any Communicator
     /// Progress on stderr (rank 0 only).
     public var log: RankLog
 
     public init(task: Task, methods: [PTQMethod] = PTQMethod.paperCandidates, ptq: PTQSettings = PTQSettings(),
-                searches: [PTQSearchSettings] = [.annealed], refinePasses: Int = 1,
+                searches: [PTQSearchSettings] = [.annealed], refinePasses: Int = 1, peers: [SearchPeer] = [],
                 communicator: any Communicator = SingleProcess(), quiet: Bool = false) {
         precondition(!searches.isEmpty && !methods.isEmpty, "a search pipeline needs a search and a candidate")
         self.task = task
@@ -49,6 +56,7 @@ public struct SearchPipeline<Task: SearchTask> {
         self.ptq = ptq
         self.searches = searches
         self.refinePasses = refinePasses
+        self.peers = peers
         self.communicator = communicator
         log = RankLog(communicator: communicator, quiet: quiet)
     }
@@ -57,11 +65,16 @@ public struct SearchPipeline<Task: SearchTask> {
     /// calibration batches, whose first image is global image `firstImage`.
     public func run(_ network: any UnaryLayer, calibration batches: [Tensor], firstImage: Int = 0) throws
         -> SearchPipelineResult<Task.Evaluation> {
-        var timings: [String: Double] = [:]
+        var timings: [String: Double] = [:], phases: [SearchPipelineResult<Task.Evaluation>.Phase] = []
         func timed<T>(_ key: String, _ body: () throws -> T) rethrows -> T {
             let t = Date()
             defer { timings[key, default: 0] += Date().timeIntervalSince(t) }
             return try body()
+        }
+        func phase(_ name: String, _ seconds: Double, score: Double?, passes: Int = 0, backward: Int = 0,
+                   _ evaluation: Task.Evaluation? = nil) {
+            phases.append(.init(name: name, seconds: seconds, validationScore: score, validationPasses: passes,
+                                backwardPasses: backward, evaluation: evaluation))
         }
 
         // 1. FP32.
@@ -71,6 +84,7 @@ public struct SearchPipeline<Task: SearchTask> {
         let calibrationStart = Date()
         let (points, table) = try calibrate(network, batches, firstImage: firstImage)
         timings["calibration"] = Date().timeIntervalSince(calibrationStart)
+        phase("calibrate", timings["calibration"] ?? 0, score: nil)
         func installed<T>(_ q: [LayerQuantization], _ body: () throws -> T) rethrows -> T {
             QuantizedModel.install(points, assignments: q)
             defer { QuantizedModel.removeHooks(points) }
@@ -80,13 +94,18 @@ public struct SearchPipeline<Task: SearchTask> {
         // 3. Uniform candidates.
         var uniform: [Task.Evaluation] = [], scores: [String: Double] = [:]
         var evaluated: [(choice: StrategyChoice, evaluation: Task.Evaluation)] = []
+        var uniformScoring = 0.0
         for (c, name) in table.names.enumerated() {
             let choice = StrategyChoice.uniform(c, layers: points.count)
             try installed(table.quantization(choice)) {
                 let e = try timed("evaluation") { try task.evaluate(network, .uniform(name)) }
                 uniform.append(e)
                 evaluated.append((choice, e))
-                if task.hasHeldOutData { scores[name] = timed("selection") { task.score(network) } }
+                if task.hasHeldOutData {
+                    let t = Date()
+                    scores[name] = timed("selection") { task.score(network) }
+                    uniformScoring += Date().timeIntervalSince(t)
+                }
             }
         }
 
@@ -110,10 +129,14 @@ public struct SearchPipeline<Task: SearchTask> {
             let assignment = mixed.assignment()
             let theta = zip(mixed.activationHooks, mixed.weightHooks).map { LayerTheta(activation: $0.theta, weight: $1.theta) }
             let derived = mixed.derivedQuantization()
+            // The phase's score: the soft mixture as the search left it (final τ), the network the loss saw.
+            let softScore = task.hasHeldOutData ? task.score(network) : nil
             mixed.remove()
             let e = try installed(derived) { try timed("evaluation") { try task.evaluate(network, .derived(settings.schedule)) } }
             searchResults.append(.init(settings: settings, records: records, timing: search.timing, seconds: seconds,
                                        assignment: assignment, theta: theta, derived: e))
+            phase("search (\(settings.schedule.rawValue))", seconds, score: softScore, passes: softScore == nil ? 0 : 1,
+                  backward: records.count)
         }
         let main = searchResults[searchResults.count - 1]
         let derivedChoice = StrategyChoice(main.assignment)
@@ -121,8 +144,11 @@ public struct SearchPipeline<Task: SearchTask> {
 
         // 6. Selection and refinement.
         var final = derivedChoice, start = "derived", refinement: GreedyRefinement.Result?
+        var refineSeconds = 0.0
         if task.hasHeldOutData {
+            let derivedStart = Date()
             let derivedScore = installed(table.quantization(derivedChoice)) { timed("selection") { task.score(network) } }
+            phase("derive", Date().timeIntervalSince(derivedStart), score: derivedScore, passes: 1, main.derived)
             scores["derived"] = derivedScore
             var best = (name: "derived", choice: derivedChoice, score: derivedScore)
             for (c, name) in table.names.enumerated() {
@@ -132,7 +158,11 @@ public struct SearchPipeline<Task: SearchTask> {
             log.progress("selection on \(task.scoreDescription): "
                          + scores.sorted { $0.value < $1.value }.map { String(format: "%@ %.5f", $0.key, $0.value) }
                             .joined(separator: ", ") + " -> start from \(start)\n")
+            phase("select", uniformScoring, score: best.score, passes: table.names.count,
+                  evaluated.first { $0.choice == best.choice }?.evaluation)
+            let refineStart = Date()
             let result = timed("selection") { refine(network, best.choice, score: best.score, table: table, points: points) }
+            refineSeconds = Date().timeIntervalSince(refineStart)
             refinement = result
             final = result.choice
         }
@@ -146,9 +176,33 @@ public struct SearchPipeline<Task: SearchTask> {
         } else {
             finalEvaluation = try installed(table.quantization(final)) { try timed("evaluation") { try task.evaluate(network, .refined) } }
         }
-        return SearchPipelineResult(table: table, layerKinds: points.map(\.kind), fp32: fp32, uniform: uniform, dqssNone: none,
-                                    searches: searchResults, validationScores: scores, selectedStart: start,
-                                    refinement: refinement, final: final, finalEvaluation: finalEvaluation, timings: timings)
+        if let refinement {
+            phase("refine", refineSeconds, score: refinement.score, passes: refinement.evaluations, finalEvaluation)
+        }
+        evaluated.append((final, finalEvaluation))
+
+        // 8. The peers.
+        var peerRows: [SearchPipelineResult<Task.Evaluation>.Peer] = []
+        if task.hasHeldOutData && !peers.isEmpty {
+            let t = Date(), evaluationBefore = timings["evaluation"] ?? 0
+            let dqss = refinement.map { (start: start, result: $0, seconds: refineSeconds) }
+            peerRows = try runPeers(network, table: table, points: points, uniformScores: scores, uniformScoring: uniformScoring,
+                                    dqss: dqss, calibrationBatch: batches.first?.shape.first ?? 64, evaluated: &evaluated) { q, stage in
+                try installed(q) { try timed("evaluation") { try task.evaluate(network, stage) } }
+            }
+            // The peers' own work; their test-split evaluations are counted under "evaluation".
+            timings["peers"] = Date().timeIntervalSince(t) - ((timings["evaluation"] ?? 0) - evaluationBefore)
+            for p in peerRows {
+                phase(p.peer.label, p.seconds, score: p.validationScore, passes: p.validationPasses, backward: p.backwardPasses,
+                      p.evaluation)
+            }
+        }
+        var result = SearchPipelineResult(table: table, layerKinds: points.map(\.kind), fp32: fp32, uniform: uniform,
+                                          dqssNone: none, searches: searchResults, validationScores: scores, selectedStart: start,
+                                          refinement: refinement, final: final, finalEvaluation: finalEvaluation, timings: timings)
+        result.phases = phases
+        result.peers = peerRows
+        return result
     }
 
     /// Step 2: statistics over the calibration batches (combined over the ranks), then every candidate's thresholds.
@@ -202,7 +256,7 @@ public struct SearchPipeline<Task: SearchTask> {
 
     /// Step 6's greedy refinement from the selected start, scored by the task.
     func refine(_ network: any UnaryLayer, _ start: StrategyChoice, score: Double, table: CandidateTable,
-                points: [QuantizationPoint]) -> GreedyRefinement.Result {
+                points: [QuantizationPoint], label: String? = nil) -> GreedyRefinement.Result {
         let t = Date()
         let result = GreedyRefinement.refine(start: start, startScore: score, table: table, passes: refinePasses,
                                              score: { q in
@@ -210,11 +264,11 @@ public struct SearchPipeline<Task: SearchTask> {
             defer { QuantizedModel.removeHooks(points) }
             return task.score(network)
         }, progress: { l, side, c, s, b in
-            log.progress(String(format: "\rrefine: layer %d/%d %@ %@: %.5f (best %.5f)  %.0f s\u{1B}[K", l + 1, points.count,
+            log.progress(String(format: "\r%@: layer %d/%d %@ %@: %.5f (best %.5f)  %.0f s\u{1B}[K", label ?? "refine", l + 1, points.count,
                                 side.rawValue, table.names[c], s, b, Date().timeIntervalSince(t)))
         })
         if result.evaluations > 0 { log.progress("\n") }
-        log.progress("refinement: \(result.changes.count) change(s) kept in \(result.passes) pass(es), \(result.evaluations) "
+        log.progress("\(label ?? "refinement"): \(result.changes.count) change(s) kept in \(result.passes) pass(es), \(result.evaluations) "
                      + "networks scored (of at most \(refinePasses * points.count * 2 * (table.names.count - 1)))\n")
         return result
     }

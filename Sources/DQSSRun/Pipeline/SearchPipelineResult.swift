@@ -38,6 +38,48 @@ public struct SearchPipelineResult<Evaluation> {
     public var searches: [Search]
     /// §6.2 scores: every candidate by its label and "derived" (empty without held-out data).
     public var validationScores: [String: Double]
+    /// One step of the pipeline (issue 18 item 3: what each step contributes): its wall time, the
+    /// validation score of the network it produced and the validation passes it spent. Test-split
+    /// evaluations (the report's rows) are not part of any phase's time.
+    public struct Phase {
+        /// "calibrate", "search (annealed)", "derive", "select", "refine", or a peer's label.
+        public var name: String
+        public var seconds: Double
+        /// §6.2 score (lower is better) of the phase's network: the soft mixture at the search's final τ,
+        /// the derived network, the selected start, the refined network, the peer's; nil for calibration.
+        public var validationScore: Double?
+        /// Networks scored on the validation images during the phase.
+        public var validationPasses: Int
+        /// Forward/backward batches over the calibration images (search steps, sensitivity passes).
+        public var backwardPasses: Int
+        /// The test-split evaluation of the phase's network, when it is a report row.
+        public var evaluation: Evaluation?
+    }
+
+    /// A peer row (SearchPeer) from the same thresholds; its cost excludes the shared calibration and the
+    /// test-split evaluation.
+    public struct Peer {
+        public var peer: SearchPeer
+        /// Where it started: a candidate label (greedy), "sensitivity" (sensitivity-greedy), nil (sensitivity).
+        public var start: String?
+        public var choice: StrategyChoice
+        public var validationScore: Double
+        /// Wall time of the method: scoring its starts, its backward passes, its refinement.
+        public var seconds: Double
+        /// Networks the method scored on the validation images (its start's score included).
+        public var validationPasses: Int
+        /// FP32 forward/backward batches over the calibration images.
+        public var backwardPasses: Int
+        /// The refinement's kept changes (greedy peers).
+        public var refinement: GreedyRefinement.Result?
+        /// Per-layer, per-side scores of every candidate (sensitivity peers).
+        public var sensitivity: SensitivityScores?
+        /// True when the run is the DQSS refinement itself (DQSS selected the same uniform start) and was
+        /// reused, not repeated; its time and passes are those of that refinement.
+        public var sharedWithDQSS: Bool
+        public var evaluation: Evaluation
+    }
+
     /// Where the refinement started: "derived" or a candidate label.
     public var selectedStart: String
     /// The greedy refinement (nil without held-out data).
@@ -45,8 +87,13 @@ public struct SearchPipelineResult<Evaluation> {
     /// The final per-layer choice: selected and refined, or the main search's derived one.
     public var final: StrategyChoice
     public var finalEvaluation: Evaluation
-    /// Seconds per phase: "calibration", "evaluation", "search", "selection".
+    /// Seconds per phase: "calibration", "evaluation", "search", "selection", "peers".
     public var timings: [String: Double]
+    /// The steps in run order with their time and validation score (empty without held-out data, except
+    /// calibrate and search).
+    public var phases: [Phase] = []
+    /// The peer rows, in SearchPeer order (empty with no peers or no held-out data).
+    public var peers: [Peer] = []
 
     /// The main (last) search.
     public var main: Search { searches[searches.count - 1] }

@@ -18,6 +18,8 @@ public enum SearchStage: Sendable, Equatable {
     case derived(SearchSchedule)
     /// The selected and greedily refined network (§6.2), when it is not one evaluated already.
     case refined
+    /// A peer of the search (SearchPeer: greedy from uniform, sensitivity selection, ...), by its row label.
+    case peer(String)
 }
 
 /// The task-specific parts of the search pipeline: evaluation, selection score and search loss.

@@ -1,0 +1,98 @@
+// Step 8 of the search pipeline: the peer rows (SearchPeer) from the thresholds the DQSS search used,
+// scored by the same task score on the same validation images, each evaluated on the test split unless
+// the same network was evaluated already (the rows are deterministic functions of the choice).
+
+import Foundation
+import DQSSTensor
+import DQSSLayers
+import DQSSQuant
+import DQSSSearch
+
+extension SearchPipeline {
+    typealias Peer = SearchPipelineResult<Task.Evaluation>.Peer
+
+    /// Run `peers` in order. `uniformScores`: every candidate's score (from step 3, `uniformScoring`
+    /// seconds); `dqss`: the DQSS refinement (reused by the greedy peer when it started from the same
+    /// uniform candidate); `evaluate`: the test-split evaluation of a quantization as a stage.
+    func runPeers(_ network: any UnaryLayer, table: CandidateTable, points: [QuantizationPoint],
+                  uniformScores: [String: Double], uniformScoring: Double,
+                  dqss: (start: String, result: GreedyRefinement.Result, seconds: Double)?, calibrationBatch: Int,
+                  evaluated: inout [(choice: StrategyChoice, evaluation: Task.Evaluation)],
+                  evaluate: ([LayerQuantization], SearchStage) throws -> Task.Evaluation) throws -> [Peer] {
+        func evaluation(_ choice: StrategyChoice, _ peer: SearchPeer) throws -> Task.Evaluation {
+            if let e = evaluated.first(where: { $0.choice == choice })?.evaluation { return e }
+            let e = try evaluate(table.quantization(choice), .peer(peer.label))
+            evaluated.append((choice, e))
+            return e
+        }
+        func score(_ choice: StrategyChoice) -> Double {
+            QuantizedModel.install(points, assignments: table.quantization(choice))
+            defer { QuantizedModel.removeHooks(points) }
+            return task.score(network)
+        }
+        var rows: [Peer] = []
+        var sensitivity: (choice: StrategyChoice, scores: SensitivityScores, seconds: Double, batches: Int, score: Double,
+                         scoreSeconds: Double)?
+
+        if peers.contains(.greedy) {
+            // The best uniform candidate by the validation score, ties -> branch order (as step 6 picks).
+            var best = 0
+            for c in table.names.indices where (uniformScores[table.names[c]] ?? .infinity) < (uniformScores[table.names[best]] ?? .infinity) {
+                best = c
+            }
+            let name = table.names[best], startScore = uniformScores[name] ?? .nan
+            let shared = dqss?.start == name
+            let result: GreedyRefinement.Result, seconds: Double
+            if let dqss, shared {
+                // Same start, same score, same deterministic refinement: the DQSS one is this peer's run.
+                (result, seconds) = (dqss.result, dqss.seconds)
+                log.progress("greedy from uniform: starts from \(name), as DQSS did: its refinement is reused\n")
+            } else {
+                log.progress("greedy from uniform: start from \(name) (validation score \(String(format: "%.5f", startScore)))\n")
+                let t = Date()
+                result = refine(network, .uniform(best, layers: points.count), score: startScore, table: table, points: points,
+                                label: "greedy from \(name)")
+                seconds = Date().timeIntervalSince(t)
+            }
+            rows.append(Peer(peer: .greedy, start: name, choice: result.choice, validationScore: result.score,
+                             seconds: uniformScoring + seconds, validationPasses: table.names.count + result.evaluations,
+                             backwardPasses: 0, refinement: result, sensitivity: nil, sharedWithDQSS: shared,
+                             evaluation: try evaluation(result.choice, .greedy)))
+        }
+
+        if peers.contains(.sensitivity) || peers.contains(.sensitivityGreedy) {
+            let t = Date()
+            let pass = SensitivitySelection.scores(model: network, points: points, table: table) {
+                task.loss.sensitivityPasses(network, batchSize: calibrationBatch)
+            }
+            var scores = pass.scores
+            let batches = pass.result
+            if communicator.size > 1 {
+                var flat = scores.flattened
+                communicator.allreduce(&flat, .sum)
+                scores = scores.reshaped(flat)
+            }
+            let choice = scores.selection, seconds = Date().timeIntervalSince(t)
+            log.progress(String(format: "sensitivity selection: %d backward pass(es) over the calibration images, %.1f s\n",
+                                batches, seconds))
+            let scored = Date()
+            sensitivity = (choice, scores, seconds, batches, score(choice), Date().timeIntervalSince(scored))
+        }
+        if peers.contains(.sensitivity), let s = sensitivity {
+            // The method needs no validation pass; its score above is for the report (and (c)'s start).
+            rows.append(Peer(peer: .sensitivity, start: nil, choice: s.choice, validationScore: s.score, seconds: s.seconds,
+                             validationPasses: 0, backwardPasses: s.batches, refinement: nil, sensitivity: s.scores,
+                             sharedWithDQSS: false, evaluation: try evaluation(s.choice, .sensitivity)))
+        }
+        if peers.contains(.sensitivityGreedy), let s = sensitivity {
+            let t = Date()
+            let result = refine(network, s.choice, score: s.score, table: table, points: points, label: "greedy from sensitivity")
+            let seconds = s.seconds + s.scoreSeconds + Date().timeIntervalSince(t)
+            rows.append(Peer(peer: .sensitivityGreedy, start: "sensitivity", choice: result.choice, validationScore: result.score,
+                             seconds: seconds, validationPasses: 1 + result.evaluations, backwardPasses: s.batches,
+                             refinement: result, sensitivity: nil, sharedWithDQSS: false,
+                             evaluation: try evaluation(result.choice, .sensitivityGreedy)))
+        }
+        return rows
+    }
+}
