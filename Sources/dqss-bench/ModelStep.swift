@@ -162,19 +162,7 @@ struct ModelStep: ParsableCommand {
         case .qat: UniformQATModel(model: net, method: QATMethod(rawValue: method)!, bits: bits)
         case .dqssQAT: QATMixedModel(model: net, methods: QATMethod.allCases, bits: bits)
         }
-        if let network {   // the warm-up of §7.3, once: quantizers initialised from observed statistics
-            network.setObserving(true)
-            _ = net.forward(x)
-            network.setObserving(false)
-            network.initializeWeightQuantizers()
-        }
-        let parameters = net.namedParameters().map(\.parameter) + (network?.quantizerParameters ?? []).map(\.parameter)
-        var groups = [ParameterGroup(name: "network", parameters: parameters, lr: 0.01, momentum: 0.9, weightDecay: 1e-4)]
-        let architecture = (network?.architectureParameters ?? []).map(\.parameter)
-        if !architecture.isEmpty {
-            groups.append(ParameterGroup(name: "architecture", parameters: architecture, lr: 1e-3, momentum: 0.9, weightDecay: 0))
-        }
-        let sgd = SGD(groups: groups)
+        let sgd = prepareQATStep(net, network: network, input: x)
         let loss = SoftmaxCrossEntropy()
         let label = mode == .qat ? "qat \(method)" : mode.rawValue
         out.line(String(format: "%@ %dx%d batch %d, %@: %.3f GMAC forward per image", model, size, size, batch, label, macs / Double(batch) / 1e9))

@@ -39,6 +39,25 @@ struct QATBenchReport: Codable {
     var load_after: MachineLoad
 }
 
+/// What a timed QAT training step needs before its first step: the warm-up of §7.3 once (quantizers
+/// initialised from the statistics observed on `input`) and SGD over two groups — network (weights, BN,
+/// quantizer parameters) and architecture (α/β, when `network` has them) — as QATTrainer sets them up.
+func prepareQATStep(_ model: any UnaryLayer, network: (any QATNetwork)?, input: Tensor) -> SGD {
+    if let network {
+        network.setObserving(true)
+        _ = model.forward(input)
+        network.setObserving(false)
+        network.initializeWeightQuantizers()
+    }
+    let parameters = model.namedParameters().map(\.parameter) + (network?.quantizerParameters ?? []).map(\.parameter)
+    var groups = [ParameterGroup(name: "network", parameters: parameters, lr: 0.01, momentum: 0.9, weightDecay: 1e-4)]
+    let architecture = (network?.architectureParameters ?? []).map(\.parameter)
+    if !architecture.isEmpty {
+        groups.append(ParameterGroup(name: "architecture", parameters: architecture, lr: 1e-3, momentum: 0.9, weightDecay: 0))
+    }
+    return SGD(groups: groups)
+}
+
 /// One timed training step of a network variant.
 private struct QATStepVariant {
     let name: String
@@ -53,20 +72,7 @@ private func makeVariant(name: String, depth: Int, batch: Int, install: (any Una
     let x = Tensor.uniform([batch, 3, 32, 32], -2, 2, rng: &rng)
     let labels = (0..<batch).map { _ in rng.int(below: 10) }
     let network = install(model)
-    if let network {   // the warm-up of §7.3, once: quantizers initialised from observed statistics
-        network.setObserving(true)
-        _ = model.forward(x)
-        network.setObserving(false)
-        network.initializeWeightQuantizers()
-    }
-    var parameters = model.namedParameters().map(\.parameter)
-    parameters += (network?.quantizerParameters ?? []).map(\.parameter)
-    var groups = [ParameterGroup(name: "network", parameters: parameters, lr: 0.01, momentum: 0.9, weightDecay: 1e-4)]
-    let architecture = (network?.architectureParameters ?? []).map(\.parameter)
-    if !architecture.isEmpty {
-        groups.append(ParameterGroup(name: "architecture", parameters: architecture, lr: 1e-3, momentum: 0.9, weightDecay: 0))
-    }
-    let sgd = SGD(groups: groups)
+    let sgd = prepareQATStep(model, network: network, input: x)
     let loss = SoftmaxCrossEntropy()
     return QATStepVariant(name: name) {
         sgd.zeroGradients()
