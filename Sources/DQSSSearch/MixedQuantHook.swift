@@ -18,7 +18,7 @@
 import DQSSTensor
 import DQSSLayers
 
-public final class MixedQuantHook: TensorHook {
+public final class MixedQuantHook: TensorHook, ArchitectureMixture {
     public let side: QuantizationSide
     /// The N candidates, in the fixed order [Max_Abs, KL, EQ, ADMM] for PTQ.
     public let branches: [QuantizerBranch]
@@ -47,19 +47,6 @@ public final class MixedQuantHook: TensorHook {
         logits = Parameter(Tensor(shape: [branches.count], repeating: initialLogit), decays: false)
         lastThetaGradient = [Double](repeating: 0, count: branches.count)
     }
-
-    public var count: Int { branches.count }
-
-    /// The logits as Float64.
-    public var logitValues: [Double] { (0..<count).map { Double(logits.value.data[$0]) } }
-
-    /// The mixing weights the next forward uses (depends on `mode`, the logits and τ).
-    public var theta: [Double] {
-        ArchitectureSoftmax.theta(logitValues, mode: mode, temperature: temperature)
-    }
-
-    /// argmax of the logits, ties -> lowest index (Eq. 6, §9 #20).
-    public var winner: Int { ArchitectureSoftmax.argmax(logitValues) }
 
     private func constants(_ theta: [Double]) -> (branches: [BranchConstants], active: [Int]) {
         let c = zip(branches, theta).map { BranchConstants($0, theta: Float($1)) }

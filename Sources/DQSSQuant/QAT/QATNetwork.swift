@@ -77,7 +77,7 @@ extension QATNetwork {
 }
 
 /// One QAT candidate on every quantized layer (the "uniform" rows of Table 4).
-public final class UniformQATModel: QATNetwork {
+public final class UniformQATModel: QATHookedNetwork {
     public let model: any UnaryLayer
     public let method: QATMethod
     public let quantizedLayers: [(point: QuantizationPoint, bits: Int)]
@@ -88,82 +88,13 @@ public final class UniformQATModel: QATNetwork {
                 options: QATOptions = QATOptions()) {
         self.model = model
         self.method = method
-        let points = QuantizedModel.points(of: model)
-        let plan = FirstLastBits.plan(pointCount: points.count, bits: bits, firstLast: firstLast)
-        var layers: [(point: QuantizationPoint, bits: Int)] = []
-        var a: [QATQuantHook] = [], w: [QATQuantHook] = []
-        for (p, b) in zip(points, plan) {
-            p.layer.inputHook = nil
-            p.layer.weightHook = nil
-            guard let b else { continue }
-            let ah = QATQuantHook(quantizer: method.makeQuantizer(role: .activation, bits: b, options: options))
-            let wh = QATQuantHook(quantizer: method.makeQuantizer(role: .weight, bits: b, options: options))
-            wh.restoreStatistics(TensorStatistics.of(p.layer.weight.value))
-            wh.quantizer.initialize(from: wh.statistics)
-            p.layer.inputHook = ah
-            p.layer.weightHook = wh
-            layers.append((p, b))
-            a.append(ah); w.append(wh)
+        (quantizedLayers, activationHooks, weightHooks) = Self.installHooks(on: model, bits: bits, firstLast: firstLast) {
+            QATQuantHook(quantizer: method.makeQuantizer(role: $0, bits: $1, options: options))
         }
-        quantizedLayers = layers
-        activationHooks = a
-        weightHooks = w
-    }
-
-    public var quantizerParameters: [(name: String, parameter: Parameter)] {
-        var out: [(name: String, parameter: Parameter)] = []
-        for (l, (a, w)) in zip(quantizedLayers, zip(activationHooks, weightHooks)) {
-            for p in a.quantizer.parameters {
-                out.append((l.point.name + ".input_quantizer.\(a.quantizer.method.rawValue).\(p.name)", p.parameter))
-            }
-            for p in w.quantizer.parameters {
-                out.append((l.point.name + ".weight_quantizer.\(w.quantizer.method.rawValue).\(p.name)", p.parameter))
-            }
-        }
-        return out
+        initializeWeightQuantizers()
     }
 
     public var architectureParameters: [(name: String, parameter: Parameter)] { [] }
-
-    public func setObserving(_ on: Bool) {
-        for h in activationHooks + weightHooks { h.observing = on }
-    }
-
-    public func initializeWeightQuantizers() {
-        for (l, w) in zip(quantizedLayers, weightHooks) {
-            w.restoreStatistics(TensorStatistics.of(l.point.layer.weight.value))
-            w.quantizer.initialize(from: w.statistics)
-        }
-    }
-
-    public func setObservationReducer(_ reducer: (any ObservationReducer)?) {
-        for a in activationHooks { a.observationReducer = reducer }
-    }
-
-    public func initializeActivationQuantizers() {
-        for a in activationHooks where a.statistics.batches > 0 {
-            QATQuantHook.initialize([a.quantizer], role: .activation, from: a.statistics)
-        }
-    }
-
-    public var observedStatistics: [TensorStatistics] {
-        zip(activationHooks, weightHooks).flatMap { [$0.statistics, $1.statistics] }
-    }
-
-    public func restoreObservedStatistics(_ s: [TensorStatistics]) throws {
-        guard s.count == 2 * activationHooks.count else {
-            throw QATError.stateMismatch("\(s.count) observed statistics for \(2 * activationHooks.count) quantizers")
-        }
-        for (k, (a, w)) in zip(activationHooks, weightHooks).enumerated() {
-            a.restoreStatistics(s[2 * k])
-            if s[2 * k].batches > 0 { a.quantizer.isUnsigned = s[2 * k].isNonNegative }
-            w.restoreStatistics(s[2 * k + 1])
-        }
-    }
-
-    public func projectParameters() {
-        for h in activationHooks + weightHooks { h.quantizer.projectParameters() }
-    }
 }
 
 /// Errors of QAT training: messages name the epoch/step/parameter at fault.

@@ -9,7 +9,7 @@ import DQSSTensor
 import DQSSLayers
 import DQSSQuant
 
-public final class QATMixedModel: QATNetwork {
+public final class QATMixedModel: QATHookedNetwork {
     public let model: any UnaryLayer
     public let methods: [QATMethod]
     public let quantizedLayers: [(point: QuantizationPoint, bits: Int)]
@@ -21,38 +21,11 @@ public final class QATMixedModel: QATNetwork {
         precondition(!methods.isEmpty, "DQSS needs at least one candidate")
         self.model = model
         self.methods = methods
-        let points = QuantizedModel.points(of: model)
-        let plan = FirstLastBits.plan(pointCount: points.count, bits: bits, firstLast: firstLast)
-        var layers: [(point: QuantizationPoint, bits: Int)] = []
-        var a: [QATMixedQuantHook] = [], w: [QATMixedQuantHook] = []
-        for (p, b) in zip(points, plan) {
-            p.layer.inputHook = nil
-            p.layer.weightHook = nil
-            guard let b else { continue }
-            let ah = QATMixedQuantHook(side: .activation, branches: methods.map {
-                $0.makeQuantizer(role: .activation, bits: b, options: options)
-            }, initialLogit: initialLogit)
-            let wh = QATMixedQuantHook(side: .weight, branches: methods.map {
-                $0.makeQuantizer(role: .weight, bits: b, options: options)
-            }, initialLogit: initialLogit)
-            p.layer.inputHook = ah
-            p.layer.weightHook = wh
-            layers.append((p, b))
-            a.append(ah); w.append(wh)
+        (quantizedLayers, activationHooks, weightHooks) = Self.installHooks(on: model, bits: bits, firstLast: firstLast) { side, b in
+            QATMixedQuantHook(side: side, branches: methods.map { $0.makeQuantizer(role: side, bits: b, options: options) },
+                              initialLogit: initialLogit)
         }
-        quantizedLayers = layers
-        activationHooks = a
-        weightHooks = w
         initializeWeightQuantizers()
-    }
-
-    public var quantizerParameters: [(name: String, parameter: Parameter)] {
-        var out: [(name: String, parameter: Parameter)] = []
-        for (l, (a, w)) in zip(quantizedLayers, zip(activationHooks, weightHooks)) {
-            out += a.quantizerParameters.map { (l.point.name + ".input_quantizer." + $0.name, $0.parameter) }
-            out += w.quantizerParameters.map { (l.point.name + ".weight_quantizer." + $0.name, $0.parameter) }
-        }
-        return out
     }
 
     public var architectureParameters: [(name: String, parameter: Parameter)] {
@@ -62,43 +35,6 @@ public final class QATMixedModel: QATNetwork {
     }
 
     private var allHooks: [QATMixedQuantHook] { activationHooks + weightHooks }
-
-    public func setObserving(_ on: Bool) { for h in allHooks { h.observing = on } }
-
-    public func initializeWeightQuantizers() {
-        for (l, w) in zip(quantizedLayers, weightHooks) {
-            let s = TensorStatistics.of(l.point.layer.weight.value)
-            w.restoreStatistics(s)
-            for b in w.branches { b.initialize(from: s) }
-        }
-    }
-
-    public func setObservationReducer(_ reducer: (any ObservationReducer)?) {
-        for a in activationHooks { a.observationReducer = reducer }
-    }
-
-    public func initializeActivationQuantizers() {
-        for a in activationHooks where a.statistics.batches > 0 {
-            QATQuantHook.initialize(a.branches, role: .activation, from: a.statistics)
-        }
-    }
-
-    public var observedStatistics: [TensorStatistics] {
-        zip(activationHooks, weightHooks).flatMap { [$0.statistics, $1.statistics] }
-    }
-
-    public func restoreObservedStatistics(_ s: [TensorStatistics]) throws {
-        guard s.count == 2 * activationHooks.count else {
-            throw QATError.stateMismatch("\(s.count) observed statistics for \(2 * activationHooks.count) quantizers")
-        }
-        for (k, (a, w)) in zip(activationHooks, weightHooks).enumerated() {
-            a.restoreStatistics(s[2 * k])
-            if s[2 * k].batches > 0 { for b in a.branches { b.isUnsigned = s[2 * k].isNonNegative } }
-            w.restoreStatistics(s[2 * k + 1])
-        }
-    }
-
-    public func projectParameters() { for h in allHooks { for b in h.branches { b.projectParameters() } } }
 
     public func setArchitectureSchedule(temperature: Double, derived: Bool) {
         for h in allHooks {
@@ -110,11 +46,7 @@ public final class QATMixedModel: QATNetwork {
     /// Per layer and side, top minus second θ at the hooks' current temperature (soft θ): how decisive each
     /// choice of `assignment()` is. 1 = one-hot, near 0 = a tie the argmax decides by rounding.
     public func thetaMargins() -> [(activation: Double, weight: Double)] {
-        func margin(_ h: QATMixedQuantHook) -> Double {
-            let t = ArchitectureSoftmax.theta(h.logitValues, mode: .soft, temperature: h.temperature).sorted(by: >)
-            return t.count > 1 ? t[0] - t[1] : 1
-        }
-        return zip(activationHooks, weightHooks).map { (margin($0), margin($1)) }
+        zip(activationHooks, weightHooks).map { ($0.thetaMargin, $1.thetaMargin) }
     }
 
     /// `.soft` (training, the soft-mixture accuracy), `.winnerTakeAll` (the derived DQSS network), `.uniform`.

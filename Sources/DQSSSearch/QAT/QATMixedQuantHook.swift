@@ -21,7 +21,7 @@ import DQSSTensor
 import DQSSLayers
 import DQSSQuant
 
-public final class QATMixedQuantHook: TensorHook {
+public final class QATMixedQuantHook: QATObservingHook, ArchitectureMixture {
     public let side: QuantizerRole
     /// The N candidates, in the fixed order [DoReFa, DSQ, LSQ, PACT].
     public let branches: [any LearnableQuantizer]
@@ -56,16 +56,7 @@ public final class QATMixedQuantHook: TensorHook {
         lastThetaGradient = [Double](repeating: 0, count: branches.count)
     }
 
-    public var count: Int { branches.count }
-    public var logitValues: [Double] { (0..<count).map { Double(logits.value.data[$0]) } }
-
-    /// The mixing weights the next forward uses.
-    public var theta: [Double] {
-        ArchitectureSoftmax.theta(logitValues, mode: mode, temperature: temperature)
-    }
-
-    /// argmax of the logits, ties -> lowest index (Eq. 6, §9 #20).
-    public var winner: Int { ArchitectureSoftmax.argmax(logitValues) }
+    public var quantizers: [any LearnableQuantizer] { branches }
 
     /// Every branch parameter with a local name "<method>.<name>" ("lsq.s", "pact.a", ...).
     public var quantizerParameters: [(name: String, parameter: Parameter)] {
