@@ -128,7 +128,7 @@ extension ClassificationSource {
     static func generated(_ d: SyntheticDataset) -> ClassificationSource {
         let images = Tensor(shape: [0])
         return ClassificationSource(count: d.count, imageShape: d.imageShape) { range in
-            let labels = try d.fillBatch(Array(range)[...], images: images)
+            let labels = d.fillBatch(Array(range)[...], images: images)
             return (images, labels)
         }
     }

@@ -5,9 +5,10 @@
 import DQSSTensor
 
 public final class AvgPool2d: UnaryLayer {
-    public let kernelSize: Int
-    public let stride: Int
-    public let padding: Int
+    public let window: PoolWindow
+    public var kernelSize: Int { window.kernelSize }
+    public var stride: Int { window.stride }
+    public var padding: Int { window.padding }
     public var isTraining = false
 
     private let output = Tensor(shape: [0])
@@ -15,19 +16,14 @@ public final class AvgPool2d: UnaryLayer {
     private var inputShape: [Int] = []
 
     public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
-        precondition(kernelSize > 0 && (stride ?? kernelSize) > 0 && padding >= 0 && padding * 2 <= kernelSize,
-                     "AvgPool2d: bad kernel \(kernelSize) / stride \(String(describing: stride)) / padding \(padding)")
-        self.kernelSize = kernelSize
-        self.stride = stride ?? kernelSize
-        self.padding = padding
+        window = PoolWindow(layer: "AvgPool2d", kernelSize: kernelSize, stride: stride, padding: padding)
     }
 
-    public func outputSize(_ size: Int) -> Int { (size + 2 * padding - kernelSize) / stride + 1 }
+    public func outputSize(_ size: Int) -> Int { window.outputSize(size) }
 
     public func forward(_ x: Tensor) -> Tensor {
-        precondition(x.rank == 4, "AvgPool2d expects NCHW input, got \(x.shape)")
-        let h = x.h, w = x.w, oh = outputSize(h), ow = outputSize(w)
-        precondition(oh > 0 && ow > 0, "AvgPool2d(k=\(kernelSize)) input \(x.shape) is too small")
+        let (oh, ow) = window.outputSize(of: x, layer: "AvgPool2d")
+        let h = x.h, w = x.w
         inputShape = x.shape
         output.resize(to: [x.n, x.c, oh, ow])
         let k = kernelSize, s = stride, p = padding, scale = 1 / Float(k * k)

@@ -9,13 +9,13 @@
 import DQSSTensor
 import DQSSLayers
 
-public final class TinyConvNet: UnaryLayer {
-    public let layers: [(name: String, layer: any UnaryLayer)]
+public final class TinyConvNet: SequentialModel {
+    public let body: Sequential
     public var isTraining = false
 
     public init(inChannels: Int = 3, classes: Int, width: Int = 16, rng: inout RNG) {
         let w = width
-        layers = [
+        body = Sequential(named: [
             ("conv1", Conv2d(inChannels, w, kernelSize: 3, padding: 1, bias: false, rng: &rng)),
             ("bn1", BatchNorm2d(w)),
             ("relu1", ReLU()),
@@ -29,22 +29,8 @@ public final class TinyConvNet: UnaryLayer {
             ("avgpool", GlobalAvgPool2d()),
             ("flatten", Flatten()),
             ("fc", Linear(2 * w, classes, rng: &rng)),
-        ]
+        ])
         // The first conv sees data: no input gradient needed.
-        (layers[0].layer as? Conv2d)?.needsInputGradient = false
-    }
-
-    public var children: [(name: String, layer: any Layer)] { layers.map { (name: $0.name, layer: $0.layer) } }
-
-    public func forward(_ x: Tensor) -> Tensor {
-        var y = x
-        for l in layers { y = l.layer.forward(y) }
-        return y
-    }
-
-    public func backward(_ gradOutput: Tensor) -> Tensor {
-        var g = gradOutput
-        for l in layers.reversed() { g = l.layer.backward(g) }
-        return g
+        (body.layers[0].layer as? Conv2d)?.needsInputGradient = false
     }
 }

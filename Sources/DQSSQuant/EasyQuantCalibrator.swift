@@ -185,6 +185,13 @@ final class CosineScorer {
         layer.weightHook = savedWeightHook
     }
 
+    /// `reference` = the layer's unquantized output on `batch` (hooks off; the caller installs what it scores).
+    private func computeReference(_ batch: Tensor) {
+        layer.inputHook = nil
+        layer.weightHook = nil
+        reference.assign(layer.forward(batch))
+    }
+
     /// Mean cosine for each pair: one list must have a single element, the other is the grid.
     func scores(weights: [Float], activations: [Float]) -> [Double] {
         if weights.count > 1, activations.count == 1, let conv = layer as? Conv2d, conv.groups == 1 {
@@ -198,9 +205,7 @@ final class CosineScorer {
         for batch in inputs {
             let n = batch.shape[0]
             images += n
-            layer.inputHook = nil
-            layer.weightHook = nil
-            reference.assign(layer.forward(batch))
+            computeReference(batch)
             layer.inputHook = activationHook
             layer.weightHook = weightHook
             for p in 0..<pairs {
@@ -239,9 +244,7 @@ final class CosineScorer {
         for batch in inputs {
             let n = batch.shape[0]
             images += n
-            layer.inputHook = nil
-            layer.weightHook = nil
-            reference.assign(layer.forward(batch))
+            computeReference(batch)
             activationHook.quantizer.fakeQuantize(batch, threshold: activation, into: quantizedInput)
             let one = conv.geometry(for: [1] + Array(batch.shape.dropFirst()))
             let S = one.outSpatial, oc = conv.outChannels

@@ -80,7 +80,7 @@ public final class TinyMixedRun {
     public func trainStep() {
         sgd.setEpoch(Double(step))   // schedules count steps here
         let indices = batches.next()
-        let labels = try data.fillBatch(indices[...], images: batch)
+        let labels = data.fillBatch(indices[...], images: batch)
         // Random horizontal flip per image.
         let s = data.size, per = 3 * s * s
         for k in 0..<labels.count where augment.uniform() < 0.5 {

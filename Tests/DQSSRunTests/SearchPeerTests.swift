@@ -18,7 +18,7 @@ import DQSSRun
 private func generated(_ d: SyntheticDataset) -> ClassificationSource {
     let images = Tensor(shape: [0])
     return ClassificationSource(count: d.count, imageShape: d.imageShape) { range in
-        (images, try d.fillBatch(Array(range)[...], images: images))
+        (images, d.fillBatch(Array(range)[...], images: images))
     }
 }
 

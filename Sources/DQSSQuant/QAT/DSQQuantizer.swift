@@ -143,13 +143,7 @@ public final class DSQQuantizer: LearnableQuantizer {
                         scale: Float, accumulate: Bool) {
         let u = upper.value.data[0]
         let s = u / Float(qmax), lo = Float(qmin), hi = Float(qmax)
-        var i = range.lowerBound
-        while i < range.upperBound {
-            let n = min(8, range.upperBound - i)
-            let v = s * roundHalfEven(clamp(loadLanes(x, i, n) / s, lo, hi))
-            writeLanes(v, scale: scale, into: y, i, n, accumulate: accumulate)
-            i += 8
-        }
+        uniformGridForward(x, into: y, range: range, step: s, lo: lo, hi: hi, scale: scale, accumulate: accumulate)
     }
 
     public func backward(_ x: UnsafePointer<Float>, gradOutput g: UnsafePointer<Float>, range: Range<Int>, scale: Float,

@@ -50,13 +50,7 @@ public final class LSQQuantizer: LearnableQuantizer {
     public func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, range: Range<Int>,
                         scale: Float, accumulate: Bool) {
         let s = step.value.data[0], lo = Float(qmin), hi = Float(qmax)
-        var i = range.lowerBound
-        while i < range.upperBound {
-            let n = min(8, range.upperBound - i)
-            let v = roundHalfEven(clamp(loadLanes(x, i, n) / s, lo, hi)) * s
-            writeLanes(v, scale: scale, into: y, i, n, accumulate: accumulate)
-            i += 8
-        }
+        uniformGridForward(x, into: y, range: range, step: s, lo: lo, hi: hi, scale: scale, accumulate: accumulate)
     }
 
     public func backward(_ x: UnsafePointer<Float>, gradOutput g: UnsafePointer<Float>, range: Range<Int>, scale: Float,

@@ -46,13 +46,7 @@ public final class PACTQuantizer: LearnableQuantizer {
     public func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, range: Range<Int>,
                         scale: Float, accumulate: Bool) {
         let s = clip.value.data[0] / Float(qmax), lo = Float(qmin), hi = Float(qmax)
-        var i = range.lowerBound
-        while i < range.upperBound {
-            let n = min(8, range.upperBound - i)
-            let v = s * roundHalfEven(clamp(loadLanes(x, i, n) / s, lo, hi))
-            writeLanes(v, scale: scale, into: y, i, n, accumulate: accumulate)
-            i += 8
-        }
+        uniformGridForward(x, into: y, range: range, step: s, lo: lo, hi: hi, scale: scale, accumulate: accumulate)
     }
 
     public func backward(_ x: UnsafePointer<Float>, gradOutput g: UnsafePointer<Float>, range: Range<Int>, scale: Float,

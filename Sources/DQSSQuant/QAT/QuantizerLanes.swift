@@ -46,6 +46,20 @@ func writeLanes(_ v: Lanes, scale: Float, into y: UnsafeMutablePointer<Float>, _
     storeLanes(out, y, i, n)
 }
 
+/// y[range] (=, or += with `accumulate`) scale · s · round(clamp(x / s, lo, hi)): the uniform grid of step s
+/// (the forward of DSQ's hard grid, PACT and LSQ; round half to even).
+@inline(__always)
+func uniformGridForward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, range: Range<Int>,
+                        step s: Float, lo: Float, hi: Float, scale: Float, accumulate: Bool) {
+    var i = range.lowerBound
+    while i < range.upperBound {
+        let n = min(8, range.upperBound - i)
+        let v = s * roundHalfEven(clamp(loadLanes(x, i, n) / s, lo, hi))
+        writeLanes(v, scale: scale, into: y, i, n, accumulate: accumulate)
+        i += 8
+    }
+}
+
 /// The lanes' sum in lane order, in Double.
 @inline(__always)
 func laneSum(_ v: Lanes) -> Double {

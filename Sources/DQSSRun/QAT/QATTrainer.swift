@@ -47,7 +47,7 @@ public struct EpochBatchSource {
         self.init(count: source.count) { idx, epoch, t in
             var s = source
             s.epoch = epoch
-            return try s.fillBatch(idx, images: t)
+            return s.fillBatch(idx, images: t)
         }
     }
 }
