@@ -146,9 +146,9 @@ public struct ONNXNetworkExporter {
             return Value(name: builder.addNode("GlobalAveragePool", inputs: [x.name], output: name),
                          shape: [x.shape[0], 1, 1])
         case let p as MaxPool2d:
-            return try pool("MaxPool", name: name, x, kernel: p.kernelSize, stride: p.stride, padding: p.padding)
+            return try pool("MaxPool", name: name, x, kernel: p.window.kernelSize, stride: p.window.stride, padding: p.window.padding)
         case let p as AvgPool2d:
-            return try pool("AveragePool", name: name, x, kernel: p.kernelSize, stride: p.stride, padding: p.padding,
+            return try pool("AveragePool", name: name, x, kernel: p.window.kernelSize, stride: p.window.stride, padding: p.window.padding,
                             extra: [ONNXGraphBuilder.attribute("count_include_pad", int: 1)])
         case let s as OptionAShortcut: return try emitOptionA(s, name: name, x)
         case let b as CIFARBasicBlock: return try emitCIFARBasicBlock(b, name: name, x)

@@ -5,10 +5,8 @@
 import DQSSTensor
 
 public final class AvgPool2d: UnaryLayer {
+    /// Kernel, stride, padding.
     public let window: PoolWindow
-    public var kernelSize: Int { window.kernelSize }
-    public var stride: Int { window.stride }
-    public var padding: Int { window.padding }
     public var isTraining = false
 
     private let output = Tensor(shape: [0])
@@ -19,14 +17,12 @@ public final class AvgPool2d: UnaryLayer {
         window = PoolWindow(layer: "AvgPool2d", kernelSize: kernelSize, stride: stride, padding: padding)
     }
 
-    public func outputSize(_ size: Int) -> Int { window.outputSize(size) }
-
     public func forward(_ x: Tensor) -> Tensor {
         let (oh, ow) = window.outputSize(of: x, layer: "AvgPool2d")
         let h = x.h, w = x.w
         inputShape = x.shape
         output.resize(to: [x.n, x.c, oh, ow])
-        let k = kernelSize, s = stride, p = padding, scale = 1 / Float(k * k)
+        let k = window.kernelSize, s = window.stride, p = window.padding, scale = 1 / Float(k * k)
         let src = x.data, dst = output.data
         parallelFor(x.n * x.c) { plane in
             let xin = src + plane * h * w, y = dst + plane * oh * ow
@@ -50,7 +46,7 @@ public final class AvgPool2d: UnaryLayer {
         gradInput.resize(to: inputShape)
         gradInput.zero()
         let h = inputShape[2], w = inputShape[3], oh = output.h, ow = output.w
-        let k = kernelSize, s = stride, p = padding, scale = 1 / Float(k * k)
+        let k = window.kernelSize, s = window.stride, p = window.padding, scale = 1 / Float(k * k)
         let g = gradOutput.data, dx = gradInput.data
         parallelFor(inputShape[0] * inputShape[1]) { plane in
             let d = dx + plane * h * w, gp = g + plane * oh * ow

@@ -6,10 +6,8 @@
 import DQSSTensor
 
 public final class MaxPool2d: UnaryLayer {
+    /// Kernel, stride, padding.
     public let window: PoolWindow
-    public var kernelSize: Int { window.kernelSize }
-    public var stride: Int { window.stride }
-    public var padding: Int { window.padding }
     public var isTraining = false
 
     private let output = Tensor(shape: [0])
@@ -21,8 +19,6 @@ public final class MaxPool2d: UnaryLayer {
         window = PoolWindow(layer: "MaxPool2d", kernelSize: kernelSize, stride: stride, padding: padding)
     }
 
-    public func outputSize(_ size: Int) -> Int { window.outputSize(size) }
-
     public func forward(_ x: Tensor) -> Tensor {
         let (oh, ow) = window.outputSize(of: x, layer: "MaxPool2d")
         let h = x.h, w = x.w
@@ -30,7 +26,7 @@ public final class MaxPool2d: UnaryLayer {
         output.resize(to: [x.n, x.c, oh, ow])
         let planes = x.n * x.c
         if argmax.count != output.count { argmax = [Int32](repeating: 0, count: output.count) }
-        let k = kernelSize, s = stride, p = padding
+        let k = window.kernelSize, s = window.stride, p = window.padding
         let src = x.data, dst = output.data
         argmax.withUnsafeMutableBufferPointer { am in
             let idx = am.baseAddress!

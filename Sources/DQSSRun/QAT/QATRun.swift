@@ -354,7 +354,9 @@ public enum QATRun {
     let trainer = QATTrainer(network: network, configuration: configuration,
                              trainData: inputs.train, testData: inputs.test,
                              reducer: reducer, log: log)
-    let extendedFrom = try runCheckpointed(trainer, o, task: method == "dqss" ? "search-qat" : "qat", method: method,
+    // The checkpoints' task: a DQSS search's weights make sense only with its assignment (export refuses them alone).
+    let task = method == "dqss" ? "search-qat" : "qat"
+    let extendedFrom = try runCheckpointed(trainer, o, task: task, method: method,
                                            log: log, communicator: comm)
     var result = try QATFinishResult(top1: trainer.history.last?.testTop1
                                      ?? 100 * evaluateClassifier(inputs.model, data: inputs.test, batchSize: o.evalBatch).top1)
@@ -383,7 +385,7 @@ public enum QATRun {
     if !extendedFrom.isEmpty { out.epochsExtendedFrom = extendedFrom }
     if let dir = o.out {
         // Every rank builds the checkpoint (its collectives are every rank's); rank 0 writes.
-        let checkpoint = try qatCheckpoint(trainer, o, task: method == "dqss" ? "search-qat" : "qat",
+        let checkpoint = try qatCheckpoint(trainer, o, task: task,
                                            config: try qatCheckpointConfig(o, method: method, extendedFrom: extendedFrom),
                                            communicator: comm)
         let directory = URL(fileURLWithPath: dir)
