@@ -145,3 +145,5 @@ enum LSQGradientN: String, ExpressibleByArgument, CaseIterable { case features, 
 
 /// `--pact-weights`.
 enum PACTWeights: String, ExpressibleByArgument, CaseIterable { case clip, dorefa }
+
+extension WeightGranularity: ExpressibleByArgument {}

@@ -119,6 +119,8 @@ struct ClassificationReport: Encodable {
     var weightBits: Int?
     var activationBits: Int?
     var signedActivations: Bool?
+    /// "tensor" or "channel" (`--weight-granularity`).
+    var weightGranularity: String?
     var calibrationImages: Int?
     var calibrationSplit: String?
     var seed: UInt64?

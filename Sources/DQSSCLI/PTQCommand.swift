@@ -83,7 +83,7 @@ struct PTQCommand: ParsableCommand {
 
         let calibration = PTQCalibration(model: network, settings: settings)
         let calibStart = Date()
-        log.write("\(model): \(calibration.points.count) quantized layers, W\(settings.weightBits)A\(settings.activationBits), " +
+        log.write("\(model): \(calibration.points.count) quantized layers, \(settings.label), " +
                      "\(calib) calibration images from \(calibSplit) (seed \(o.seed))\n")
         calibration.gather(batches: batches, methods: gathered) { log.line($0) }
         let gatherSeconds = Date().timeIntervalSince(calibStart)
@@ -126,6 +126,7 @@ struct PTQCommand: ParsableCommand {
                 (m, zip(a, source).map { layer, wl in
                     var l = layer
                     l.thresholds.weight = wl.thresholds.weight
+                    l.thresholds.weightChannels = wl.thresholds.weightChannels
                     return l
                 }, seconds)
             }
@@ -145,6 +146,7 @@ struct PTQCommand: ParsableCommand {
             (report.method, report.weightBits, report.activationBits) = (method, wBits, aBits)
             (report.signedActivations, report.calibrationImages, report.calibrationSplit) = (settings.signedActivations, calib, calibSplit)
             (report.seed, report.calibrationSeconds) = (o.seed, calibrationSeconds)
+            report.weightGranularity = wBits == nil ? nil : settings.weightGranularity.rawValue
             return report
         }
         if fp32 {
@@ -154,14 +156,14 @@ struct PTQCommand: ParsableCommand {
         }
         for (m, a, seconds) in assignments {
             QuantizedModel.install(calibration.points, assignments: a)
-            let r = try evaluate("\(m.paperName)\(weightSuffix) W\(settings.weightBits)A\(settings.activationBits)")
+            let r = try evaluate("\(m.paperName)\(weightSuffix) \(settings.label)")
             reports.append(report(r, calibrationSeconds: gatherSeconds + seconds, method: m.rawValue + weightTag,
                                   wBits: settings.weightBits, aBits: settings.activationBits))
         }
         QuantizedModel.removeHooks(calibration.points)
 
         if o.output.markdown {
-            var cells = [model, "W\(settings.weightBits)A\(settings.activationBits)"]
+            var cells = [model, "\(settings.label)"]
             if !fp32 { cells.append("″") }   // FP32 evaluated on an earlier row
             cells += reports.map { String(format: "%.2f", $0.top1) }
             if let eq = assignments.first(where: { $0.0 == .easyQuant }) {

@@ -47,6 +47,9 @@ struct CalibrationOptions: ParsableArguments {
     @Flag(help: "Quantize every activation as signed (TensorRT INT8); default: unsigned after ReLU.")
     var signedActivations = false
 
+    @Option(help: "Weight thresholds per tensor (the paper) or per output channel (TensorRT, ONNX QDQ per-axis): tensor, channel. Every candidate applies its rule to each channel; EQ searches each channel on its own output.")
+    var weightGranularity: WeightGranularity = .tensor
+
     func validate() throws {
         try requireAtLeast(1, "--calib", calib)
         try requireAtLeast(1, "--calib-batch", calibBatch)
@@ -59,7 +62,7 @@ struct CalibrationOptions: ParsableArguments {
     /// The calibration settings at `bits`.
     func settings(_ bits: PTQBitOptions) -> PTQSettings {
         PTQSettings(weightBits: bits.weight, activationBits: bits.activation, signedActivations: signedActivations,
-                    eqMaxImages: eqImages, klUnsignedBins: klUnsignedBins)
+                    eqMaxImages: eqImages, klUnsignedBins: klUnsignedBins, weightGranularity: weightGranularity)
     }
 }
 

@@ -89,8 +89,14 @@ extension QuantizationState {
                 activationThresholds: a.branches.map(\.threshold), weightThresholds: w.branches.map(\.threshold),
                 alpha: a.logits.value.array, beta: w.logits.value.array, parameters: [],
                 activationAssignment: assignment.layers[i].activationCandidate,
-                weightAssignment: assignment.layers[i].weightCandidate)
+                weightAssignment: assignment.layers[i].weightCandidate,
+                weightChannelThresholds: Self.channelThresholds(w.branches))
         })
+    }
+
+    /// Per branch its per-channel T_w, when any branch has them (else nil: per tensor).
+    static func channelThresholds(_ branches: [QuantizerBranch]) -> [[Float]]? {
+        branches.contains { $0.channelThresholds != nil } ? branches.map { $0.channelThresholds ?? [] } : nil
     }
 
     /// The candidates as `MixedQuantizedModel(model:candidates:)` takes them, to rebuild the same mixture.
@@ -99,7 +105,8 @@ extension QuantizationState {
             (name: name, layers: layers.map { l in
                 LayerQuantization(name: l.name, weightBits: l.weightBits, activationBits: l.activationBits,
                                   activationUnsigned: l.activationUnsigned,
-                                  thresholds: LayerThresholds(weight: l.weightThresholds[k], activation: l.activationThresholds[k]))
+                                  thresholds: LayerThresholds(weight: l.weightThresholds[k], activation: l.activationThresholds[k],
+                                                              weightChannels: l.weightChannelThresholds?[k]))
             })
         }
     }
@@ -117,8 +124,10 @@ extension QuantizationState {
                 || l.activationUnsigned != a.branches[0].isUnsigned {
                 try refuse("layer '\(l.name)' uses W\(l.weightBits)A\(l.activationBits)\(l.activationUnsigned ? "u" : "s"), this run W\(w.branches[0].bits)A\(a.branches[0].bits)\(a.branches[0].isUnsigned ? "u" : "s")")
             }
+            let saved = l.weightChannelThresholds?.map { $0.map(\.bitPattern) }
+            let current = QuantizationState.channelThresholds(w.branches)?.map { $0.map(\.bitPattern) }
             if l.activationThresholds.map(\.bitPattern) != a.branches.map(\.threshold.bitPattern)
-                || l.weightThresholds.map(\.bitPattern) != w.branches.map(\.threshold.bitPattern) {
+                || l.weightThresholds.map(\.bitPattern) != w.branches.map(\.threshold.bitPattern) || saved != current {
                 try refuse("layer '\(l.name)' has other thresholds than this run's candidates (rebuild them from the checkpoint)")
             }
         }

@@ -46,6 +46,8 @@ public struct QuantizedLayerState: Sendable, Equatable {
     /// Threshold of each candidate, in candidate order (T_a, T_w; NaN for a candidate without one).
     public var activationThresholds: [Float]
     public var weightThresholds: [Float]
+    /// Per candidate, T_w of every output channel (`--weight-granularity channel`); nil: per tensor.
+    public var weightChannelThresholds: [[Float]]?
     /// Architecture logits α (activation side) and β (weight side), in candidate order.
     public var alpha: [Float]
     public var beta: [Float]
@@ -57,7 +59,9 @@ public struct QuantizedLayerState: Sendable, Equatable {
 
     public init(name: String, activationBits: Int, weightBits: Int, activationUnsigned: Bool,
                 activationThresholds: [Float], weightThresholds: [Float], alpha: [Float], beta: [Float],
-                parameters: [NamedArray] = [], activationAssignment: String, weightAssignment: String) {
+                parameters: [NamedArray] = [], activationAssignment: String, weightAssignment: String,
+                weightChannelThresholds: [[Float]]? = nil) {
+        self.weightChannelThresholds = weightChannelThresholds
         self.name = name; self.activationBits = activationBits; self.weightBits = weightBits
         self.activationUnsigned = activationUnsigned
         self.activationThresholds = activationThresholds; self.weightThresholds = weightThresholds

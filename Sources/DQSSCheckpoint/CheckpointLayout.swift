@@ -61,6 +61,10 @@ enum CheckpointLayout {
                 try lg.setAttribute("weight_assignment", l.weightAssignment)
                 try lg.write("activation_thresholds", .float32(l.activationThresholds))
                 try lg.write("weight_thresholds", .float32(l.weightThresholds))
+                if let c = l.weightChannelThresholds {
+                    // [candidates, channels], row k = candidate k's per-channel T_w.
+                    try lg.write("weight_channel_thresholds", .float32(c.flatMap { $0 }))
+                }
                 try lg.write("alpha", .float32(l.alpha))
                 try lg.write("beta", .float32(l.beta))
                 let pg = try lg.createGroup("parameters")
@@ -159,6 +163,16 @@ enum CheckpointLayout {
             let layers = try g.readStrings("layer_names").map { name -> QuantizedLayerState in
                 let lg = try layerGroups.group(name)
                 let pg = try lg.group("parameters")
+                var channels: [[Float]]?
+                if try lg.childNames().contains("weight_channel_thresholds") {
+                    let flat = try lg.read("weight_channel_thresholds", type: "float32").float32Values!
+                    guard n > 0, flat.count % n == 0 else {
+                        throw HDF5Error(file: path, object: lg.path + "/weight_channel_thresholds", operation: "read dataset",
+                                        detail: "\(flat.count) values for \(n) candidates (one row of channels per candidate)")
+                    }
+                    let c = flat.count / n
+                    channels = (0..<n).map { Array(flat[($0 * c) ..< (($0 + 1) * c)]) }
+                }
                 return QuantizedLayerState(
                     name: name, activationBits: try int(lg, "activation_bits"), weightBits: try int(lg, "weight_bits"),
                     activationUnsigned: try int(lg, "activation_unsigned") != 0,
@@ -167,7 +181,8 @@ enum CheckpointLayout {
                     alpha: try logits(lg, "alpha", count: n), beta: try logits(lg, "beta", count: n),
                     parameters: try pg.childNames().map { NamedArray(name: $0, array: try pg.read($0)) },
                     activationAssignment: try lg.stringAttribute("activation_assignment"),
-                    weightAssignment: try lg.stringAttribute("weight_assignment"))
+                    weightAssignment: try lg.stringAttribute("weight_assignment"),
+                    weightChannelThresholds: channels)
             }
             quantization = QuantizationState(candidates: candidates, temperature: try g.doubleAttribute("temperature"),
                                              layers: layers)

@@ -92,14 +92,14 @@ public struct ONNXGraphBuilder {
         addFloatInitializer(name, dims: [], values: [value])
     }
 
-    /// A scalar int8 or uint8 zero point (value 0).
+    /// An int8 or uint8 zero point (value 0): a scalar, or 1-D of `count` for per-axis QDQ.
     @discardableResult
-    public mutating func addZeroPoint(_ name: String, unsigned: Bool) -> String {
+    public mutating func addZeroPoint(_ name: String, unsigned: Bool, count: Int? = nil) -> String {
         var t = Onnx_TensorProto()
         t.name = uniqueName(name)
-        t.dims = []
+        t.dims = count.map { [Int64($0)] } ?? []
         t.dataType = Int32((unsigned ? Onnx_TensorProto.DataType.uint8 : .int8).rawValue)
-        t.rawData = Data([0])
+        t.rawData = Data(repeating: 0, count: count ?? 1)
         graph.initializer.append(t)
         return t.name
     }

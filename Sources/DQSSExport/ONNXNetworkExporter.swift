@@ -234,15 +234,26 @@ public struct ONNXNetworkExporter {
             return builder.addFloatInitializer(layer + ".weight", dims: w.shape,
                                                values: UnsafeBufferPointer(start: w.data, count: w.count))
         }
-        let s = q.scale
-        let lo = Float(q.qmin) * s, hi = Float(q.qmax) * s
+        // One scale per output channel (per-axis QDQ, axis 0) or one for the tensor.
+        let scales = q.channelScales ?? [q.scale]
+        let per = w.count / scales.count
         var clamped = [Float](repeating: 0, count: w.count)
-        for i in 0..<w.count { clamped[i] = Swift.min(Swift.max(w.data[i], lo), hi) }
+        for (c, s) in scales.enumerated() {
+            let lo = Float(q.qmin) * s, hi = Float(q.qmax) * s
+            for i in c * per ..< (c + 1) * per { clamped[i] = Swift.min(Swift.max(w.data[i], lo), hi) }
+        }
         let name = builder.addFloatInitializer(layer + ".weight", dims: w.shape, values: clamped)
-        let scale = builder.addScalar(layer + ".weight_scale", s)
-        let zp = builder.addZeroPoint(layer + ".weight_zero_point", unsigned: false)
-        let qn = builder.addNode("QuantizeLinear", inputs: [name, scale, zp], output: layer + ".weight_quantized")
-        return builder.addNode("DequantizeLinear", inputs: [qn, scale, zp], output: layer + ".weight_dequantized")
+        guard q.channelThresholds != nil else {
+            let scale = builder.addScalar(layer + ".weight_scale", scales[0])
+            let zp = builder.addZeroPoint(layer + ".weight_zero_point", unsigned: false)
+            let qn = builder.addNode("QuantizeLinear", inputs: [name, scale, zp], output: layer + ".weight_quantized")
+            return builder.addNode("DequantizeLinear", inputs: [qn, scale, zp], output: layer + ".weight_dequantized")
+        }
+        let scale = builder.addFloatInitializer(layer + ".weight_scale", dims: [scales.count], values: scales)
+        let zp = builder.addZeroPoint(layer + ".weight_zero_point", unsigned: false, count: scales.count)
+        let axis = [ONNXGraphBuilder.attribute("axis", int: 0)]
+        let qn = builder.addNode("QuantizeLinear", inputs: [name, scale, zp], output: layer + ".weight_quantized", attributes: axis)
+        return builder.addNode("DequantizeLinear", inputs: [qn, scale, zp], output: layer + ".weight_dequantized", attributes: axis)
     }
 
     private mutating func quantizedInputs(_ x: Value, weight: Tensor, bias: Parameter?, layer: String) throws -> [String] {

@@ -157,7 +157,7 @@ public struct SearchAssignmentSource: QuantizationSource {
                 activation: TensorQuantization(bits: aBits, isUnsigned: unsigned, threshold: l.activationThreshold,
                                                strategy: l.activation),
                 weight: TensorQuantization(bits: wBits, isUnsigned: false, threshold: l.weightThreshold,
-                                           strategy: l.weight))
+                                           strategy: l.weight, channelThresholds: l.weightChannelThresholds))
         }
         return ExportAssignment(model: file.model, weights: file.weights, origin: origin, layers: layers)
     }

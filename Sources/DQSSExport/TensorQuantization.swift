@@ -24,12 +24,16 @@ public struct TensorQuantization: Sendable, Equatable, Codable {
     public var threshold: Float
     /// The candidate that produced T ("KL", "Max_Abs", ...), when known.
     public var strategy: String?
+    /// T per output channel (weights, `--weight-granularity channel`): exported as per-axis QDQ (axis 0,
+    /// one scale per channel, opset 13); nil: `threshold` for the whole tensor.
+    public var channelThresholds: [Float]?
 
-    public init(bits: Int, isUnsigned: Bool, threshold: Float, strategy: String? = nil) {
+    public init(bits: Int, isUnsigned: Bool, threshold: Float, strategy: String? = nil, channelThresholds: [Float]? = nil) {
         self.bits = bits
         self.isUnsigned = isUnsigned
         self.threshold = threshold
         self.strategy = strategy
+        self.channelThresholds = channelThresholds
     }
 
     public var quantizer: UniformQuantizer { UniformQuantizer(bits: bits, unsigned: isUnsigned) }
@@ -37,6 +41,8 @@ public struct TensorQuantization: Sendable, Equatable, Codable {
     public var qmin: Int { quantizer.qmin }
     /// s = T / q_max (float32, exactly as dqss computes it).
     public var scale: Float { quantizer.scale(threshold: threshold) }
+    /// s_c = T_c / q_max per channel (nil: per tensor).
+    public var channelScales: [Float]? { channelThresholds?.map { quantizer.scale(threshold: $0) } }
 
     /// The ONNX integer type carrying the codes: uint8 for unsigned, int8 for signed.
     public var onnxType: String { isUnsigned ? "uint8" : "int8" }
@@ -50,10 +56,13 @@ public struct TensorQuantization: Sendable, Equatable, Codable {
         guard (2...8).contains(bits) else {
             throw ExportError("\(tensor): \(bits)-bit quantizer cannot be exported (int8/uint8 QDQ carries 2 to 8 bits)")
         }
-        guard threshold.isFinite else { throw ExportError("\(tensor): threshold \(threshold) is not finite") }
-        guard !UniformQuantizer.isDegenerate(threshold) else {
-            // dqss maps such a tensor to all zeros (§1.1 guard); a QuantizeLinear with scale 1 would not.
-            throw ExportError("\(tensor): threshold \(threshold) ≤ 2^-24 (an all-zero tensor in dqss) has no QDQ form")
+        for (c, t) in (channelThresholds ?? [threshold]).enumerated() {
+            let what = channelThresholds == nil ? tensor : "\(tensor) channel \(c)"
+            guard t.isFinite else { throw ExportError("\(what): threshold \(t) is not finite") }
+            guard !UniformQuantizer.isDegenerate(t) else {
+                // dqss maps such a tensor to all zeros (§1.1 guard); a QuantizeLinear with scale 1 would not.
+                throw ExportError("\(what): threshold \(t) ≤ 2^-24 (an all-zero tensor in dqss) has no QDQ form")
+            }
         }
     }
 }
@@ -77,13 +86,14 @@ public struct LayerExportQuantization: Sendable, Equatable {
                   activation: TensorQuantization(bits: q.activationBits, isUnsigned: q.activationUnsigned,
                                                  threshold: q.thresholds.activation, strategy: activationStrategy),
                   weight: TensorQuantization(bits: q.weightBits, isUnsigned: false, threshold: q.thresholds.weight,
-                                             strategy: weightStrategy))
+                                             strategy: weightStrategy, channelThresholds: q.thresholds.weightChannels))
     }
 
     /// Back to dqss's record (to install the same fake quantizers in the Swift network).
     public var layerQuantization: LayerQuantization {
         LayerQuantization(name: name, weightBits: weight.bits, activationBits: activation.bits,
                           activationUnsigned: activation.isUnsigned,
-                          thresholds: LayerThresholds(weight: weight.threshold, activation: activation.threshold))
+                          thresholds: LayerThresholds(weight: weight.threshold, activation: activation.threshold,
+                                                      weightChannels: weight.channelThresholds))
     }
 }

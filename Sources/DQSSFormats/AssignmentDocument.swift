@@ -24,6 +24,8 @@ public struct AssignmentLayer: Codable, Sendable, Equatable {
     /// The chosen candidates' thresholds T_a, T_w.
     public var activationThreshold: Float
     public var weightThreshold: Float
+    /// T_w per output channel (`--weight-granularity channel`); absent: `weight_threshold` for the whole tensor.
+    public var weightChannelThresholds: [Float]?
     /// Quantizer settings (else the document's defaults apply).
     public var activationUnsigned: Bool?
     public var activationBits: Int?
@@ -46,8 +48,9 @@ public struct AssignmentLayer: Codable, Sendable, Equatable {
                 activationBits: Int? = nil, weightBits: Int? = nil, alpha: [Float]? = nil, beta: [Float]? = nil,
                 thetaActivation: [Double]? = nil, thetaWeight: [Double]? = nil,
                 activationMargin: Double? = nil, weightMargin: Double? = nil,
-                derivedActivation: String? = nil, derivedWeight: String? = nil) {
+                derivedActivation: String? = nil, derivedWeight: String? = nil, weightChannelThresholds: [Float]? = nil) {
         self.name = name
+        self.weightChannelThresholds = weightChannelThresholds
         self.kind = kind
         self.activation = activation
         self.weight = weight

@@ -11,7 +11,7 @@
 import DQSSTensor
 import DQSSDistributed
 
-public struct ADMMCalibrator: ThresholdCalibrator {
+public struct ADMMCalibrator: WeightThresholdCalibrator {
     public var sampleLimit: Int
     /// The ranks whose calibration values are solved for jointly (see the file header).
     public var communicator: any Communicator = SingleProcess()

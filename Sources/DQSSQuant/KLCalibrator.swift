@@ -4,7 +4,7 @@
 
 import DQSSTensor
 
-public struct KLCalibrator: ThresholdCalibrator {
+public struct KLCalibrator: WeightThresholdCalibrator {
     /// Histogram bins B (2048).
     public var bins: Int
     /// nq for signed tensors (128).

@@ -22,7 +22,7 @@
 
 import DQSSTensor
 
-public struct MSECalibrator: ThresholdCalibrator {
+public struct MSECalibrator: WeightThresholdCalibrator {
     /// Histogram bins B (2048), activations and the weight candidate grid.
     public var bins: Int
     /// First candidate bin (128, ModelOpt's start_bin); clamped to the last bin on smaller histograms.

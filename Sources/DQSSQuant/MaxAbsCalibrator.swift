@@ -3,10 +3,12 @@
 
 import DQSSTensor
 
-public struct MaxAbsCalibrator: ThresholdCalibrator {
+public struct MaxAbsCalibrator: WeightThresholdCalibrator {
     public init() {}
     public var method: PTQMethod { .maxAbs }
     public var requirements: StatisticRequirements { .maxAbs }
+
+    public func weightThreshold(_ w: Tensor, quantizer: UniformQuantizer) -> Float { w.maxAbs() }
 
     public func thresholds(for data: LayerCalibrationData) throws -> LayerThresholds {
         LayerThresholds(weight: data.layer.weight.value.maxAbs(), activation: data.maxAbs.maxAbs)

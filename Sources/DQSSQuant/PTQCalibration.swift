@@ -21,15 +21,21 @@ public struct PTQSettings: Sendable {
     public var eqMaxImages: Int?
     /// KL target bins nq for unsigned tensors (128 default; 256 = pytorch-quantization).
     public var klUnsignedBins: Int
+    /// One weight threshold per layer (the paper) or per output channel (WeightGranularity.swift).
+    public var weightGranularity: WeightGranularity
 
     public init(weightBits: Int = 8, activationBits: Int = 8, signedActivations: Bool = false,
-                eqMaxImages: Int? = nil, klUnsignedBins: Int = 128) {
+                eqMaxImages: Int? = nil, klUnsignedBins: Int = 128, weightGranularity: WeightGranularity = .tensor) {
         self.weightBits = weightBits
         self.activationBits = activationBits
         self.signedActivations = signedActivations
         self.eqMaxImages = eqMaxImages
         self.klUnsignedBins = klUnsignedBins
+        self.weightGranularity = weightGranularity
     }
+
+    /// "W4A8", "W4A8 per-channel": the setting as tables and reports name it.
+    public var label: String { "W\(weightBits)A\(activationBits)" + (weightGranularity == .channel ? " per-channel" : "") }
 
     /// The calibrator for `method` with these settings.
     public func calibrator(_ method: PTQMethod) -> any ThresholdCalibrator {
@@ -115,7 +121,11 @@ public final class PTQCalibration {
         var out: [LayerQuantization] = []
         for i in points.indices {
             progress?(i, points[i].name)
-            let t = try calibrator.thresholds(for: data(i))
+            let d = data(i)
+            var t = try calibrator.thresholds(for: d)
+            if settings.weightGranularity == .channel {
+                t.weightChannels = try calibrator.channelWeightThresholds(for: d, tensor: t)
+            }
             out.append(LayerQuantization(name: points[i].name, weightBits: settings.weightBits,
                                          activationBits: settings.activationBits,
                                          activationUnsigned: activationUnsigned(i), thresholds: t))

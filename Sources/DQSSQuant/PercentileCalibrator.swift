@@ -17,7 +17,7 @@
 import Foundation
 import DQSSTensor
 
-public struct PercentileCalibrator: ThresholdCalibrator {
+public struct PercentileCalibrator: WeightThresholdCalibrator {
     /// P, in (0, 100].
     public let percentile: Double
 
@@ -44,6 +44,8 @@ public struct PercentileCalibrator: ThresholdCalibrator {
         let r = Self.rank(percentile: percentile, count: sorted.count)
         return r == 0 ? 0 : sorted[r - 1]
     }
+
+    public func weightThreshold(_ w: Tensor, quantizer: UniformQuantizer) -> Float { weightThreshold(w) }
 
     /// T_a: the right edge of the first bin where the cumulative count reaches the rank (0 when empty).
     public func activationThreshold(_ h: AbsHistogram) -> Float {

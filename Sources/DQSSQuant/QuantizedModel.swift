@@ -31,7 +31,8 @@ public enum QuantizedModel {
         precondition(points.count == assignments.count, "\(assignments.count) assignments for \(points.count) layers")
         for (p, a) in zip(points, assignments) {
             p.layer.inputHook = FakeQuantHook(quantizer: a.activationQuantizer, threshold: a.thresholds.activation)
-            p.layer.weightHook = FakeQuantHook(quantizer: a.weightQuantizer, threshold: a.thresholds.weight)
+            p.layer.weightHook = FakeQuantHook(quantizer: a.weightQuantizer, threshold: a.thresholds.weight,
+                                               channelThresholds: a.thresholds.weightChannels)
         }
     }
 

@@ -54,11 +54,15 @@ public struct LayerCalibrationData {
 
 /// The thresholds chosen for one layer.
 public struct LayerThresholds: Sendable, Codable, Equatable {
+    /// T_w of the whole tensor (per-channel runs keep the candidate's per-tensor choice here, for reference).
     public var weight: Float
     public var activation: Float
-    public init(weight: Float, activation: Float) {
+    /// T_w of every output channel (`--weight-granularity channel`); nil: per tensor, `weight` is used.
+    public var weightChannels: [Float]?
+    public init(weight: Float, activation: Float, weightChannels: [Float]? = nil) {
         self.weight = weight
         self.activation = activation
+        self.weightChannels = weightChannels
     }
 }
 
@@ -78,4 +82,6 @@ public protocol ThresholdCalibrator: Sendable {
     var requirements: StatisticRequirements { get }
     /// (T_w, T_a) for one layer.
     func thresholds(for data: LayerCalibrationData) throws -> LayerThresholds
+    /// T_w of every output channel (`--weight-granularity channel`), given this candidate's per-tensor result.
+    func channelWeightThresholds(for data: LayerCalibrationData, tensor: LayerThresholds) throws -> [Float]
 }

@@ -79,6 +79,8 @@ public struct PTQSearchReport: Encodable {
     public var data: String
     public var split: String
     public var setting: String
+    /// "tensor" or "channel" (--weight-granularity).
+    public var weightGranularity: String
     public var weightBits: Int
     public var activationBits: Int
     public var signedActivations: Bool
@@ -276,10 +278,11 @@ extension PTQSearchReport {
                                    activationUnsigned: q.activationUnsigned, activationBits: q.activationBits,
                                    weightBits: q.weightBits, alpha: derived.alpha, beta: derived.beta,
                                    thetaActivation: main.theta[l].activation, thetaWeight: main.theta[l].weight,
-                                   derivedActivation: derived.activationCandidate, derivedWeight: derived.weightCandidate)
+                                   derivedActivation: derived.activationCandidate, derivedWeight: derived.weightCandidate,
+                                   weightChannelThresholds: q.thresholds.weightChannels)
         }
         self.init(model: o.model, weights: o.weights, data: o.data, split: o.split,
-                  setting: "W\(o.ptq.weightBits)A\(o.ptq.activationBits)",
+                  setting: o.ptq.label, weightGranularity: o.ptq.weightGranularity.rawValue,
                   weightBits: o.ptq.weightBits, activationBits: o.ptq.activationBits, signedActivations: o.ptq.signedActivations,
                   candidates: names, ranks: ranks, threads: Threads.count,
                   fp32Top1: r.fp32.top1, testImages: r.fp32.total,

@@ -55,7 +55,8 @@ public struct CandidateTable: Sendable {
         let qa = layers[a][l], qw = layers[w][l]
         return LayerQuantization(name: qa.name, weightBits: qw.weightBits, activationBits: qa.activationBits,
                                  activationUnsigned: qa.activationUnsigned,
-                                 thresholds: LayerThresholds(weight: qw.thresholds.weight, activation: qa.thresholds.activation))
+                                 thresholds: LayerThresholds(weight: qw.thresholds.weight, activation: qa.thresholds.activation,
+                                                                  weightChannels: qw.thresholds.weightChannels))
     }
 
     /// The network's quantization under `choice`.
@@ -137,7 +138,8 @@ public enum GreedyRefinement {
             return x.thresholds.activation == y.thresholds.activation && x.activationBits == y.activationBits
                 && x.activationUnsigned == y.activationUnsigned
         case .weight:
-            return x.thresholds.weight == y.thresholds.weight && x.weightBits == y.weightBits
+            return x.thresholds.weight == y.thresholds.weight && x.thresholds.weightChannels == y.thresholds.weightChannels
+                && x.weightBits == y.weightBits
         }
     }
 }

@@ -48,10 +48,18 @@ public final class MixedQuantHook: TensorHook, ArchitectureMixture {
         lastThetaGradient = [Double](repeating: 0, count: branches.count)
     }
 
-    private func constants(_ theta: [Double]) -> (branches: [BranchConstants], active: [Int]) {
-        let c = zip(branches, theta).map { BranchConstants($0, theta: Float($1)) }
-        let active = c.indices.filter { c[$0].theta != 0 }
-        return (c, active)
+    /// The slices quantized with one set of thresholds: the whole tensor, or (any branch with per-channel
+    /// thresholds) each output channel W[c, ...] with every branch's T_c.
+    private func slices(_ x: Tensor, _ theta: [Double]) -> [(offset: Int, count: Int, branches: [BranchConstants])] {
+        guard let channels = branches.lazy.compactMap(\.channelThresholds?.count).first else {
+            return [(0, x.count, zip(branches, theta).map { BranchConstants($0, theta: Float($1)) })]
+        }
+        precondition(x.shape.first == channels && branches.allSatisfy { ($0.channelThresholds?.count ?? channels) == channels },
+                     "MixedQuantHook: per-channel thresholds of \(channels) channels for a tensor \(x.shape)")
+        let per = x.count / max(channels, 1)
+        return (0..<channels).map { ch in
+            (ch * per, per, zip(branches, theta).map { BranchConstants($0, theta: Float($1), threshold: $0.threshold(channel: ch)) })
+        }
     }
 
     public func forward(_ x: Tensor) -> Tensor {
@@ -59,8 +67,10 @@ public final class MixedQuantHook: TensorHook, ArchitectureMixture {
         savedInput = x
         savedTheta = th
         output.resize(to: x.shape)
-        let (c, active) = constants(th)
-        MixedQuantKernel.forward(x.data, output.data, count: x.count, branches: c, active: active)
+        let active = th.indices.filter { Float(th[$0]) != 0 }
+        for s in slices(x, th) {
+            MixedQuantKernel.forward(x.data + s.offset, output.data + s.offset, count: s.count, branches: s.branches, active: active)
+        }
         return output
     }
 
@@ -68,9 +78,14 @@ public final class MixedQuantHook: TensorHook, ArchitectureMixture {
         guard let x = savedInput else { preconditionFailure("MixedQuantHook.backward before forward") }
         precondition(gradOutput.count == x.count, "MixedQuantHook.backward: gradient \(gradOutput.shape) vs input \(x.shape)")
         gradInput.resize(to: x.shape)
-        let (c, active) = constants(savedTheta)
-        let dots = MixedQuantKernel.backward(x.data, gradOutput.data, needsInputGradient ? gradInput.data : nil,
-                                             count: x.count, branches: c, active: active)
+        let active = savedTheta.indices.filter { Float(savedTheta[$0]) != 0 }
+        var dots = [Double](repeating: 0, count: count)
+        for s in slices(x, savedTheta) {
+            let d = MixedQuantKernel.backward(x.data + s.offset, gradOutput.data + s.offset,
+                                              needsInputGradient ? gradInput.data + s.offset : nil,
+                                              count: s.count, branches: s.branches, active: active)
+            for k in dots.indices { dots[k] += d[k] }
+        }
         lastThetaGradient = dots
         if !needsInputGradient { gradInput.zero() }
         if mode == .soft && logits.requiresGrad {

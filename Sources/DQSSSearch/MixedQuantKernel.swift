@@ -34,14 +34,15 @@ struct BranchConstants {
     var isZero: Bool
     var theta: Float
 
-    init(_ b: QuantizerBranch, theta: Float) {
-        let q = b.quantizer
-        isZero = UniformQuantizer.isDegenerate(b.threshold)
-        scale = q.scale(threshold: b.threshold)
+    /// `threshold`: the branch's own, or one of its per-channel thresholds.
+    init(_ b: QuantizerBranch, theta: Float, threshold: Float? = nil) {
+        let q = b.quantizer, t = threshold ?? b.threshold
+        isZero = UniformQuantizer.isDegenerate(t)
+        scale = q.scale(threshold: t)
         codeLo = Float(q.qmin)
         codeHi = Float(q.qmax)
-        steHi = b.threshold
-        steLo = b.isUnsigned ? 0 : -b.threshold
+        steHi = t
+        steLo = b.isUnsigned ? 0 : -t
         self.theta = theta
     }
 

@@ -53,7 +53,8 @@ public final class MixedQuantizedModel {
             }, initialLogit: initialLogit)
             let w = MixedQuantHook(side: .weight, branches: candidates.map {
                 QuantizerBranch(name: $0.name, quantizer: $0.layers[i].weightQuantizer,
-                                threshold: $0.layers[i].thresholds.weight)
+                                threshold: $0.layers[i].thresholds.weight,
+                                channelThresholds: $0.layers[i].thresholds.weightChannels)
             }, initialLogit: initialLogit)
             w.needsInputGradient = !freezeWeights
             p.layer.inputHook = a

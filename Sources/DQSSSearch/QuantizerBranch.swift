@@ -9,19 +9,26 @@ public struct QuantizerBranch: Sendable, Codable, Equatable {
     public var bits: Int
     public var isUnsigned: Bool
     public var threshold: Float
+    /// Per output channel T_w (`--weight-granularity channel`, weight side); nil: `threshold`.
+    public var channelThresholds: [Float]?
 
-    public init(name: String, quantizer: UniformQuantizer, threshold: Float) {
+    public init(name: String, quantizer: UniformQuantizer, threshold: Float, channelThresholds: [Float]? = nil) {
         self.name = name
         self.bits = quantizer.bits
         self.isUnsigned = quantizer.isUnsigned
         self.threshold = threshold
+        self.channelThresholds = channelThresholds
     }
+
+    /// The threshold of slice `c` along the first axis (output channel c of a weight).
+    public func threshold(channel c: Int) -> Float { channelThresholds?[c] ?? threshold }
 
     public var quantizer: UniformQuantizer { UniformQuantizer(bits: bits, unsigned: isUnsigned) }
 
     enum CodingKeys: String, CodingKey {
         case name, bits, threshold
         case isUnsigned = "unsigned"
+        case channelThresholds = "channel_thresholds"
     }
 }
 

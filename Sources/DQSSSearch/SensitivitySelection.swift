@@ -64,14 +64,13 @@ public struct SensitivityScores: Sendable, Equatable {
 /// backward, with g = ∂L/∂y, S_c += Σ_i (g_i · (Q_c(y_i) − y_i))² for every candidate c (file header).
 /// The gradient passes through unchanged.
 public final class SensitivityProbe: TensorHook {
-    /// Each candidate's quantizer and threshold for this tensor, in branch order.
-    public let candidates: [(quantizer: UniformQuantizer, threshold: Float)]
+    /// Each candidate's fake quantizer for this tensor (its threshold, or per-channel thresholds), in branch order.
+    public let candidates: [FakeQuantHook]
     /// Accumulated S_c, one per candidate.
     public private(set) var scores: [Double]
     private var saved: Tensor?
-    private let quantized = Tensor(shape: [0])
 
-    public init(candidates: [(quantizer: UniformQuantizer, threshold: Float)]) {
+    public init(candidates: [FakeQuantHook]) {
         self.candidates = candidates
         scores = [Double](repeating: 0, count: candidates.count)
     }
@@ -86,8 +85,7 @@ public final class SensitivityProbe: TensorHook {
         precondition(gradOutput.count == y.count, "SensitivityProbe: gradient \(gradOutput.shape) vs input \(y.shape)")
         let n = y.count, g = gradOutput.data, x = y.data
         for (c, q) in candidates.enumerated() {
-            q.quantizer.fakeQuantize(y, threshold: q.threshold, into: quantized)
-            let yq = quantized.data
+            let yq = q.forward(y).data
             var s = 0.0
             for i in 0..<n {
                 let d = Double(g[i]) * (Double(yq[i]) - Double(x[i]))
@@ -116,8 +114,10 @@ public enum SensitivitySelection {
         var probes: [(a: SensitivityProbe, w: SensitivityProbe)] = []
         for (l, p) in points.enumerated() {
             let qs = table.names.indices.map { table.layers[$0][l] }
-            let a = SensitivityProbe(candidates: qs.map { ($0.activationQuantizer, $0.thresholds.activation) })
-            let w = SensitivityProbe(candidates: qs.map { ($0.weightQuantizer, $0.thresholds.weight) })
+            let a = SensitivityProbe(candidates: qs.map { FakeQuantHook(quantizer: $0.activationQuantizer, threshold: $0.thresholds.activation) })
+            let w = SensitivityProbe(candidates: qs.map {
+                FakeQuantHook(quantizer: $0.weightQuantizer, threshold: $0.thresholds.weight, channelThresholds: $0.thresholds.weightChannels)
+            })
             p.layer.inputHook = a
             p.layer.weightHook = w
             probes.append((a, w))

@@ -39,3 +39,24 @@ func runDQSS(_ arguments: [String]) throws -> (Int32, String, String) {
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
 }
+
+/// Correct predictions of ONNX Runtime on the whole `test` split (scripts/ort_eval.py), nil without it.
+func onnxRuntimeCorrect(_ model: String) throws -> Int? {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let probe = Process()
+    probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    probe.arguments = ["python3", "-c", "import onnxruntime, numpy"]
+    probe.standardError = FileHandle.nullDevice
+    try probe.run(); probe.waitUntilExit()
+    guard probe.terminationStatus == 0 else { return nil }
+    let p = Process(), out = Pipe()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", root.appendingPathComponent("scripts/ort_eval.py").path, model,
+                   "--data", sharedDatasets.appendingPathComponent("cifar10").path, "--split", "test"]
+    p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return text.split(separator: "\n").last.flatMap { Int($0.split(separator: "/").first?.trimmingCharacters(in: .whitespaces) ?? "") }
+}

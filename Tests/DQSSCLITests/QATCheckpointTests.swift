@@ -159,27 +159,6 @@ struct QATCheckpointTests {
         #expect(layers.allSatisfy { ($0["weight_threshold"] as? Double).map { $0 > 0 } == true })
     }
 
-    /// Correct predictions of ONNX Runtime on the whole `test` split (scripts/ort_eval.py), nil without it.
-    func onnxRuntimeCorrect(_ model: String) throws -> Int? {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let probe = Process()
-        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        probe.arguments = ["python3", "-c", "import onnxruntime, numpy"]
-        probe.standardError = FileHandle.nullDevice
-        try probe.run(); probe.waitUntilExit()
-        guard probe.terminationStatus == 0 else { return nil }
-        let p = Process(), out = Pipe()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", root.appendingPathComponent("scripts/ort_eval.py").path, model,
-                       "--data", sharedDatasets.appendingPathComponent("cifar10").path, "--split", "test"]
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return text.split(separator: "\n").last.flatMap { Int($0.split(separator: "/").first?.trimmingCharacters(in: .whitespaces) ?? "") }
-    }
-
     @Test("export of a QAT run is the network the run reported: DoReFa weights (c·tanh(W)/max|tanh W| on the grid of c) from its checkpoint, and the DQSS search's --out directory (derived network after BatchNorm re-estimation, network_top1) give the run's top-1 on test within 1 image in dqss and within 2 in ONNX Runtime",
           arguments: ["dorefa", "dqss"])
     func exportIsTheReportedNetwork(method: String) throws {
