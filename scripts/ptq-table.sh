@@ -7,10 +7,11 @@
 #   MODELS="resnet20" SETTINGS="4,8" scripts/ptq-table.sh
 #   EQ_IMAGES=256 scripts/ptq-table.sh   # EQ on all 256 calibration images (the spec default; slower)
 #   METHODS=mse,percentile:99.99,percentile:99.9 MODELS=resnet20 SETTINGS="4,8 8,4" scripts/ptq-table.sh
+#   GRANULARITY="tensor channel" METHODS=maxabs,kl,easyquant,admm,mse,percentile:99.99 scripts/ptq-table.sh
 #
 # Environment: DATA (default ../shared/datasets), MODELS, SETTINGS ("W,A" pairs), METHODS (the --method
 # list, default all = the paper's four; one column each, in that order), EQ_IMAGES (default 64, see
-# docs/results.md for why), THREADS, BIN (a built dqss; default: build .build/release/dqss). Progress
+# docs/results.md for why), GRANULARITY (--weight-granularity values, one row each; default tensor), THREADS, BIN (a built dqss; default: build .build/release/dqss). Progress
 # goes to stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,7 @@ MODELS=${MODELS:-"resnet20 resnet32 resnet44 shufflenetv2_x0_5"}
 SETTINGS=${SETTINGS:-"8,8 4,8 8,4"}
 EQ_IMAGES=${EQ_IMAGES:-64}
 METHODS=${METHODS:-all}
+GRANULARITY=${GRANULARITY:-tensor}
 THREAD_ARGS=()
 if [[ -n "${THREADS:-}" ]]; then THREAD_ARGS=(--threads "$THREADS"); fi
 
@@ -52,9 +54,12 @@ for model in $MODELS; do
     fp32=(--fp32)   # FP32 is evaluated once per model (first setting); later rows show ″
     for setting in $SETTINGS; do
         w=${setting%,*}; a=${setting#*,}
-        "$BIN" ptq --model "$model" --weights "$(weights_for "$model")" --data "$DATA/cifar10" \
-            --split test-jpeg --method "$METHODS" --weight-bits "$w" --act-bits "$a" --calib 256 --seed 0 \
-            --eq-images "$EQ_IMAGES" ${fp32[@]+"${fp32[@]}"} --markdown ${THREAD_ARGS[@]+"${THREAD_ARGS[@]}"}
-        fp32=()
+        for g in $GRANULARITY; do
+            "$BIN" ptq --model "$model" --weights "$(weights_for "$model")" --data "$DATA/cifar10" \
+                --split test-jpeg --method "$METHODS" --weight-bits "$w" --act-bits "$a" --calib 256 --seed 0 \
+                --eq-images "$EQ_IMAGES" --weight-granularity "$g" ${fp32[@]+"${fp32[@]}"} --markdown \
+                ${THREAD_ARGS[@]+"${THREAD_ARGS[@]}"}
+            fp32=()
+        done
     done
 done
