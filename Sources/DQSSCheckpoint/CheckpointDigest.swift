@@ -27,6 +27,8 @@ public enum CheckpointDigest {
             for l in q.layers {
                 text(l.name); text(l.activationAssignment); text(l.weightAssignment)
                 for v in l.activationThresholds + l.weightThresholds + l.alpha + l.beta { word(UInt64(v.bitPattern)) }
+                // Per-channel T_w only when present, so per-tensor checkpoints keep their digests.
+                for v in (l.weightChannelThresholds ?? []).flatMap({ $0 }) { word(UInt64(v.bitPattern)) }
                 for p in l.parameters { text(p.name); array(p.array) }
             }
         }

@@ -31,6 +31,25 @@ struct CheckpointFileTests {
         #expect(try CheckpointReader.header(url) == "tiny")
     }
 
+    @Test("per-channel weight thresholds (--weight-granularity channel) read back bit for bit, one row per candidate, and are in the digest")
+    func channelThresholdsRoundTrip() throws {
+        let dir = TemporaryDirectory()
+        var c = try sampleCheckpoint(steps: 1)
+        var q = try #require(c.quantization)
+        let candidates = q.candidates.count
+        let plain = CheckpointDigest.of(c)
+        // conv1: 3 output channels' thresholds per candidate, with values that need every bit.
+        q.layers[0].weightChannelThresholds = (0..<candidates).map { k in (0..<3).map { Float(k + 1) / 3 + Float($0) * 1e-7 } }
+        c.quantization = q
+        #expect(CheckpointDigest.of(c) != plain)
+        let url = try CheckpointWriter(directory: dir.url, keep: 2).write(c)
+        let back = try CheckpointReader.read(url)
+        #expect(back == c)
+        #expect(back.quantization?.layers[0].weightChannelThresholds?.map { $0.map(\.bitPattern) }
+                == q.layers[0].weightChannelThresholds?.map { $0.map(\.bitPattern) })
+        #expect(back.quantization?.layers[1].weightChannelThresholds == nil)
+    }
+
     @Test("the writer keeps the newest M, leaves no temporary file, and clears stale ones")
     func keepLastM() throws {
         let dir = TemporaryDirectory()
