@@ -12,12 +12,13 @@
 #   MODELS="resnet20 shufflenetv2_x0_5" SETTINGS="4,8" scripts/search-table.sh
 #   OUT=out/search scripts/search-table.sh                     # keep each run's assignment.json, search.json, figure4.svg
 #   CANDIDATES=maxabs,kl,easyquant,admm,mse,percentile:99.99 MODELS=resnet20 SETTINGS="4,8" scripts/search-table.sh
+#   GRANULARITY=channel MODELS=resnet20 SETTINGS="4,8" scripts/search-table.sh   # per-output-channel weights
 #
 # Environment: DATA (../shared/datasets), MODELS, SETTINGS ("W,A" pairs), CANDIDATES (the --candidates list,
 # default the paper's four; one uniform column each, in that order), EQ_IMAGES (64, as
 # scripts/ptq-table.sh; the calibration draw is that of `dqss ptq --seed 0`, so the uniform columns equal
 # the PTQ table's), VAL_IMAGES (1000), REFINE_PASSES (1), PEERS (all; none, or e.g. greedy,sensitivity),
-# SEED (0), THREADS, OUT, BIN.
+# SEED (0), GRANULARITY (--weight-granularity: tensor, the default, or channel), THREADS, OUT, BIN.
 # Progress goes to stderr; each row is printed when its run ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,7 @@ REFINE_PASSES=${REFINE_PASSES:-1}
 PEERS=${PEERS:-all}
 SEED=${SEED:-0}
 CANDIDATES=${CANDIDATES:-maxabs,kl,easyquant,admm}
+GRANULARITY=${GRANULARITY:-tensor}
 EXTRA=()
 if [[ -n "${THREADS:-}" ]]; then EXTRA+=(--threads "$THREADS"); fi
 if [[ -z "${BIN:-}" ]]; then
@@ -59,7 +61,8 @@ for model in $MODELS; do
         # The first line is the row; the peer table's rows follow it.
         rows=$("$BIN" search --mode ptq --model "$model" --weights "$weights" --data "$DATA/cifar10" --split test-jpeg \
             --candidates "$CANDIDATES" --weight-bits "$w" --act-bits "$a" --calib 256 --seed "$SEED" --eq-images "$EQ_IMAGES" \
-            --val-images "$VAL_IMAGES" --refine-passes "$REFINE_PASSES" --peers "$PEERS" --also-paper --markdown \
+            --val-images "$VAL_IMAGES" --refine-passes "$REFINE_PASSES" --peers "$PEERS" --also-paper \
+            --weight-granularity "$GRANULARITY" --markdown \
             ${out[@]+"${out[@]}"} ${EXTRA[@]+"${EXTRA[@]}"})
         head -1 <<<"$rows"
         while IFS= read -r line; do peer_rows+=("$line"); done < <(tail -n +2 <<<"$rows")
