@@ -163,7 +163,7 @@ public enum PTQSearchRun {
             throw SearchRunError("--calib \(o.calib) + --val-images \(o.valImages) exceed the \(trainSource.count) images of split "
                                  + "\"\(o.calibSplit)\" of \(o.data)")
         }
-        let setting = "W\(o.ptq.weightBits)A\(o.ptq.activationBits)"
+        let setting = o.ptq.label
         log.progress("\(o.model) \(setting): DQSS PTQ search over \(o.methods.map(\.paperName).joined(separator: ", ")); "
                      + "\(comm.size) rank(s), \(Threads.count) thread(s)\n")
 
