@@ -1,6 +1,7 @@
 // AssignmentJSON: `dqss export --format json` — the exported assignment with, per quantized layer, the
 // strategy, threshold T, scale s = T/q_max, bit width, signedness, integer range and ONNX tensor names of
-// both quantizers. Meant for other deployment tools (scales as decimal and as float32 hex bit patterns).
+// both quantizers (per-channel weights: every channel's threshold and scale too). Meant for other deployment
+// tools (scales as decimal and as float32 hex bit patterns).
 
 import Foundation
 import DQSSFormats
@@ -19,7 +20,12 @@ public struct AssignmentJSON: Encodable {
         var onnxType: String
         /// The ONNX tensor this quantizer reads.
         var tensor: String
+        /// Per output channel (per-channel weights; per-axis QDQ on axis 0): T_c, s_c = T_c / q_max.
+        var channelThresholds: [Float]?
+        var channelScales: [Float]?
         init(_ q: TensorQuantization, tensor: String) {
+            channelThresholds = q.channelThresholds
+            channelScales = q.channelScales
             strategy = q.strategy
             threshold = q.threshold
             scale = q.scale

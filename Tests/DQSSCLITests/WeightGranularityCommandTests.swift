@@ -56,5 +56,19 @@ struct WeightGranularityCommandTests {
         if let ort = try onnxRuntimeCorrect(onnx) {
             #expect(abs(ort - perChannelCorrect) <= 2, "ONNX Runtime \(ort), dqss \(perChannelCorrect)")
         }
+        // The JSON export lists every channel's threshold and scale s_c = T_c / q_max (q_max = 7 at 4 bits).
+        let json = dir.appendingPathComponent("channel-export.json")
+        let (s3, _, e3) = try runDQSS(["export", "--from", dir.appendingPathComponent("channel.json").path, "--method", "maxabs",
+                                       "--format", "json", "--out", json.path, "--quiet"])
+        #expect(s3 == 0, "\(e3)")
+        let exported = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any])["layers"]
+            as? [[String: Any]]
+        for (l, layer) in try #require(exported).enumerated() {
+            let w = try #require(layer["weight"] as? [String: Any])
+            let t = try #require(w["channel_thresholds"] as? [Double]), sc = try #require(w["channel_scales"] as? [Double])
+            #expect(t.count == expectedChannels[l] && sc.count == t.count, "layer \(l)")
+            #expect(zip(t, sc).allSatisfy { abs($0 / 7 - $1) <= 1e-6 * $0 }, "layer \(l)")
+            #expect((layer["activation"] as? [String: Any])?["channel_thresholds"] == nil)
+        }
     }
 }
