@@ -229,12 +229,15 @@ public struct ONNXNetworkExporter {
 
     /// The weight initializer, with Q/DQ when quantized. The stored FP32 weight is clamped to
     /// [q_min·s, q_max·s] so that int8 saturation cannot differ from the narrow range (exact, no node).
-    private mutating func weightInput(_ w: Tensor, layer: String, _ q: TensorQuantization?) -> String {
+    private mutating func weightInput(_ w: Tensor, layer: String, _ q: TensorQuantization?) throws -> String {
         guard let q else {
             return builder.addFloatInitializer(layer + ".weight", dims: w.shape,
                                                values: UnsafeBufferPointer(start: w.data, count: w.count))
         }
         // One scale per output channel (per-axis QDQ, axis 0) or one for the tensor.
+        if let c = q.channelThresholds, c.count != w.shape.first {
+            throw ExportError("\(layer).weight: \(c.count) per-channel thresholds for a weight of \(w.shape.first ?? 0) output channels \(w.shape)")
+        }
         let scales = q.channelScales ?? [q.scale]
         let per = w.count / scales.count
         var clamped = [Float](repeating: 0, count: w.count)
@@ -260,7 +263,7 @@ public struct ONNXNetworkExporter {
         let q = try quantization(of: layer)
         points.append(ExportedQuantizationPoint(layer: layer, inputTensor: x.name, quantization: q))
         let input = q.map { quantizeActivation(x, $0.activation, layer: layer) } ?? x.name
-        var inputs = [input, weightInput(weight, layer: layer, q?.weight)]
+        var inputs = [input, try weightInput(weight, layer: layer, q?.weight)]
         if let bias {
             inputs.append(builder.addFloatInitializer(layer + ".bias", dims: bias.value.shape,
                                                       values: UnsafeBufferPointer(start: bias.value.data,

@@ -56,6 +56,20 @@ struct WeightGranularityCommandTests {
         if let ort = try onnxRuntimeCorrect(onnx) {
             #expect(abs(ort - perChannelCorrect) <= 2, "ONNX Runtime \(ort), dqss \(perChannelCorrect)")
         }
+        // A thresholds file whose channel count does not fit the model is refused, naming the layer, and writes nothing.
+        var doc = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("channel.json"))) as? [String: Any])
+        var methods = try #require(doc["methods"] as? [String: [[String: Any]]])
+        var first = try #require(methods["maxabs"]?[0]), firstThresholds = try #require(first["thresholds"] as? [String: Any])
+        firstThresholds["weight_channels"] = Array(try #require(firstThresholds["weight_channels"] as? [Double]).dropLast())
+        first["thresholds"] = firstThresholds
+        methods["maxabs"]![0] = first
+        doc["methods"] = methods
+        let bad = dir.appendingPathComponent("bad.json"), badOut = dir.appendingPathComponent("bad.onnx")
+        try JSONSerialization.data(withJSONObject: doc).write(to: bad)
+        let (s4, _, e4) = try runDQSS(["export", "--from", bad.path, "--method", "maxabs", "--format", "onnx-qdq", "--out", badOut.path])
+        #expect(s4 != 0 && e4.contains("conv1.weight") && e4.contains("15 per-channel thresholds") && e4.contains("16 output channels"), "\(e4)")
+        #expect(!FileManager.default.fileExists(atPath: badOut.path))
+
         // The JSON export lists every channel's threshold and scale s_c = T_c / q_max (q_max = 7 at 4 bits).
         let json = dir.appendingPathComponent("channel-export.json")
         let (s3, _, e3) = try runDQSS(["export", "--from", dir.appendingPathComponent("channel.json").path, "--method", "maxabs",
