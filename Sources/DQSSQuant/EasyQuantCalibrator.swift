@@ -186,7 +186,7 @@ final class CosineScorer {
     }
 
     /// `reference` = the layer's unquantized output on `batch` (hooks off; the caller installs what it scores).
-    private func computeReference(_ batch: Tensor) {
+    func computeReference(_ batch: Tensor) {
         layer.inputHook = nil
         layer.weightHook = nil
         reference.assign(layer.forward(batch))

@@ -25,22 +25,20 @@ extension EasyQuantCalibrator {
         let layer = data.layer
         let grids = WeightChannels.slices(layer.weight.value).map { grid($0.maxAbs()) }
         let channels = grids.count
+        let scorer = CosineScorer(layer: layer, inputs: inputs, weightQuantizer: data.weightQuantizer,
+                                  activationQuantizer: data.activationQuantizer, communicator: communicator)
+        defer { scorer.restoreHooks() }
+        scorer.activationHook.threshold = activation
         // sums[(k · C + c) · 3 + {0: ⟨O, Ô⟩, 1: ‖O‖², 2: ‖Ô‖²}]
         var sums = [Double](repeating: 0, count: gridPoints * channels * 3)
-        let savedInput = layer.inputHook, savedWeight = layer.weightHook
-        defer { layer.inputHook = savedInput; layer.weightHook = savedWeight }
-        let activationHook = FakeQuantHook(quantizer: data.activationQuantizer, threshold: activation)
-        let weightHook = FakeQuantHook(quantizer: data.weightQuantizer, threshold: 0)
-        let reference = Tensor(shape: [0])
         for batch in inputs {
-            layer.inputHook = nil
-            layer.weightHook = nil
-            reference.assign(layer.forward(batch))
-            layer.inputHook = activationHook
-            layer.weightHook = weightHook
+            scorer.computeReference(batch)
+            layer.inputHook = scorer.activationHook
+            layer.weightHook = scorer.weightHook
+            let reference = scorer.reference
             let n = batch.shape[0], per = reference.count / max(n * channels, 1)
             for k in 0..<gridPoints {
-                weightHook.channelThresholds = grids.map { $0[k] }
+                scorer.weightHook.channelThresholds = grids.map { $0[k] }
                 let y = layer.forward(batch)
                 sums.withUnsafeMutableBufferPointer { s in
                     let base = s.baseAddress! + k * channels * 3
