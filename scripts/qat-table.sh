@@ -10,7 +10,8 @@
 #
 # Methods: dorefa, dsq, lsq, pact (one candidate everywhere); dqss (the default annealed schedule:
 # Adam on α/β, τ annealed over the first half of the epochs, then the derived network alone trains);
-# dqss-paper (§7 as printed: --schedule paper, SGD lr-theta LR_THETA); dqss@X (default schedule, --lr-theta X).
+# dqss-paper (§7 as printed: --schedule paper, SGD lr-theta LR_THETA); dqss@X (default schedule, --lr-theta X);
+# dqss-sN (default schedule with --search-epochs N: N search epochs, the rest derived-only).
 #
 # Budget (environment): TRAIN_LIMIT (default 4660 = every training image of ../shared/datasets),
 # EPOCHS (1, after 1 warm-up epoch), BATCH (128), LR (1e-3), LR_THETA (1e-4, the paper's, for dqss-paper),
@@ -55,6 +56,7 @@ for model in $MODELS; do
         case "$m" in
             dqss) "$BIN" search --mode qat --bn-reestimate "$BN_REESTIMATE" "${common[@]}" | sed "s/| dqss |/| dqss (annealed, default) |/" ;;
             dqss-paper) "$BIN" search --mode qat --schedule paper --lr-theta "$LR_THETA" --bn-reestimate "$BN_REESTIMATE" "${common[@]}" | sed "s/| dqss |/| dqss (paper schedule) |/" ;;
+            dqss-s*) "$BIN" search --mode qat --search-epochs "${m#dqss-s}" --bn-reestimate "$BN_REESTIMATE" "${common[@]}" | sed "s/| dqss |/| dqss (annealed, search ${m#dqss-s} epochs) |/" ;;
             dqss@*) "$BIN" search --mode qat --lr-theta "${m#dqss@}" --bn-reestimate "$BN_REESTIMATE" "${common[@]}" | sed "s/| dqss |/| dqss (annealed, lr-theta ${m#dqss@}) |/" ;;
             *) "$BIN" qat --method "$m" "${common[@]}" ;;
         esac

@@ -1,8 +1,8 @@
 // `dqss ptq`: post-training quantization of a zoo model with one (or several) of the PTQ candidates
-// (ALGORITHMS.md §3's four, MSE, percentile), then top-1 on a labelled split.
+// (ALGORITHMS.md §3's four, MSE, percentile, AdaRound), then top-1 on a labelled split.
 //
 //   dqss ptq --model resnet20 --weights akamaster_resnet20.safetensors --data ../shared/datasets/cifar10 \
-//            --method maxabs|kl|easyquant|admm|mse|percentile:P (comma list or "all") [--bits 8] [--weight-bits B] \
+//            --method maxabs|kl|easyquant|admm|mse|percentile:P|adaround[:B] (comma list or "all") [--bits 8] [--weight-bits B] \
 //            [--act-bits B] [--calib 256] [--seed S] [--split test] [--limit N] [--eval-batch 200] \
 //            [--num-classes N] [--json | --markdown] [--save-thresholds FILE]
 //
@@ -27,12 +27,12 @@ import DQSSRun
 struct PTQCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ptq",
-        abstract: "Calibrate a pretrained model with a PTQ candidate (Max_Abs, KL, EQ, ADMM, MSE, percentile) and evaluate it.",
+        abstract: "Calibrate a pretrained model with a PTQ candidate (Max_Abs, KL, EQ, ADMM, MSE, percentile, AdaRound) and evaluate it.",
         discussion: "Models: \(ModelZoo.names.joined(separator: ", ")).")
 
     @Option(help: ArgumentHelp(
-        "PTQ candidate: maxabs, kl, easyquant, admm, mse, percentile:P (or the labels Max_Abs, KL, EQ, ADMM, MSE, P99.99); a comma-separated list; or all (the paper's four).",
-        discussion: "percentile:P takes P in (0, 100], e.g. percentile:99.9, percentile:99.99, percentile:99.999."),
+        "PTQ candidate: maxabs, kl, easyquant, admm, mse, percentile:P, adaround[:B] (or the labels Max_Abs, KL, EQ, ADMM, MSE, P99.99, AdaRound); a comma-separated list; or all (the paper's four).",
+        discussion: "percentile:P takes P in (0, 100], e.g. percentile:99.9, percentile:99.99, percentile:99.999. adaround:B learns the weights' rounding (AdaRound) on base candidate B's thresholds (default mse); --adaround-iterations sets its length."),
             transform: PTQMethodSelection.parse)
     var method: PTQMethodSelection
 
@@ -93,12 +93,15 @@ struct PTQCommand: ParsableCommand {
         var assignments: [(PTQMethod, [LayerQuantization], Double)] = []
         for m in gathered {
             let start = Date()
-            let a = try calibration.assignments(for: m) { i, name in
+            let a = try calibration.assignments(for: m, progress: { i, name in
                 if m == .easyQuant {
                     log.write(String(format: "\r%@ thresholds: layer %d/%d %@ (%.0f s)", m.paperName, i + 1,
                                         calibration.points.count, name, Date().timeIntervalSince(start)) + "\u{1B}[K")
                 }
-            }
+            }, detail: { i, message in
+                log.line(String(format: "%@ layer %d/%d %@: %@", m.paperName, i + 1, calibration.points.count,
+                                calibration.points[i].name, message))
+            })
             let seconds = Date().timeIntervalSince(start)
             if m == .easyQuant { log.write("\n") }
             log.line(String(format: "%@ thresholds: %.1f s", m.paperName, seconds))
@@ -127,6 +130,7 @@ struct PTQCommand: ParsableCommand {
                     var l = layer
                     l.thresholds.weight = wl.thresholds.weight
                     l.thresholds.weightChannels = wl.thresholds.weightChannels
+                    l.thresholds.weightRounding = wl.thresholds.weightRounding
                     return l
                 }, seconds)
             }

@@ -50,8 +50,16 @@ struct CalibrationOptions: ParsableArguments {
     @Option(help: "Weight thresholds per tensor (the paper) or per output channel (TensorRT, ONNX QDQ per-axis): tensor, channel. Every candidate applies its rule to each channel; EQ searches each channel on its own output.")
     var weightGranularity: WeightGranularity = .tensor
 
+    @Option(help: "AdaRound candidates: iterations per layer (10,000 = AIMET's and the paper's default).")
+    var adaroundIterations: Int = 10_000
+
+    @Option(help: "AdaRound candidates: calibration images per iteration (32).")
+    var adaroundBatch: Int = 32
+
     func validate() throws {
         try requireAtLeast(1, "--calib", calib)
+        try requireAtLeast(0, "--adaround-iterations", adaroundIterations)
+        try requireAtLeast(1, "--adaround-batch", adaroundBatch)
         try requireAtLeast(1, "--calib-batch", calibBatch)
         try requireAtLeast(1, "--eq-images", eqImages)
         if ![128, 256].contains(klUnsignedBins) {
@@ -61,8 +69,11 @@ struct CalibrationOptions: ParsableArguments {
 
     /// The calibration settings at `bits`.
     func settings(_ bits: PTQBitOptions) -> PTQSettings {
-        PTQSettings(weightBits: bits.weight, activationBits: bits.activation, signedActivations: signedActivations,
-                    eqMaxImages: eqImages, klUnsignedBins: klUnsignedBins, weightGranularity: weightGranularity)
+        var s = PTQSettings(weightBits: bits.weight, activationBits: bits.activation, signedActivations: signedActivations,
+                            eqMaxImages: eqImages, klUnsignedBins: klUnsignedBins, weightGranularity: weightGranularity)
+        s.adaRound.iterations = adaroundIterations
+        s.adaRound.batch = adaroundBatch
+        return s
     }
 }
 
@@ -70,7 +81,7 @@ struct CalibrationOptions: ParsableArguments {
 /// selection and refinement.
 struct SearchOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "Candidates in branch order (tie-break order), comma-separated: maxabs, kl, easyquant, admm, mse, percentile:P (or the labels Max_Abs, KL, EQ, ADMM, MSE, P99.99).",
+        "Candidates in branch order (tie-break order), comma-separated: maxabs, kl, easyquant, admm, mse, percentile:P, adaround[:B] (or the labels Max_Abs, KL, EQ, ADMM, MSE, P99.99, AdaRound).",
         discussion: "Any number of them; percentile:P takes P in (0, 100], e.g. percentile:99.99 (a bare 'percentile' is 99.99)."),
             transform: PTQCandidates.parse)
     var candidates: PTQCandidates = PTQCandidates(PTQMethod.paperCandidates)

@@ -90,7 +90,8 @@ extension QuantizationState {
                 alpha: a.logits.value.array, beta: w.logits.value.array, parameters: [],
                 activationAssignment: assignment.layers[i].activationCandidate,
                 weightAssignment: assignment.layers[i].weightCandidate,
-                weightChannelThresholds: Self.channelThresholds(w.branches))
+                weightChannelThresholds: Self.channelThresholds(w.branches),
+                weightRoundings: w.branches.contains { $0.rounding != nil } ? w.branches.map(\.rounding) : nil)
         })
     }
 
@@ -106,7 +107,8 @@ extension QuantizationState {
                 LayerQuantization(name: l.name, weightBits: l.weightBits, activationBits: l.activationBits,
                                   activationUnsigned: l.activationUnsigned,
                                   thresholds: LayerThresholds(weight: l.weightThresholds[k], activation: l.activationThresholds[k],
-                                                              weightChannels: l.weightChannelThresholds?[k]))
+                                                              weightChannels: l.weightChannelThresholds?[k],
+                                                              weightRounding: l.weightRoundings?[k]))
             })
         }
     }
@@ -127,7 +129,8 @@ extension QuantizationState {
             let saved = l.weightChannelThresholds?.map { $0.map(\.bitPattern) }
             let current = QuantizationState.channelThresholds(w.branches)?.map { $0.map(\.bitPattern) }
             if l.activationThresholds.map(\.bitPattern) != a.branches.map(\.threshold.bitPattern)
-                || l.weightThresholds.map(\.bitPattern) != w.branches.map(\.threshold.bitPattern) || saved != current {
+                || l.weightThresholds.map(\.bitPattern) != w.branches.map(\.threshold.bitPattern) || saved != current
+                || l.weightRoundings != (w.branches.contains { $0.rounding != nil } ? w.branches.map(\.rounding) : nil) {
                 try refuse("layer '\(l.name)' has other thresholds than this run's candidates (rebuild them from the checkpoint)")
             }
         }

@@ -5,6 +5,8 @@
 // Nothing here refers to live objects: capture helpers (Checkpoint+Capture.swift) copy the state out
 // of a model, a MixedQuantizedModel and an optimizer, and restore helpers copy it back in by name.
 
+import DQSSQuant
+
 /// A named array: a state_dict entry, an optimizer buffer, a quantizer parameter.
 public struct NamedArray: Sendable, Equatable {
     public var name: String
@@ -48,6 +50,8 @@ public struct QuantizedLayerState: Sendable, Equatable {
     public var weightThresholds: [Float]
     /// Per candidate, T_w of every output channel (`--weight-granularity channel`); nil: per tensor.
     public var weightChannelThresholds: [[Float]]?
+    /// Per candidate, AdaRound's rounding of the weight (nil entries: round to nearest); nil: no candidate has one.
+    public var weightRoundings: [WeightRounding?]?
     /// Architecture logits α (activation side) and β (weight side), in candidate order.
     public var alpha: [Float]
     public var beta: [Float]
@@ -60,8 +64,9 @@ public struct QuantizedLayerState: Sendable, Equatable {
     public init(name: String, activationBits: Int, weightBits: Int, activationUnsigned: Bool,
                 activationThresholds: [Float], weightThresholds: [Float], alpha: [Float], beta: [Float],
                 parameters: [NamedArray] = [], activationAssignment: String, weightAssignment: String,
-                weightChannelThresholds: [[Float]]? = nil) {
+                weightChannelThresholds: [[Float]]? = nil, weightRoundings: [WeightRounding?]? = nil) {
         self.weightChannelThresholds = weightChannelThresholds
+        self.weightRoundings = weightRoundings
         self.name = name; self.activationBits = activationBits; self.weightBits = weightBits
         self.activationUnsigned = activationUnsigned
         self.activationThresholds = activationThresholds; self.weightThresholds = weightThresholds

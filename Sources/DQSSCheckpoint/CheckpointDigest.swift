@@ -29,6 +29,11 @@ public enum CheckpointDigest {
                 for v in l.activationThresholds + l.weightThresholds + l.alpha + l.beta { word(UInt64(v.bitPattern)) }
                 // Per-channel T_w only when present, so per-tensor checkpoints keep their digests.
                 for v in (l.weightChannelThresholds ?? []).flatMap({ $0 }) { word(UInt64(v.bitPattern)) }
+                // AdaRound's masks only when present (as above).
+                for r in l.weightRoundings ?? [] {
+                    word(UInt64(r?.count ?? 0))
+                    r.map { WeightRoundingWords.pack($0).forEach(word) }
+                }
                 for p in l.parameters { text(p.name); array(p.array) }
             }
         }

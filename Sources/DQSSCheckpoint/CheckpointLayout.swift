@@ -18,6 +18,7 @@
 // Decoding checks that every required object is there with the right element type and that sizes
 // agree (N thresholds and logits per layer for N candidates); HDF5Errors become CheckpointErrors.
 
+import DQSSQuant
 import Foundation
 
 enum CheckpointLayout {
@@ -64,6 +65,11 @@ enum CheckpointLayout {
                 if let c = l.weightChannelThresholds {
                     // [candidates, channels], row k = candidate k's per-channel T_w.
                     try lg.write("weight_channel_thresholds", .float32(c.flatMap { $0 }))
+                }
+                if let r = l.weightRoundings {
+                    // AdaRound: per candidate the mask's length (0: round to nearest), then the masks' bits.
+                    try lg.write("weight_rounded", .int64(r.map { Int64($0?.count ?? 0) }))
+                    try lg.write("weight_rounding", .uint64(r.compactMap { $0 }.flatMap(WeightRoundingWords.pack)))
                 }
                 try lg.write("alpha", .float32(l.alpha))
                 try lg.write("beta", .float32(l.beta))
@@ -173,6 +179,23 @@ enum CheckpointLayout {
                     let c = flat.count / n
                     channels = (0..<n).map { Array(flat[($0 * c) ..< (($0 + 1) * c)]) }
                 }
+                var roundings: [WeightRounding?]?
+                if try lg.childNames().contains("weight_rounded") {
+                    let flags = try lg.read("weight_rounded", type: "int64", shape: [n]).int64Values!
+                    let words = try lg.read("weight_rounding", type: "uint64").uint64Values!
+                    let sizes = flags.map { Int(max($0, 0)) }
+                    guard words.count == sizes.reduce(0, { $0 + ($1 + 63) / 64 }) else {
+                        throw HDF5Error(file: path, object: lg.path + "/weight_rounding", operation: "read dataset",
+                                        detail: "\(words.count) words for masks of \(sizes) weights")
+                    }
+                    var start = 0
+                    roundings = sizes.map { size in
+                        guard size > 0 else { return nil }
+                        let n = (size + 63) / 64
+                        defer { start += n }
+                        return WeightRoundingWords.unpack(Array(words[start ..< start + n]), count: size)
+                    }
+                }
                 return QuantizedLayerState(
                     name: name, activationBits: try int(lg, "activation_bits"), weightBits: try int(lg, "weight_bits"),
                     activationUnsigned: try int(lg, "activation_unsigned") != 0,
@@ -182,7 +205,7 @@ enum CheckpointLayout {
                     parameters: try pg.childNames().map { NamedArray(name: $0, array: try pg.read($0)) },
                     activationAssignment: try lg.stringAttribute("activation_assignment"),
                     weightAssignment: try lg.stringAttribute("weight_assignment"),
-                    weightChannelThresholds: channels)
+                    weightChannelThresholds: channels, weightRoundings: roundings)
             }
             quantization = QuantizationState(candidates: candidates, temperature: try g.doubleAttribute("temperature"),
                                              layers: layers)

@@ -241,9 +241,24 @@ public struct ONNXNetworkExporter {
         let scales = q.channelScales ?? [q.scale]
         let per = w.count / scales.count
         var clamped = [Float](repeating: 0, count: w.count)
-        for (c, s) in scales.enumerated() {
-            let lo = Float(q.qmin) * s, hi = Float(q.qmax) * s
-            for i in c * per ..< (c + 1) * per { clamped[i] = Swift.min(Swift.max(w.data[i], lo), hi) }
+        if let r = q.rounding {
+            // AdaRound: the weight moved onto the learned grid point (ŵ = s·code), which QuantizeLinear
+            // maps back to that code exactly.
+            guard r.count == w.count else {
+                throw ExportError("\(layer).weight: AdaRound rounding of \(r.count) weights for a weight of \(w.count) \(w.shape)")
+            }
+            let thresholds = q.channelThresholds ?? [q.threshold]
+            clamped.withUnsafeMutableBufferPointer { out in
+                for (c, t) in thresholds.enumerated() {
+                    r.fakeQuantize(w.data + c * per, into: out.baseAddress! + c * per, count: per, offset: c * per,
+                                   threshold: t, quantizer: q.quantizer)
+                }
+            }
+        } else {
+            for (c, s) in scales.enumerated() {
+                let lo = Float(q.qmin) * s, hi = Float(q.qmax) * s
+                for i in c * per ..< (c + 1) * per { clamped[i] = Swift.min(Swift.max(w.data[i], lo), hi) }
+            }
         }
         let name = builder.addFloatInitializer(layer + ".weight", dims: w.shape, values: clamped)
         guard q.channelThresholds != nil else {

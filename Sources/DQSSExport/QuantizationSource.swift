@@ -157,7 +157,8 @@ public struct SearchAssignmentSource: QuantizationSource {
                 activation: TensorQuantization(bits: aBits, isUnsigned: unsigned, threshold: l.activationThreshold,
                                                strategy: l.activation),
                 weight: TensorQuantization(bits: wBits, isUnsigned: false, threshold: l.weightThreshold,
-                                           strategy: l.weight, channelThresholds: l.weightChannelThresholds))
+                                           strategy: l.weight, channelThresholds: l.weightChannelThresholds,
+                                           rounding: l.weightRounding))
         }
         return ExportAssignment(model: file.model, weights: file.weights, origin: origin, layers: layers)
     }

@@ -27,8 +27,13 @@ public struct TensorQuantization: Sendable, Equatable, Codable {
     /// T per output channel (weights, `--weight-granularity channel`): exported as per-axis QDQ (axis 0,
     /// one scale per channel, opset 13); nil: `threshold` for the whole tensor.
     public var channelThresholds: [Float]?
+    /// AdaRound's rounding directions (weights): the exported weight is s·clamp(⌊W/s⌋ + up, q_min, q_max),
+    /// already on the grid, so QuantizeLinear gives exactly the learned integers. nil: round to nearest.
+    public var rounding: WeightRounding?
 
-    public init(bits: Int, isUnsigned: Bool, threshold: Float, strategy: String? = nil, channelThresholds: [Float]? = nil) {
+    public init(bits: Int, isUnsigned: Bool, threshold: Float, strategy: String? = nil, channelThresholds: [Float]? = nil,
+                rounding: WeightRounding? = nil) {
+        self.rounding = rounding
         self.bits = bits
         self.isUnsigned = isUnsigned
         self.threshold = threshold
@@ -86,7 +91,8 @@ public struct LayerExportQuantization: Sendable, Equatable {
                   activation: TensorQuantization(bits: q.activationBits, isUnsigned: q.activationUnsigned,
                                                  threshold: q.thresholds.activation, strategy: activationStrategy),
                   weight: TensorQuantization(bits: q.weightBits, isUnsigned: false, threshold: q.thresholds.weight,
-                                             strategy: weightStrategy, channelThresholds: q.thresholds.weightChannels))
+                                             strategy: weightStrategy, channelThresholds: q.thresholds.weightChannels,
+                                             rounding: q.thresholds.weightRounding))
     }
 
     /// Back to dqss's record (to install the same fake quantizers in the Swift network).
@@ -94,6 +100,7 @@ public struct LayerExportQuantization: Sendable, Equatable {
         LayerQuantization(name: name, weightBits: weight.bits, activationBits: activation.bits,
                           activationUnsigned: activation.isUnsigned,
                           thresholds: LayerThresholds(weight: weight.threshold, activation: activation.threshold,
-                                                      weightChannels: weight.channelThresholds))
+                                                      weightChannels: weight.channelThresholds,
+                                                      weightRounding: weight.rounding))
     }
 }

@@ -11,6 +11,7 @@
 
 import Foundation
 import DQSSSearch
+import DQSSQuant
 
 /// One quantized layer of an assignment (Conv2d/Linear, module order).
 public struct AssignmentLayer: Codable, Sendable, Equatable {
@@ -26,6 +27,8 @@ public struct AssignmentLayer: Codable, Sendable, Equatable {
     public var weightThreshold: Float
     /// T_w per output channel (`--weight-granularity channel`); absent: `weight_threshold` for the whole tensor.
     public var weightChannelThresholds: [Float]?
+    /// AdaRound's rounding of the weight ({"count", "up": base64 bits}); absent: round to nearest.
+    public var weightRounding: WeightRounding?
     /// Quantizer settings (else the document's defaults apply).
     public var activationUnsigned: Bool?
     public var activationBits: Int?
@@ -48,8 +51,10 @@ public struct AssignmentLayer: Codable, Sendable, Equatable {
                 activationBits: Int? = nil, weightBits: Int? = nil, alpha: [Float]? = nil, beta: [Float]? = nil,
                 thetaActivation: [Double]? = nil, thetaWeight: [Double]? = nil,
                 activationMargin: Double? = nil, weightMargin: Double? = nil,
-                derivedActivation: String? = nil, derivedWeight: String? = nil, weightChannelThresholds: [Float]? = nil) {
+                derivedActivation: String? = nil, derivedWeight: String? = nil, weightChannelThresholds: [Float]? = nil,
+                weightRounding: WeightRounding? = nil) {
         self.name = name
+        self.weightRounding = weightRounding
         self.weightChannelThresholds = weightChannelThresholds
         self.kind = kind
         self.activation = activation

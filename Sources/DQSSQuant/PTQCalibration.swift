@@ -23,6 +23,8 @@ public struct PTQSettings: Sendable {
     public var klUnsignedBins: Int
     /// One weight threshold per layer (the paper) or per output channel (WeightGranularity.swift).
     public var weightGranularity: WeightGranularity
+    /// AdaRound's optimisation (iterations, batch, β, λ, ...) for `adaround` candidates.
+    public var adaRound = AdaRoundSettings()
 
     public init(weightBits: Int = 8, activationBits: Int = 8, signedActivations: Bool = false,
                 eqMaxImages: Int? = nil, klUnsignedBins: Int = 128, weightGranularity: WeightGranularity = .tensor) {
@@ -50,6 +52,7 @@ public struct PTQSettings: Sendable {
             return eq
         case .mse: return MSECalibrator()
         case let .percentile(p): return PercentileCalibrator(percentile: p)
+        case let .adaRound(base): return AdaRoundCalibrator(base: calibrator(base), settings: adaRound)
         }
     }
 }
@@ -114,8 +117,10 @@ public final class PTQCalibration {
     }
 
     /// (T_w, T_a) of every layer for one candidate. `progress(layer index, name)` before each layer.
+    /// AdaRound reports every ~1,000 iterations through `detail` (layer index, message).
     public func assignments(for method: PTQMethod,
-                            progress: ((Int, String) -> Void)? = nil) throws -> [LayerQuantization] {
+                            progress: ((Int, String) -> Void)? = nil,
+                            detail: ((Int, String) -> Void)? = nil) throws -> [LayerQuantization] {
         precondition(observers.count == points.count, "gather() before assignments()")
         let calibrator = sharded(settings.calibrator(method))
         var out: [LayerQuantization] = []
@@ -126,6 +131,7 @@ public final class PTQCalibration {
             if settings.weightGranularity == .channel {
                 t.weightChannels = try calibrator.channelWeightThresholds(for: d, tensor: t)
             }
+            t = try calibrator.finish(t, for: d, progress: detail.map { f in { f(i, $0) } })
             out.append(LayerQuantization(name: points[i].name, weightBits: settings.weightBits,
                                          activationBits: settings.activationBits,
                                          activationUnsigned: activationUnsigned(i), thresholds: t))
@@ -143,6 +149,11 @@ public final class PTQCalibration {
         if var admm = calibrator as? ADMMCalibrator {
             admm.communicator = communicator
             return admm
+        }
+        if var ada = calibrator as? AdaRoundCalibrator {
+            ada.base = sharded(ada.base)
+            ada.communicator = communicator
+            return ada
         }
         return calibrator
     }

@@ -5,6 +5,9 @@
 //
 //   mse            MSECalibrator: T minimising the expected quantization MSE (TensorRT / ModelOpt "mse")
 //   percentile:P   PercentileCalibrator: T = the P-th percentile of |x|, 0 < P ≤ 100 (default 99.99)
+//   adaround[:B]   AdaRoundCalibrator: base candidate B's thresholds (default mse), weights rounded up or
+//                  down as AdaRound learns on the calibration images (AdaRound.swift); label "AdaRound",
+//                  or "AdaRound(B)" for another base
 //
 // A name is its raw value ("easyquant", "percentile:99.9") or its label ("EQ", "P99.9"), in any case.
 // The raw value is canonical (P printed in its shortest form, "percentile:99.99"), so it can key files
@@ -12,7 +15,7 @@
 
 import Foundation
 
-public enum PTQMethod: Hashable, Sendable {
+public indirect enum PTQMethod: Hashable, Sendable {
     case maxAbs
     case kl
     case easyQuant
@@ -20,6 +23,8 @@ public enum PTQMethod: Hashable, Sendable {
     case mse
     /// The P-th percentile of |x|, P in (0, 100].
     case percentile(Double)
+    /// AdaRound's learned rounding of the weights on top of a base candidate's thresholds.
+    case adaRound(PTQMethod)
 
     /// The paper's four candidates in the fixed order of the DQSS search (§6.5 tie-break order): the
     /// default of `--candidates` and what `dqss ptq --method all` runs.
@@ -28,8 +33,13 @@ public enum PTQMethod: Hashable, Sendable {
     /// P of a bare `percentile` (TensorRT's and pytorch-quantization's default).
     public static let defaultPercentile = 99.99
 
+    /// AdaRound's base when none is named (`adaround` = `adaround:mse`): an MSE-fitted grid, as AIMET's
+    /// and MQBench's AdaRound set the weight range before learning the rounding.
+    public static let defaultAdaRoundBase = PTQMethod.mse
+
     /// Every kind of candidate once (percentile at its default P), for help texts and error messages.
-    public static let examples: [PTQMethod] = paperCandidates + [.mse, .percentile(defaultPercentile)]
+    public static let examples: [PTQMethod] = paperCandidates + [.mse, .percentile(defaultPercentile),
+                                                                 .adaRound(defaultAdaRoundBase)]
 
     /// The canonical flag spelling: "maxabs", "kl", "easyquant", "admm", "mse", "percentile:99.99".
     public var rawValue: String {
@@ -40,6 +50,7 @@ public enum PTQMethod: Hashable, Sendable {
         case .admm: "admm"
         case .mse: "mse"
         case let .percentile(p): "percentile:" + Self.format(p)
+        case let .adaRound(base): base == Self.defaultAdaRoundBase ? "adaround" : "adaround:" + base.rawValue
         }
     }
 
@@ -52,6 +63,7 @@ public enum PTQMethod: Hashable, Sendable {
         case .admm: "ADMM"
         case .mse: "MSE"
         case let .percentile(p): "P" + Self.format(p)
+        case let .adaRound(base): base == Self.defaultAdaRoundBase ? "AdaRound" : "AdaRound(\(base.paperName))"
         }
     }
 
@@ -70,6 +82,15 @@ public enum PTQMethod: Hashable, Sendable {
             return m
         }
         if key == "percentile" { return .percentile(defaultPercentile) }
+        if key == "adaround" { return .adaRound(defaultAdaRoundBase) }
+        // "adaround:B" (flag form) or "adaround(B)" (label form); B any candidate but AdaRound itself.
+        for (prefix, suffix) in [("adaround:", ""), ("adaround(", ")")] where key.hasPrefix(prefix) && key.hasSuffix(suffix) {
+            let inner = String(key.dropFirst(prefix.count).dropLast(suffix.count))
+            let base: PTQMethod
+            do { base = try parse(inner) } catch { throw .badAdaRoundBase(name) }
+            if case .adaRound = base { throw .badAdaRoundBase(name) }
+            return .adaRound(base)
+        }
         let value: Substring
         if key.hasPrefix("percentile:") {
             value = key.dropFirst("percentile:".count)
@@ -96,7 +117,14 @@ public enum PTQMethod: Hashable, Sendable {
         case .admm: ADMMCalibrator()
         case .mse: MSECalibrator()
         case let .percentile(p): PercentileCalibrator(percentile: p)
+        case let .adaRound(base): AdaRoundCalibrator(base: base.makeCalibrator())
         }
+    }
+
+    /// The candidate whose thresholds this one uses (itself, or AdaRound's base).
+    public var thresholdSource: PTQMethod {
+        if case let .adaRound(base) = self { return base }
+        return self
     }
 
     /// The paper's four under the name the callers used when they were the only candidates.
@@ -108,6 +136,7 @@ public enum PTQMethod: Hashable, Sendable {
 public enum PTQMethodError: Error, Equatable, CustomStringConvertible {
     case unknown(String)
     case badPercentile(String)
+    case badAdaRoundBase(String)
 
     public var description: String {
         switch self {
@@ -117,6 +146,8 @@ public enum PTQMethodError: Error, Equatable, CustomStringConvertible {
                 + PTQMethod.examples.map(\.paperName).joined(separator: ", ") + ")"
         case let .badPercentile(name):
             "'\(name)': the percentile P of percentile:P must be a number in (0, 100], e.g. percentile:99.99"
+        case let .badAdaRoundBase(name):
+            "'\(name)': the base of adaround:B must be another PTQ candidate (maxabs, kl, easyquant, admm, mse, percentile:P), e.g. adaround:mse"
         }
     }
 }

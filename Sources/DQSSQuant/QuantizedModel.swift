@@ -32,7 +32,8 @@ public enum QuantizedModel {
         for (p, a) in zip(points, assignments) {
             p.layer.inputHook = FakeQuantHook(quantizer: a.activationQuantizer, threshold: a.thresholds.activation)
             p.layer.weightHook = FakeQuantHook(quantizer: a.weightQuantizer, threshold: a.thresholds.weight,
-                                               channelThresholds: a.thresholds.weightChannels)
+                                               channelThresholds: a.thresholds.weightChannels,
+                                               rounding: a.thresholds.weightRounding)
         }
     }
 

@@ -59,11 +59,17 @@ public struct LayerThresholds: Sendable, Codable, Equatable {
     public var activation: Float
     /// T_w of every output channel (`--weight-granularity channel`); nil: per tensor, `weight` is used.
     public var weightChannels: [Float]?
-    public init(weight: Float, activation: Float, weightChannels: [Float]? = nil) {
+    /// A learned rounding direction per weight (AdaRound); nil: round to nearest.
+    public var weightRounding: WeightRounding?
+    public init(weight: Float, activation: Float, weightChannels: [Float]? = nil, weightRounding: WeightRounding? = nil) {
         self.weight = weight
         self.activation = activation
         self.weightChannels = weightChannels
+        self.weightRounding = weightRounding
     }
+
+    /// The weight thresholds as applied: one per output channel, or the per-tensor one.
+    public var appliedWeightThresholds: [Float] { weightChannels ?? [weight] }
 }
 
 public enum CalibrationError: Error, CustomStringConvertible {
@@ -84,4 +90,13 @@ public protocol ThresholdCalibrator: Sendable {
     func thresholds(for data: LayerCalibrationData) throws -> LayerThresholds
     /// T_w of every output channel (`--weight-granularity channel`), given this candidate's per-tensor result.
     func channelWeightThresholds(for data: LayerCalibrationData, tensor: LayerThresholds) throws -> [Float]
+    /// The last step, once the weight thresholds are final (per tensor or per channel): AdaRound learns
+    /// its rounding here. Every other candidate returns `thresholds` unchanged.
+    func finish(_ thresholds: LayerThresholds, for data: LayerCalibrationData,
+                progress: ((String) -> Void)?) throws -> LayerThresholds
+}
+
+extension ThresholdCalibrator {
+    public func finish(_ thresholds: LayerThresholds, for data: LayerCalibrationData,
+                       progress: ((String) -> Void)?) throws -> LayerThresholds { thresholds }
 }

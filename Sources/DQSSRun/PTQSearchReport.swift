@@ -279,7 +279,8 @@ extension PTQSearchReport {
                                    weightBits: q.weightBits, alpha: derived.alpha, beta: derived.beta,
                                    thetaActivation: main.theta[l].activation, thetaWeight: main.theta[l].weight,
                                    derivedActivation: derived.activationCandidate, derivedWeight: derived.weightCandidate,
-                                   weightChannelThresholds: q.thresholds.weightChannels)
+                                   weightChannelThresholds: q.thresholds.weightChannels,
+                                   weightRounding: q.thresholds.weightRounding)
         }
         self.init(model: o.model, weights: o.weights, data: o.data, split: o.split,
                   setting: o.ptq.label, weightGranularity: o.ptq.weightGranularity.rawValue,

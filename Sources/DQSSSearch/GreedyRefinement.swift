@@ -56,7 +56,8 @@ public struct CandidateTable: Sendable {
         return LayerQuantization(name: qa.name, weightBits: qw.weightBits, activationBits: qa.activationBits,
                                  activationUnsigned: qa.activationUnsigned,
                                  thresholds: LayerThresholds(weight: qw.thresholds.weight, activation: qa.thresholds.activation,
-                                                                  weightChannels: qw.thresholds.weightChannels))
+                                                                  weightChannels: qw.thresholds.weightChannels,
+                                                                  weightRounding: qw.thresholds.weightRounding))
     }
 
     /// The network's quantization under `choice`.
@@ -139,6 +140,7 @@ public enum GreedyRefinement {
                 && x.activationUnsigned == y.activationUnsigned
         case .weight:
             return x.thresholds.weight == y.thresholds.weight && x.thresholds.weightChannels == y.thresholds.weightChannels
+                && x.thresholds.weightRounding == y.thresholds.weightRounding
                 && x.weightBits == y.weightBits
         }
     }

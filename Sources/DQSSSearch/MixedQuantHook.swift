@@ -11,6 +11,9 @@
 //
 // Forward and backward are single fused passes (MixedQuantKernel); Q_i(x) is recomputed in the backward,
 // so the hook keeps only a reference to its input and its output buffer, whatever N is.
+// A branch with AdaRound's rounding (weights) is not a function of x alone but of the element index:
+// hooks with such a branch take the plain path (RoundedMixture below: one full-size temporary per pass,
+// Q_k computed by QuantizerBranch.quantize), which only weights take, and weights are small.
 // Modes: `.soft` (the search), `.winnerTakeAll` (θ = e_argmax, Eq. 6: the derived network, ties ->
 // lowest index), `.uniform` (θ = 1/N, DQSS-None, §6.1). Logit gradients are accumulated in `.soft` mode
 // only (the other two do not depend on the logits).
@@ -62,12 +65,18 @@ public final class MixedQuantHook: TensorHook, ArchitectureMixture {
         }
     }
 
+    private var hasRounding: Bool { branches.contains { $0.rounding != nil } }
+
     public func forward(_ x: Tensor) -> Tensor {
         let th = theta
         savedInput = x
         savedTheta = th
         output.resize(to: x.shape)
         let active = th.indices.filter { Float(th[$0]) != 0 }
+        if hasRounding {
+            RoundedMixture.forward(x, output, branches: branches, theta: th, active: active)
+            return output
+        }
         for s in slices(x, th) {
             MixedQuantKernel.forward(x.data + s.offset, output.data + s.offset, count: s.count, branches: s.branches, active: active)
         }
@@ -80,11 +89,16 @@ public final class MixedQuantHook: TensorHook, ArchitectureMixture {
         gradInput.resize(to: x.shape)
         let active = savedTheta.indices.filter { Float(savedTheta[$0]) != 0 }
         var dots = [Double](repeating: 0, count: count)
+        if hasRounding {
+            dots = RoundedMixture.backward(x, gradOutput, needsInputGradient ? gradInput : nil, branches: branches,
+                                           theta: savedTheta, active: active)
+        } else {
         for s in slices(x, savedTheta) {
             let d = MixedQuantKernel.backward(x.data + s.offset, gradOutput.data + s.offset,
                                               needsInputGradient ? gradInput.data + s.offset : nil,
                                               count: s.count, branches: s.branches, active: active)
             for k in dots.indices { dots[k] += d[k] }
+        }
         }
         lastThetaGradient = dots
         if !needsInputGradient { gradInput.zero() }
@@ -93,5 +107,58 @@ public final class MixedQuantHook: TensorHook, ArchitectureMixture {
             for k in 0..<count { logits.grad.data[k] += Float(dl[k]) }
         }
         return gradInput
+    }
+}
+
+/// The mixture computed branch by branch (a branch with a rounding mask needs the element index).
+enum RoundedMixture {
+    /// Each slice quantized with one threshold per branch: the whole tensor, or each output channel.
+    static func slices(_ x: Tensor, _ branches: [QuantizerBranch]) -> [(offset: Int, count: Int, channel: Int?)] {
+        guard let channels = branches.lazy.compactMap(\.channelThresholds?.count).first else { return [(0, x.count, nil)] }
+        precondition(x.shape.first == channels, "MixedQuantHook: per-channel thresholds of \(channels) channels for a tensor \(x.shape)")
+        let per = x.count / max(channels, 1)
+        return (0..<channels).map { ($0 * per, per, $0) }
+    }
+
+    static func threshold(_ b: QuantizerBranch, _ channel: Int?) -> Float {
+        channel.map { b.threshold(channel: $0) } ?? b.threshold
+    }
+
+    static func forward(_ x: Tensor, _ out: Tensor, branches: [QuantizerBranch], theta: [Double], active: [Int]) {
+        precondition(!active.isEmpty, "mixture with no active branch")
+        let q = Tensor(shape: x.shape)
+        out.zero()
+        for k in active {
+            for s in slices(x, branches) {
+                branches[k].quantize(x.data + s.offset, into: q.data + s.offset, count: s.count, offset: s.offset,
+                                     threshold: threshold(branches[k], s.channel))
+            }
+            let th = Float(theta[k])
+            for e in 0..<x.count { out.data[e] += th * q.data[e] }
+        }
+    }
+
+    static func backward(_ x: Tensor, _ g: Tensor, _ dx: Tensor?, branches: [QuantizerBranch], theta: [Double],
+                         active: [Int]) -> [Double] {
+        let q = Tensor(shape: x.shape)
+        var dots = [Double](repeating: 0, count: branches.count)
+        dx?.zero()
+        for k in active {
+            let b = branches[k], th = Float(theta[k])
+            for s in slices(x, branches) {
+                let t = threshold(b, s.channel)
+                b.quantize(x.data + s.offset, into: q.data + s.offset, count: s.count, offset: s.offset, threshold: t)
+                var dot = 0.0
+                for e in s.offset..<(s.offset + s.count) { dot += Double(g.data[e] * q.data[e]) }
+                dots[k] += dot
+                if let dx {
+                    let lo: Float = b.isUnsigned ? 0 : -t
+                    for e in s.offset..<(s.offset + s.count) where x.data[e] >= lo && x.data[e] <= t {
+                        dx.data[e] += th * g.data[e]
+                    }
+                }
+            }
+        }
+        return dots
     }
 }

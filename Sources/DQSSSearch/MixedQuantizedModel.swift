@@ -54,7 +54,8 @@ public final class MixedQuantizedModel {
             let w = MixedQuantHook(side: .weight, branches: candidates.map {
                 QuantizerBranch(name: $0.name, quantizer: $0.layers[i].weightQuantizer,
                                 threshold: $0.layers[i].thresholds.weight,
-                                channelThresholds: $0.layers[i].thresholds.weightChannels)
+                                channelThresholds: $0.layers[i].thresholds.weightChannels,
+                                rounding: $0.layers[i].thresholds.weightRounding)
             }, initialLogit: initialLogit)
             w.needsInputGradient = !freezeWeights
             p.layer.inputHook = a

@@ -1,5 +1,6 @@
 // QuantizerBranch: one candidate of a DQSS layer side — the §1 uniform quantizer with a fixed threshold
-// (a PTQ candidate: Max_Abs, KL, EQ or ADMM), named after the candidate that produced the threshold.
+// (a PTQ candidate: Max_Abs, KL, EQ or ADMM), named after the candidate that produced the threshold; on
+// the weight side optionally with per-channel thresholds and AdaRound's learned rounding.
 
 import DQSSQuant
 
@@ -11,13 +12,28 @@ public struct QuantizerBranch: Sendable, Codable, Equatable {
     public var threshold: Float
     /// Per output channel T_w (`--weight-granularity channel`, weight side); nil: `threshold`.
     public var channelThresholds: [Float]?
+    /// AdaRound's rounding directions of the weight (weight side); nil: round to nearest.
+    public var rounding: WeightRounding?
 
-    public init(name: String, quantizer: UniformQuantizer, threshold: Float, channelThresholds: [Float]? = nil) {
+    public init(name: String, quantizer: UniformQuantizer, threshold: Float, channelThresholds: [Float]? = nil,
+                rounding: WeightRounding? = nil) {
         self.name = name
         self.bits = quantizer.bits
         self.isUnsigned = quantizer.isUnsigned
         self.threshold = threshold
         self.channelThresholds = channelThresholds
+        self.rounding = rounding
+    }
+
+    /// Q(x) of `count` elements starting at element `offset` of the tensor (the rounding mask is indexed
+    /// by it), with threshold T.
+    public func quantize(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int,
+                         offset: Int, threshold t: Float) {
+        if let rounding {
+            rounding.fakeQuantize(x, into: out, count: count, offset: offset, threshold: t, quantizer: quantizer)
+        } else {
+            quantizer.fakeQuantize(x, into: out, count: count, threshold: t)
+        }
     }
 
     /// The threshold of slice `c` along the first axis (output channel c of a weight).
@@ -29,6 +45,7 @@ public struct QuantizerBranch: Sendable, Codable, Equatable {
         case name, bits, threshold
         case isUnsigned = "unsigned"
         case channelThresholds = "channel_thresholds"
+        case rounding
     }
 }
 

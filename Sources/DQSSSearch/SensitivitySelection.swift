@@ -116,7 +116,8 @@ public enum SensitivitySelection {
             let qs = table.names.indices.map { table.layers[$0][l] }
             let a = SensitivityProbe(candidates: qs.map { FakeQuantHook(quantizer: $0.activationQuantizer, threshold: $0.thresholds.activation) })
             let w = SensitivityProbe(candidates: qs.map {
-                FakeQuantHook(quantizer: $0.weightQuantizer, threshold: $0.thresholds.weight, channelThresholds: $0.thresholds.weightChannels)
+                FakeQuantHook(quantizer: $0.weightQuantizer, threshold: $0.thresholds.weight, channelThresholds: $0.thresholds.weightChannels,
+                              rounding: $0.thresholds.weightRounding)
             })
             p.layer.inputHook = a
             p.layer.weightHook = w

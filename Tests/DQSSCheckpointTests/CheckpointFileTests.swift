@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import DQSSTensor
 import DQSSCheckpoint
+import DQSSQuant
 import DQSSRun
 import _TestSupport
 
@@ -48,6 +49,25 @@ struct CheckpointFileTests {
         #expect(back.quantization?.layers[0].weightChannelThresholds?.map { $0.map(\.bitPattern) }
                 == q.layers[0].weightChannelThresholds?.map { $0.map(\.bitPattern) })
         #expect(back.quantization?.layers[1].weightChannelThresholds == nil)
+    }
+
+    @Test("AdaRound rounding masks read back bit for bit (one per rounded candidate, nearest ones absent) and are in the digest")
+    func weightRoundingRoundTrip() throws {
+        let dir = TemporaryDirectory()
+        var c = try sampleCheckpoint(steps: 1)
+        var q = try #require(c.quantization)
+        let plain = CheckpointDigest.of(c)
+        // 70 weights: a mask that spans two 64-bit words; the first candidate rounds to nearest.
+        let mask = WeightRounding(up: (0..<70).map { UInt8(($0 * 7 + 3) % 5 < 2 ? 1 : 0) })
+        q.layers[1].weightRoundings = [nil] + Array(repeating: mask, count: q.candidates.count - 1)
+        c.quantization = q
+        #expect(CheckpointDigest.of(c) != plain)
+        let url = try CheckpointWriter(directory: dir.url, keep: 2).write(c)
+        let back = try CheckpointReader.read(url)
+        #expect(back == c)
+        #expect(back.quantization?.layers[1].weightRoundings?.first! == nil)
+        #expect(back.quantization?.layers[1].weightRoundings?.last! == mask)
+        #expect(back.quantization?.layers[0].weightRoundings == nil)
     }
 
     @Test("the writer keeps the newest M, leaves no temporary file, and clears stale ones")

@@ -215,12 +215,15 @@ public struct SearchPipeline<Task: SearchTask> {
         var layers: [[LayerQuantization]] = []
         for m in methods {
             let t = Date()
-            layers.append(try calibration.assignments(for: m) { i, name in
+            layers.append(try calibration.assignments(for: m, progress: { i, name in
                 if m == .easyQuant {
                     log.progress(String(format: "\rEQ thresholds: layer %d/%d %@ (%.0f s)\u{1B}[K", i + 1, calibration.points.count,
                                         name, Date().timeIntervalSince(t)))
                 }
-            })
+            }, detail: { i, message in
+                log.progress(String(format: "%@ layer %d/%d %@: %@\n", m.paperName, i + 1, calibration.points.count,
+                                    calibration.points[i].name, message))
+            }))
             if m == .easyQuant { log.progress("\n") }
             log.progress(String(format: "%@ thresholds: %.1f s\n", m.paperName, Date().timeIntervalSince(t)))
         }
