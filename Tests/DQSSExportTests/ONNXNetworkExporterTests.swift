@@ -84,6 +84,37 @@ struct ONNXNetworkExporterTests {
         #expect(clamped > 0)   // T_w = max|W|/2 clips the tails
     }
 
+    @Test("AdaRound weight: the initializer holds s·code with the learned codes (⌊W/s⌋ + up, not round-to-nearest), per tensor and per channel")
+    func adaRoundWeights() throws {
+        let net = try ModelZoo.spec(named: "resnet20").make(seed: 1)
+        var q = Self.uniform(net, bits: 4)
+        let i = try #require(q.firstIndex { $0.name == "layer2.0.conv2" })
+        let conv2 = net.namedLayers().first { $0.name == "layer2.0.conv2" }!.layer as! Conv2d
+        let w = conv2.weight.value
+        // Every weight rounded up: differs from round-to-nearest on about half of them.
+        let up = WeightRounding(up: [UInt8](repeating: 1, count: w.count))
+        for channels in [nil, (0..<32).map { Float(0.05 + 0.01 * Double($0)) }] {
+            q[i].weight.channelThresholds = channels
+            q[i].weight.rounding = up
+            let e = try ONNXNetworkExporter.export(net, name: "resnet20", inputShape: [3, 32, 32], quantization: q)
+            let stored = Self.floats(try #require(Self.initializer(e.model, "layer2.0.conv2.weight")))
+            let thresholds = channels ?? [q[i].weight.threshold]
+            let codes = up.codes(w, quantizer: UniformQuantizer(bits: 4), thresholds: thresholds)
+            let per = w.count / thresholds.count
+            var differ = 0
+            for k in 0..<w.count {
+                let s = UniformQuantizer(bits: 4).scale(threshold: thresholds[k / per])
+                #expect(stored[k] == s * Float(codes[k]), "element \(k)")
+                #expect((stored[k] / s).rounded(.toNearestOrEven) == Float(codes[k]))   // QuantizeLinear gives the code back
+                if Float(codes[k]) != min(max((w.data[k] / s).rounded(.toNearestOrEven), -7), 7) { differ += 1 }
+            }
+            #expect(differ > w.count / 5, "\(differ) of \(w.count)")
+        }
+        // A mask of the wrong size is refused, naming the weight.
+        q[i].weight.rounding = WeightRounding(up: [1, 0])
+        #expect(throws: (any Error).self) { try ONNXNetworkExporter.export(net, name: "resnet20", inputShape: [3, 32, 32], quantization: q) }
+    }
+
     @Test("the narrow-range Clip (default) sits before each signed 8-bit input only; 4-bit inputs always get a Clip to the 4-bit grid")
     func clips() throws {
         let net = try ModelZoo.spec(named: "resnet20").make(seed: 1)
