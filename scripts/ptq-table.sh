@@ -8,6 +8,7 @@
 #   EQ_IMAGES=256 scripts/ptq-table.sh   # EQ on all 256 calibration images (the spec default; slower)
 #   METHODS=mse,percentile:99.99,percentile:99.9 MODELS=resnet20 SETTINGS="4,8 8,4" scripts/ptq-table.sh
 #   GRANULARITY="tensor channel" METHODS=maxabs,kl,easyquant,admm,mse,percentile:99.99 scripts/ptq-table.sh
+#   METHODS=mse,adaround GRANULARITY="tensor channel" MODELS=resnet20 SETTINGS="4,8" scripts/ptq-table.sh   # AdaRound (10k iterations per layer)
 #
 # Environment: DATA (default ../shared/datasets), MODELS, SETTINGS ("W,A" pairs), METHODS (the --method
 # list, default all = the paper's four; one column each, in that order), EQ_IMAGES (default 64, see
@@ -41,13 +42,15 @@ weights_for() {
 label() {
     case "$1" in
         maxabs|max_abs) echo Max_Abs ;; kl) echo KL ;; easyquant|eq) echo EQ ;; admm) echo ADMM ;; mse) echo MSE ;;
-        percentile) echo P99.99 ;; percentile:*) echo "P${1#percentile:}" ;; *) echo "$1" ;;
+        percentile) echo P99.99 ;; percentile:*) echo "P${1#percentile:}" ;;
+        adaround) echo AdaRound ;; adaround:*) echo "AdaRound($(label "${1#adaround:}"))" ;; *) echo "$1" ;;
     esac
 }
 [[ "$METHODS" == all ]] && list="maxabs,kl,easyquant,admm" || list=$METHODS
 header="| model | setting | FP32 |"; rule="|---|---|---|"
 for m in ${list//,/ }; do header+=" $(label "${m,,}") |"; rule+="---|"; done
 [[ ",$list," == *,easyquant,* || ",${list,,}," == *,eq,* ]] && { header+=" EQ calibration time |"; rule+="---|"; }
+[[ ",${list,,}" == *,adaround* ]] && { header+=" AdaRound time |"; rule+="---|"; }
 echo "$header"
 echo "$rule"
 for model in $MODELS; do

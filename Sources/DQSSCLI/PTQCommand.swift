@@ -173,6 +173,9 @@ struct PTQCommand: ParsableCommand {
             if let eq = assignments.first(where: { $0.0 == .easyQuant }) {
                 cells.append(String(format: "%.0f s", eq.2))
             }
+            // AdaRound's own time (the learned rounding of every layer; its base's thresholds included).
+            let ada = assignments.filter { if case .adaRound = $0.0 { true } else { false } }
+            if !ada.isEmpty { cells.append(ada.map { String(format: "%.0f s", $0.2) }.joined(separator: ", ")) }
             print("| " + cells.joined(separator: " | ") + " |")
         } else if o.output.json {
             if reports.count == 1 { try printJSON(reports[0], snakeCase: true) } else { try printJSON(["results": reports], snakeCase: true) }

@@ -1,10 +1,12 @@
 // AssignmentJSON: `dqss export --format json` — the exported assignment with, per quantized layer, the
 // strategy, threshold T, scale s = T/q_max, bit width, signedness, integer range and ONNX tensor names of
-// both quantizers (per-channel weights: every channel's threshold and scale too). Meant for other deployment
+// both quantizers (per-channel weights: every channel's threshold and scale too; AdaRound weights: the
+// learned rounding mask). Meant for other deployment
 // tools (scales as decimal and as float32 hex bit patterns).
 
 import Foundation
 import DQSSFormats
+import DQSSQuant
 
 public struct AssignmentJSON: Encodable {
     public struct Tensor: Encodable {
@@ -23,7 +25,11 @@ public struct AssignmentJSON: Encodable {
         /// Per output channel (per-channel weights; per-axis QDQ on axis 0): T_c, s_c = T_c / q_max.
         var channelThresholds: [Float]?
         var channelScales: [Float]?
+        /// AdaRound (weights): code = clamp(⌊W/s⌋ + up, q_min, q_max) instead of round-to-nearest, the
+        /// mask as {"count", "up": base64 bits, element i in bit i mod 8 of byte i / 8}.
+        var rounding: WeightRounding?
         init(_ q: TensorQuantization, tensor: String) {
+            rounding = q.rounding
             channelThresholds = q.channelThresholds
             channelScales = q.channelScales
             strategy = q.strategy

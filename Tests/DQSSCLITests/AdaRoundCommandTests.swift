@@ -48,6 +48,16 @@ struct AdaRoundCommandTests {
             #expect(abs(ort - adaCorrect) <= 2, "ONNX Runtime \(ort), dqss \(adaCorrect)")
         }
 
+        // The JSON export carries the mask beside the scale (a deployment tool must not re-round to nearest).
+        let json = dir.appendingPathComponent("adaround-export.json")
+        let (s4, _, e4) = try runDQSS(["export", "--from", file.path, "--method", "adaround", "--format", "json",
+                                       "--out", json.path, "--quiet"])
+        #expect(s4 == 0, "\(e4)")
+        let exported = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any])["layers"]
+            as? [[String: Any]]
+        let firstWeight = try #require(exported?.first?["weight"] as? [String: Any])
+        #expect((firstWeight["rounding"] as? [String: Any])?["count"] as? Int == 432)
+
         // conv1's mask cut to 431 weights: refused before anything is written, naming the layer.
         var first = try #require(methods["adaround"]?[0]), thresholds = try #require(first["thresholds"] as? [String: Any])
         thresholds["weight_rounding"] = ["count": 431, "up": Data(count: 54).base64EncodedString()]
