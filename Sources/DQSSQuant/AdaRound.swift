@@ -156,9 +156,10 @@ public enum AdaRound {
         if images.count > 0 {
             let picked = Array(0..<min(settings.batch, images.count))
             let x = images.gather(picked), reference = ImageBank.gather(references, picked, bank: images)
-            let fixed = FakeWeightHook(w, quantizer: quantizer, thresholds: thresholds)
+            let fixed = FakeQuantHook(quantizer: quantizer, threshold: thresholds[0],
+                                      channelThresholds: thresholds.count > 1 ? thresholds : nil,
+                                      rounding: WeightRounding.nearest(w, quantizer: quantizer, thresholds: thresholds))
             layer.weightHook = fixed
-            fixed.rounding = WeightRounding.nearest(w, quantizer: quantizer, thresholds: thresholds)
             report.nearestLoss = reconstruction(layer.forward(x), reference).loss
             fixed.rounding = rounding
             report.learnedLoss = reconstruction(layer.forward(x), reference).loss
@@ -268,26 +269,6 @@ public final class AdaRoundRelaxationHook: TensorHook {
         zero.zero()
         return zero
     }
-}
-
-/// A fixed rounding of a fixed weight as a hook (the report's before/after losses).
-final class FakeWeightHook: TensorHook {
-    let w: Tensor, quantizer: UniformQuantizer, thresholds: [Float]
-    var rounding: WeightRounding?
-    let output = Tensor(shape: [0])
-    init(_ w: Tensor, quantizer: UniformQuantizer, thresholds: [Float]) {
-        self.w = w; self.quantizer = quantizer; self.thresholds = thresholds
-    }
-    func forward(_ x: Tensor) -> Tensor {
-        output.resize(to: w.shape)
-        let per = w.count / max(thresholds.count, 1)
-        for (c, t) in thresholds.enumerated() {
-            rounding!.fakeQuantize(w.data + c * per, into: output.data + c * per, count: per, offset: c * per,
-                                   threshold: t, quantizer: quantizer)
-        }
-        return output
-    }
-    func backward(_ gradOutput: Tensor) -> Tensor { gradOutput }
 }
 
 /// Adam's moments over a flat parameter (PyTorch's torch.optim.Adam defaults β 0.9/0.999, ε 1e-8).
