@@ -42,6 +42,8 @@ public final class MixedQuantHook: TensorHook, ArchitectureMixture {
     private var savedTheta: [Double] = []
     private let output = Tensor(shape: [0])
     private let gradInput = Tensor(shape: [0])
+    /// One branch's Q_k(x) at a time, for hooks with an AdaRound branch (RoundedMixture).
+    private let roundedScratch = Tensor(shape: [0])
 
     public init(side: QuantizationSide, branches: [QuantizerBranch], initialLogit: Float = 0.1) {
         precondition(!branches.isEmpty, "a mixed quantizer needs at least one branch")
@@ -51,17 +53,13 @@ public final class MixedQuantHook: TensorHook, ArchitectureMixture {
         lastThetaGradient = [Double](repeating: 0, count: branches.count)
     }
 
-    /// The slices quantized with one set of thresholds: the whole tensor, or (any branch with per-channel
-    /// thresholds) each output channel W[c, ...] with every branch's T_c.
+    /// The slices quantized with one set of thresholds, each with every branch's threshold there: the whole
+    /// tensor, or (any branch with per-channel thresholds) each output channel W[c, ...] with every T_c.
     private func slices(_ x: Tensor, _ theta: [Double]) -> [(offset: Int, count: Int, branches: [BranchConstants])] {
-        guard let channels = branches.lazy.compactMap(\.channelThresholds?.count).first else {
-            return [(0, x.count, zip(branches, theta).map { BranchConstants($0, theta: Float($1)) })]
-        }
-        precondition(x.shape.first == channels && branches.allSatisfy { ($0.channelThresholds?.count ?? channels) == channels },
-                     "MixedQuantHook: per-channel thresholds of \(channels) channels for a tensor \(x.shape)")
-        let per = x.count / max(channels, 1)
-        return (0..<channels).map { ch in
-            (ch * per, per, zip(branches, theta).map { BranchConstants($0, theta: Float($1), threshold: $0.threshold(channel: ch)) })
+        RoundedMixture.slices(x, branches).map { s in
+            (s.offset, s.count, zip(branches, theta).map {
+                BranchConstants($0, theta: Float($1), threshold: RoundedMixture.threshold($0, s.channel))
+            })
         }
     }
 
@@ -74,7 +72,7 @@ public final class MixedQuantHook: TensorHook, ArchitectureMixture {
         output.resize(to: x.shape)
         let active = th.indices.filter { Float(th[$0]) != 0 }
         if hasRounding {
-            RoundedMixture.forward(x, output, branches: branches, theta: th, active: active)
+            RoundedMixture.forward(x, output, branches: branches, theta: th, active: active, scratch: roundedScratch)
             return output
         }
         for s in slices(x, th) {
@@ -91,7 +89,7 @@ public final class MixedQuantHook: TensorHook, ArchitectureMixture {
         var dots = [Double](repeating: 0, count: count)
         if hasRounding {
             dots = RoundedMixture.backward(x, gradOutput, needsInputGradient ? gradInput : nil, branches: branches,
-                                           theta: savedTheta, active: active)
+                                           theta: savedTheta, active: active, scratch: roundedScratch)
         } else {
         for s in slices(x, savedTheta) {
             let d = MixedQuantKernel.backward(x.data + s.offset, gradOutput.data + s.offset,
@@ -115,7 +113,8 @@ enum RoundedMixture {
     /// Each slice quantized with one threshold per branch: the whole tensor, or each output channel.
     static func slices(_ x: Tensor, _ branches: [QuantizerBranch]) -> [(offset: Int, count: Int, channel: Int?)] {
         guard let channels = branches.lazy.compactMap(\.channelThresholds?.count).first else { return [(0, x.count, nil)] }
-        precondition(x.shape.first == channels, "MixedQuantHook: per-channel thresholds of \(channels) channels for a tensor \(x.shape)")
+        precondition(x.shape.first == channels && branches.allSatisfy { ($0.channelThresholds?.count ?? channels) == channels },
+                     "MixedQuantHook: per-channel thresholds of \(channels) channels for a tensor \(x.shape)")
         let per = x.count / max(channels, 1)
         return (0..<channels).map { ($0 * per, per, $0) }
     }
@@ -124,9 +123,9 @@ enum RoundedMixture {
         channel.map { b.threshold(channel: $0) } ?? b.threshold
     }
 
-    static func forward(_ x: Tensor, _ out: Tensor, branches: [QuantizerBranch], theta: [Double], active: [Int]) {
+    static func forward(_ x: Tensor, _ out: Tensor, branches: [QuantizerBranch], theta: [Double], active: [Int], scratch q: Tensor) {
         precondition(!active.isEmpty, "mixture with no active branch")
-        let q = Tensor(shape: x.shape)
+        q.resize(to: x.shape)
         out.zero()
         for k in active {
             for s in slices(x, branches) {
@@ -139,8 +138,8 @@ enum RoundedMixture {
     }
 
     static func backward(_ x: Tensor, _ g: Tensor, _ dx: Tensor?, branches: [QuantizerBranch], theta: [Double],
-                         active: [Int]) -> [Double] {
-        let q = Tensor(shape: x.shape)
+                         active: [Int], scratch q: Tensor) -> [Double] {
+        q.resize(to: x.shape)
         var dots = [Double](repeating: 0, count: branches.count)
         dx?.zero()
         for k in active {
