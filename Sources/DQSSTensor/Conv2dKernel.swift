@@ -83,16 +83,15 @@ public final class Conv2dWorkspace: @unchecked Sendable {
 }
 
 /// Runs `body(worker, chunk)` for every chunk in 0..<chunks on up to `Threads.count` workers, handing
-/// chunks out dynamically (a busy core does fewer). GEMMs inside run single-threaded.
+/// chunks out dynamically (a busy core does fewer). GEMMs inside (`serialGEMM`) run single-threaded; with
+/// one worker they run on OpenBLAS's threads instead. Either way inside a BLASGate section.
 /// `workers` is the number of per-worker scratch sets the caller prepared.
 func runChunks(_ chunks: Int, workers: Int, _ body: (_ worker: Int, _ chunk: Int) -> Void) {
     if min(workers, chunks) <= 1 {
-        for c in 0..<chunks { body(0, c) }
+        BLASGate.shared.run(.threaded) { for c in 0..<chunks { body(0, c) } }
         return
     }
-    openblas_set_num_threads(1)
-    defer { openblas_set_num_threads(Int32(Threads.count)) }
-    runParallel(tasks: chunks, maxWorkers: workers, body)
+    BLASGate.shared.run(.serial) { runParallel(tasks: chunks, maxWorkers: workers, body) }
 }
 
 public enum Conv2dKernel {
@@ -119,7 +118,7 @@ public enum Conv2dKernel {
                 for i in 0..<b {
                     let xi = xN + i * g.inChannels * S, yi = yN + i * g.outChannels * S
                     for grp in 0..<g.groups {
-                        gemm(.none, .none, m: ocg, n: S, k: K, a: w + grp * ocg * K, lda: K,
+                        serialGEMM(.none, .none, m: ocg, n: S, k: K, a: w + grp * ocg * K, lda: K,
                              b: xi + grp * K * S, ldb: S, beta: 0, c: yi + grp * ocg * S, ldc: S)
                     }
                 }
@@ -131,7 +130,7 @@ public enum Conv2dKernel {
             // One image: the chunk layout is the NCHW layout, write straight into the output.
             let dst = b == 1 ? yN : scratch[worker].chunk.data
             for grp in 0..<g.groups {
-                gemm(.none, .none, m: ocg, n: cols, k: K,
+                serialGEMM(.none, .none, m: ocg, n: cols, k: K,
                      a: w + grp * ocg * K, lda: K, b: col + grp * K * cols, ldb: cols,
                      beta: 0, c: dst + grp * ocg * cols, ldc: cols)
             }
@@ -185,11 +184,11 @@ public enum Conv2dKernel {
                     let xi = xN + i * g.inChannels * S, dyi = dyN + i * g.outChannels * S
                     for grp in 0..<g.groups {
                         if dw != nil {
-                            gemm(.none, .transposed, m: ocg, n: K, k: S, a: dyi + grp * ocg * S, lda: S,
+                            serialGEMM(.none, .transposed, m: ocg, n: K, k: S, a: dyi + grp * ocg * S, lda: S,
                                  b: xi + grp * K * S, ldb: S, beta: i > 0 ? 1 : 0, c: dwC + grp * ocg * K, ldc: K)
                         }
                         if let dx {
-                            gemm(.transposed, .none, m: K, n: S, k: ocg, a: w + grp * ocg * K, lda: K,
+                            serialGEMM(.transposed, .none, m: K, n: S, k: ocg, a: w + grp * ocg * K, lda: K,
                                  b: dyi + grp * ocg * S, ldb: S, beta: 0,
                                  c: dx + (n0 + i) * g.inChannels * S + grp * K * S, ldc: S)
                         }
@@ -207,14 +206,14 @@ public enum Conv2dKernel {
             if dw != nil {
                 im2col(g, xN, images: b, col: col, planes: 0..<(b * g.inChannels))
                 for grp in 0..<g.groups {
-                    gemm(.none, .transposed, m: ocg, n: K, k: cols,
+                    serialGEMM(.none, .transposed, m: ocg, n: K, k: cols,
                          a: dyc + grp * ocg * cols, lda: cols, b: col + grp * K * cols, ldb: cols,
                          beta: 0, c: dwC + grp * ocg * K, ldc: K)
                 }
             }
             if let dx {
                 for grp in 0..<g.groups {
-                    gemm(.transposed, .none, m: K, n: cols, k: ocg,
+                    serialGEMM(.transposed, .none, m: K, n: cols, k: ocg,
                          a: w + grp * ocg * K, lda: K, b: dyc + grp * ocg * cols, ldb: cols,
                          beta: 0, c: col + grp * K * cols, ldc: cols)
                 }

@@ -5,13 +5,24 @@ import _CBLAS
 
 public enum Transpose: Sendable { case none, transposed }
 
-/// Row-major sgemm. op(A) is m×k, op(B) is k×n, C is m×n; lda/ldb/ldc are row strides of the stored
-/// matrices (before op).
-@inlinable
+/// Row-major sgemm on OpenBLAS's threads. op(A) is m×k, op(B) is k×n, C is m×n; lda/ldb/ldc are row
+/// strides of the stored matrices (before op). Safe to call from several threads at once (BLASGate).
 public func gemm(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
                  alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                  b: UnsafePointer<Float>, ldb: Int,
                  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    if m == 0 || n == 0 { return }
+    BLASGate.shared.run(.threaded) {
+        serialGEMM(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+}
+
+/// The same sgemm without the gate: only inside a BLASGate section (runChunks' bodies), where the
+/// thread count OpenBLAS runs with is already set.
+func serialGEMM(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+                alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                b: UnsafePointer<Float>, ldb: Int,
+                beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
     if m == 0 || n == 0 { return }
     cblas_sgemm(CblasRowMajor,
                 transA == .none ? CblasNoTrans : CblasTrans,

@@ -25,7 +25,7 @@ public enum Threads {
     public static func configure(_ n: Int) {
         precondition(n >= 1, "--threads must be at least 1")
         current = n
-        openblas_set_num_threads(Int32(n))
+        BLASGate.shared.invalidate()   // OpenBLAS is set when the next GEMM section starts
     }
 
     public static var count: Int { current }
