@@ -128,7 +128,7 @@ let package = Package(
         .testTarget(name: "DQSSQuantTests", dependencies: ["DQSSQuant", "DQSSModels", "DQSSData", "DQSSRun", "_TestSupport"],
                     swiftSettings: swiftSettings),
         // Runs the built `dqss` executable end to end (it sits next to the test bundle).
-        .testTarget(name: "DQSSCLITests", dependencies: ["dqss", "DQSSData"], swiftSettings: swiftSettings),
+        .testTarget(name: "DQSSCLITests", dependencies: ["dqss", "DQSSData", "DQSSTensor"], swiftSettings: swiftSettings),
         // Unit tests of the communicator and buckets; mpirun tests of the `dqss-mpitest` executable.
         .testTarget(name: "DQSSDistributedTests", dependencies: ["DQSSDistributed", "DQSSCheckpoint", "dqss-mpitest", "dqss", "_TestSupport"],
                     swiftSettings: swiftSettings),
@@ -142,7 +142,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "DQSSRunTests",
                     dependencies: ["DQSSRun", "DQSSCheckpoint", "DQSSModels", "DQSSData", "DQSSSearch", "DQSSQuant",
-                                   "DQSSLayers", "DQSSTensor", "DQSSExport", "_TestSupport"],
+                                   "DQSSLayers", "DQSSTensor", "DQSSExport", "DQSSDistributed", "_TestSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "DQSSExportTests",
                     dependencies: ["DQSSExport", "DQSSModels", "DQSSQuant", "DQSSData", "ONNXProto", "_TestSupport"],

@@ -5,6 +5,9 @@
 # 0.14; final top-1 equal on 64 images); with `EXTRA="--optimizer sgd --lr-theta 1"`: α/β within 1.4e-7. Adam
 # divides each step by √v, so a logit whose gradient is only summation-order noise still moves a full step
 # of either sign; the distributed pipeline itself matches (Tests/DQSSDistributedTests/MPIPTQSearchTests).
+# The SGD figure depends on the OpenBLAS kernels (a GEMM's last bits follow the matrix shape with Haswell/Zen
+# kernels, and 2 ranks multiply other shapes): on a Zen 4 machine (2026-12-03) Zen kernels 8.1e-4, Sandybridge
+# 2.0e-6, Nehalem 6.4e-8 (`OPENBLAS_CORETYPE=Nehalem scripts/mpi-ptq-parity.sh`).
 #
 #   scripts/mpi-ptq-parity.sh            # BIN=.build/release/dqss, DATA=../shared/datasets
 set -euo pipefail

@@ -112,6 +112,9 @@ struct ClassificationReport: Encodable {
     var seconds: Double
     var imagesPerSecond: Double
     var threads: Int
+    /// The OpenBLAS kernel family that ran (OPENBLAS_CORETYPE or the CPU): quantized top-1 can differ by a
+    /// few images between kernel families (docs/results.md, "Reproducing the figures on another machine").
+    var openblasCore = OpenBLASCore.name
     var batch: Int
     var normalization: NormalizationReport
     /// `dqss ptq`: "maxabs", "kl", "easyquant", "admm" (with "+w:<method>" under --weight-method), or "fp32".

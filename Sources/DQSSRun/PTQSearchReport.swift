@@ -87,6 +87,9 @@ public struct PTQSearchReport: Encodable {
     public var candidates: [String]
     public var ranks: Int
     public var threads: Int
+    /// The OpenBLAS kernel family that ran (quantized top-1 can differ by a few images between families;
+    /// docs/results.md, "Reproducing the figures on another machine").
+    public var openblasCore = OpenBLASCore.name
     public var fp32Top1: Double
     public var testImages: Int
     /// Candidate name -> top-1 of that candidate on every layer.

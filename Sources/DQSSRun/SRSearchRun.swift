@@ -113,6 +113,8 @@ public struct SRSearchReport: Encodable {
         public var seconds: Double
     }
     public var task = "sr"
+    /// The OpenBLAS kernel family that ran (docs/results.md, "Reproducing the figures on another machine").
+    public var openblasCore = OpenBLASCore.name
     public var model: String
     public var weights: String
     public var scale: Int

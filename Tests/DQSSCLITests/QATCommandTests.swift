@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import DQSSTensor
 
 /// `dqss qat` and `dqss search --mode qat` end to end on a few shared CIFAR-10 images (pretrained ResNet-20).
 @Suite("dqss qat", .enabled(if: cifarCLITestsReady, "skipped: ../shared/datasets or the built dqss executable not found"))
@@ -17,6 +18,7 @@ struct QATCommandTests {
         #expect(object["method"] as? String == "pact")
         #expect(object["train_images"] as? Int == 32 && object["test_images"] as? Int == 50)
         #expect(object["bits"] as? Int == 4 && object["first_last_bits"] as? String == "8")
+        #expect(object["openblas_core"] as? String == OpenBLASCore.name)
         let top1 = try #require(object["top1"] as? Double)
         #expect(top1 > 40)   // FP32 gets 46/50; 4-bit PACT after two steps of training stays well above chance
         let history = try #require(object["history"] as? [[String: Any]])

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import DQSSTensor
 
 /// `dqss search`: the --mode/--task dispatch, and `--mode ptq` end to end on the shared CIFAR-10 data
 /// (few calibration and validation images, a slice of the test split, a short search).
@@ -71,6 +72,8 @@ struct PTQSearchCommandTests {
             #expect(v >= 0 && v <= 100)
         }
         #expect((o["fp32_top1"] as? Double ?? 0) > 85)
+        // Quantized top-1 depends on the OpenBLAS kernel family by a few images: the report names it.
+        #expect(o["openblas_core"] as? String == OpenBLASCore.name)
         let assignment = try #require(o["assignment"] as? [[String: Any]])
         #expect(assignment.count == 20)   // 19 convs + the classifier of ResNet-20
         let names = Set(uniform.keys)
@@ -107,5 +110,6 @@ struct PTQSearchCommandTests {
         let p = try #require(try JSONSerialization.jsonObject(with: Data(pout.utf8)) as? [String: Any])
         let results = try #require(p["results"] as? [[String: Any]])
         #expect(results.map { $0["top1"] as? Double } == [uniform["Max_Abs"], uniform["ADMM"]])
+        #expect(results.allSatisfy { $0["openblas_core"] as? String == OpenBLASCore.name })
     }
 }

@@ -243,6 +243,8 @@ public struct QATReport: Encodable {
     public var testImages: Int
     public var seed: UInt64
     public var threads: Int
+    /// The OpenBLAS kernel family that ran (docs/results.md, "Reproducing the figures on another machine").
+    public var openblasCore = OpenBLASCore.name
     /// MPI ranks (1 without mpirun); `batch` is the global batch, batch / ranks per rank.
     public var ranks: Int = 1
     /// "per-rank": BatchNorm batch statistics are each rank's own; "synchronised" (--sync-bn): the global
