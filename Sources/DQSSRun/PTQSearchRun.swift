@@ -61,6 +61,9 @@ public struct PTQSearchOptions {
     public var refinePasses: Int
     /// The peer rows (SearchPeer) run after the search from the same thresholds; they need `valImages` > 0.
     public var peers: [SearchPeer] = SearchPeer.allCases
+    /// The greedy refinements reuse the unchanged prefix of the network between trials (same scores,
+    /// about half the work on the CIFAR ResNets; StagedValidationScore). False: a full pass per trial.
+    public var refineReusesPrefix = true
     public var seed: UInt64
     public var calibSplit: String
     /// The split every reported top-1 is measured on (its first `limit` images).
@@ -181,13 +184,14 @@ public enum PTQSearchRun {
         // The task: top-1 on the test split, KL to the FP32 softmax on the validation images, CE or KD to
         // the FP32 logits (the teacher) on the calibration images.
         let teacher: Tensor? = o.distillation && calibImages.shape[0] > 0 ? forwardAll(network, calibImages, batch: o.batch) : nil
-        let task = ClassificationSearchTask(
+        var task = ClassificationSearchTask(
             evaluation: ShardedEvaluation(source: testSource, total: min(o.limit ?? testSource.count, testSource.count),
                                           batch: o.batch, communicator: comm, log: log, model: o.model, split: o.split),
             divergence: ValidationDivergence(network: network, batches: valBatches, total: o.valImages, communicator: comm),
             loss: ClassificationSearchLoss(images: calibImages, labels: calibLabels, teacher: teacher,
                                            firstImage: calibShard.lowerBound, totalImages: o.calib, communicator: comm),
             setting: setting)
+        task.reusesPrefix = o.refineReusesPrefix
         let pipeline = SearchPipeline(task: task, methods: o.methods, ptq: o.ptq, searches: o.searches,
                                       refinePasses: o.refinePasses, peers: o.peers, communicator: comm, quiet: o.quiet)
         let r = try pipeline.run(network, calibration: ClassificationSource.batches(of: calibImages, size: o.calibBatch),

@@ -96,6 +96,17 @@ public enum GreedyRefinement {
     public static func refine(start: StrategyChoice, startScore: Double, table: CandidateTable, passes: Int,
                               score: ([LayerQuantization]) throws -> Double,
                               progress: ((Int, Side, Int, Double, Double) -> Void)? = nil) rethrows -> Result {
+        try refine(start: start, startScore: startScore, table: table, passes: passes,
+                   trialScore: { q, _ in try score(q) }, kept: {}, progress: progress)
+    }
+
+    /// The same refinement, telling the scorer what it may reuse: `trialScore(quantization, layer)` scores a
+    /// trial that differs from the current network in layer `layer` only (one side), and `kept()` follows a
+    /// trial whose change was kept (it is the current network from then on). A scorer that caches the
+    /// unchanged prefix of the network (StagedValidationScore) must give the scores a full pass gives.
+    public static func refine(start: StrategyChoice, startScore: Double, table: CandidateTable, passes: Int,
+                              trialScore: ([LayerQuantization], Int) throws -> Double, kept: () -> Void,
+                              progress: ((Int, Side, Int, Double, Double) -> Void)? = nil) rethrows -> Result {
         var choice = start, best = startScore
         var changes: [Change] = [], evaluations = 0, done = 0
         let candidates = table.names.indices
@@ -113,10 +124,11 @@ public enum GreedyRefinement {
                         tried.append(c)
                         var trial = choice
                         if side == .activation { trial.activation[l] = c } else { trial.weight[l] = c }
-                        let s = try score(table.quantization(trial))
+                        let s = try trialScore(table.quantization(trial), l)
                         evaluations += 1
                         progress?(l, side, c, s, min(best, s))
                         if s < best {
+                            kept()
                             changes.append(Change(pass: pass, layer: table.layers[0][l].name, side: side,
                                                   from: table.names[current],
                                                   to: table.names[c], score: s))

@@ -22,7 +22,7 @@ private func generated(_ d: SyntheticDataset) -> ClassificationSource {
     }
 }
 
-private func tinySearch(peers: [SearchPeer]) throws -> PTQSearchReport {
+private func tinySearch(peers: [SearchPeer], reusesPrefix: Bool = true) throws -> PTQSearchReport {
     let train = SyntheticDataset(count: 160, seed: 3), test = SyntheticDataset(count: 64, seed: 4)
     var rng = RNG(seed: 1)
     let model = TinyConvNet(classes: train.classCount, rng: &rng)
@@ -31,6 +31,7 @@ private func tinySearch(peers: [SearchPeer]) throws -> PTQSearchReport {
     var o = PTQSearchOptions(model: "TinyConvNet", weights: "-", data: "generated", ptq: PTQSettings(weightBits: 4, activationBits: 3),
                              calib: 64, valImages: 64, batch: 64, calibBatch: 32, searches: [search], quiet: true)
     o.peers = peers
+    o.refineReusesPrefix = reusesPrefix
     return try PTQSearchRun.search(model, train: generated(train), test: generated(test), o)
 }
 
@@ -89,6 +90,19 @@ struct SearchPeerTests {
         #expect(with.selectedStart == without.selectedStart && with.refinementEvaluations == without.refinementEvaluations)
         #expect(with.assignment.map(\.activation) == without.assignment.map(\.activation))
         #expect(with.assignment.map(\.weight) == without.assignment.map(\.weight))
+    }
+
+    @Test("the refinements reusing the network's unchanged prefix give every score, change and row of full passes")
+    func prefixReuseChangesNothing() throws {
+        let staged = try tinySearch(peers: SearchPeer.allCases), full = try tinySearch(peers: SearchPeer.allCases, reusesPrefix: false)
+        #expect(staged.refinementEvaluations > 0)
+        #expect(staged.finalValidationScore == full.finalValidationScore && staged.dqssTop1 == full.dqssTop1)
+        #expect(staged.refinementChanges.map(\.score) == full.refinementChanges.map(\.score))
+        #expect(staged.refinementChanges.map(\.layer) == full.refinementChanges.map(\.layer))
+        #expect(staged.assignment.map(\.activation) == full.assignment.map(\.activation))
+        #expect(staged.assignment.map(\.weight) == full.assignment.map(\.weight))
+        #expect(staged.peers.map(\.validationScore) == full.peers.map(\.validationScore))
+        #expect(staged.peers.map(\.top1) == full.peers.map(\.top1))
     }
 
     @Test("the sensitivity pass sums per-image losses: the activation scores do not depend on the batch size")

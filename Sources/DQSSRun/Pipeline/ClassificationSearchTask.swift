@@ -7,6 +7,7 @@ import Foundation
 import DQSSTensor
 import DQSSLayers
 import DQSSData
+import DQSSQuant
 import DQSSSearch
 import DQSSDistributed
 
@@ -17,6 +18,9 @@ public struct ClassificationSearchTask: SearchTask {
     public let loss: any SearchLoss
     /// "W4A8": appended to every evaluation's log label.
     public let setting: String
+    /// The refinement reuses the unchanged prefix of the network between trials (StagedValidationScore;
+    /// same scores as a full pass). False: a full pass per trial (the oracle of the tests).
+    public var reusesPrefix = true
 
     public init(evaluation: ShardedEvaluation, divergence: ValidationDivergence, loss: any SearchLoss, setting: String) {
         self.evaluation = evaluation
@@ -39,6 +43,9 @@ public struct ClassificationSearchTask: SearchTask {
 
     public var hasHeldOutData: Bool { divergence.total > 0 }
     public func score(_ network: any UnaryLayer) -> Double { divergence.score(network) }
+    public func refinementScorer(_ network: any UnaryLayer, points: [QuantizationPoint]) -> (any RefinementScorer)? {
+        reusesPrefix ? StagedValidationScore(network: network, points: points, divergence: divergence) : nil
+    }
     public var scoreDescription: String { "\(divergence.total) validation images (KL to FP32)" }
 }
 

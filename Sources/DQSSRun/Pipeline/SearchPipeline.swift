@@ -261,12 +261,14 @@ public struct SearchPipeline<Task: SearchTask> {
     func refine(_ network: any UnaryLayer, _ start: StrategyChoice, score: Double, table: CandidateTable,
                 points: [QuantizationPoint], label: String? = nil) -> GreedyRefinement.Result {
         let t = Date()
+        // Trials differ from the current network in one layer: a task's scorer may reuse the rest.
+        let scorer = task.refinementScorer(network, points: points)
         let result = GreedyRefinement.refine(start: start, startScore: score, table: table, passes: refinePasses,
-                                             score: { q in
+                                             trialScore: { q, layer in
             QuantizedModel.install(points, assignments: q)
             defer { QuantizedModel.removeHooks(points) }
-            return task.score(network)
-        }, progress: { l, side, c, s, b in
+            return scorer?.score(network, changedLayer: layer) ?? task.score(network)
+        }, kept: { scorer?.keepLastTrial() }, progress: { l, side, c, s, b in
             log.progress(String(format: "\r%@: layer %d/%d %@ %@: %.5f (best %.5f)  %.0f s\u{1B}[K", label ?? "refine", l + 1, points.count,
                                 side.rawValue, table.names[c], s, b, Date().timeIntervalSince(t)))
         })

@@ -4,6 +4,7 @@
 // better), and which loss the α/β search minimises on the calibration data (SearchLoss).
 
 import DQSSLayers
+import DQSSQuant
 import DQSSSearch
 
 /// A network the pipeline evaluates, in pipeline order: the report's rows.
@@ -46,8 +47,13 @@ public protocol SearchTask {
     /// True: the refined network gets its own evaluation even when it equals a network evaluated before
     /// (a report that shows one row per stage); false: that evaluation is reused.
     var evaluatesRefinedNetwork: Bool { get }
+
+    /// A scorer for the greedy refinement's trials that reuses work between them and gives exactly
+    /// `score`'s values (StagedValidationScore); nil: `score` on every trial.
+    func refinementScorer(_ network: any UnaryLayer, points: [QuantizationPoint]) -> (any RefinementScorer)?
 }
 
 extension SearchTask {
     public var evaluatesRefinedNetwork: Bool { false }
+    public func refinementScorer(_ network: any UnaryLayer, points: [QuantizationPoint]) -> (any RefinementScorer)? { nil }
 }

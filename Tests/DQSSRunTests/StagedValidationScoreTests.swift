@@ -1,0 +1,62 @@
+// StagedValidationScore (the greedy refinement's score with the unchanged prefix of the network reused)
+// against its oracle, the full validation pass (ValidationDivergence.score): on a random CIFAR ResNet-8 with
+// three candidates of different thresholds, a sequence of one-layer trials, some kept and some not, must
+// give the full pass's score to the bit, while running fewer stage forwards than full passes would.
+
+import Testing
+import DQSSTensor
+import DQSSLayers
+import DQSSModels
+import DQSSQuant
+import DQSSSearch
+import DQSSDistributed
+import DQSSRun
+
+@Suite("StagedValidationScore")
+struct StagedValidationScoreTests {
+    @Test("scores of one-layer trials equal the full pass bit for bit, kept or not, with fewer stage forwards")
+    func equalsFullPass() throws {
+        var rng = RNG(seed: 7)
+        let network = CIFARResNet(depth: 8, rng: &rng)
+        network.setTraining(false)
+        let batches = (0..<3).map { _ in Tensor.normal([4, 3, 12, 12], rng: &rng) }
+        let divergence = ValidationDivergence(network: network, batches: batches, total: 12, communicator: SingleProcess())
+        let points = QuantizedModel.points(of: network)
+        #expect(points.count == 8)   // 7 convs + the classifier
+        let scorer = try #require(StagedValidationScore(network: network, points: points, divergence: divergence))
+        #expect(scorer.stages.count == 3 + 3 + 3)   // conv1 bn1 relu, 3 blocks, avgpool flatten linear
+        #expect(scorer.stageOf.first == 0 && scorer.stageOf.last == 8)
+
+        // Three candidates: different activation and weight thresholds at 4 bits.
+        let table = CandidateTable(names: ["a", "b", "c"], layers: [0.6, 1.0, 1.7].map { f in
+            points.map { p in
+                LayerQuantization(name: p.name, weightBits: 4, activationBits: 4, activationUnsigned: false,
+                                  thresholds: LayerThresholds(weight: 0.25 * f, activation: 1.5 * f))
+            }
+        })
+        func full(_ choice: StrategyChoice) -> Double {
+            QuantizedModel.install(points, assignments: table.quantization(choice))
+            defer { QuantizedModel.removeHooks(points) }
+            return divergence.score(network)
+        }
+        var current = StrategyChoice.uniform(0, layers: points.count)
+        var trials = 0
+        for step in 0..<40 {
+            let l = rng.int(below: points.count), c = rng.int(below: 3), activation = rng.int(below: 2) == 0
+            var trial = current
+            if activation { trial.activation[l] = c } else { trial.weight[l] = c }
+            QuantizedModel.install(points, assignments: table.quantization(trial))
+            let staged = scorer.score(network, changedLayer: l)
+            QuantizedModel.removeHooks(points)
+            trials += 1
+            let oracle = full(trial)
+            #expect(staged.bitPattern == oracle.bitPattern, "step \(step): layer \(l) staged \(staged) vs full \(oracle)")
+            if rng.int(below: 3) != 0 {   // keep two trials in three
+                scorer.keepLastTrial()
+                current = trial
+            }
+        }
+        // A full pass per trial would run every stage on every batch.
+        #expect(scorer.stageForwards < trials * scorer.stages.count * batches.count * 3 / 4)
+    }
+}
