@@ -114,10 +114,16 @@ public struct ValidationDivergence {
 
     public func score(_ network: any UnaryLayer) -> Double {
         network.setTraining(false)
+        return score { _, batch in network.forward(batch) }
+    }
+
+    /// The score with `logits(b, batch)` giving the network's logits of validation batch b (StagedValidationScore
+    /// computes them from cached stage inputs).
+    public func score(logits: (Int, Tensor) -> Tensor) -> Double {
         let kd = DistillationKL()
         var sum = 0.0
-        for (b, ref) in zip(batches, reference) {
-            sum += Double(kd.forward(logits: network.forward(b), teacher: ref)) * Double(b.shape[0])
+        for (i, (b, ref)) in zip(batches, reference).enumerated() {
+            sum += Double(kd.forward(logits: logits(i, b), teacher: ref)) * Double(b.shape[0])
         }
         if communicator.size > 1 { sum = communicator.allreduce(sum, .sum) }
         return sum / Double(max(total, 1))

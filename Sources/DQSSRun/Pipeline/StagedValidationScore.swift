@@ -73,24 +73,21 @@ public final class StagedValidationScore: RefinementScorer {
         // Start from the latest stage at or before the changed one whose input is cached (stage 0: the images).
         var start = changed
         while start > 0 && cache[start] == nil { start -= 1 }
-        let kd = DistillationKL()
-        var sum = 0.0
-        for (b, (batch, reference)) in zip(divergence.batches, divergence.reference).enumerated() {
+        let score = divergence.score { b, batch in
             var x = start == 0 ? batch : cache[start]![b]
             for s in start..<stages.count {
                 if s > start { x = record(x, stage: s, batch: b) }
                 x = stages[s].forward(x)
                 stageForwards += 1
             }
-            sum += Double(kd.forward(logits: x, teacher: reference)) * Double(batch.shape[0])
+            return x
         }
-        if divergence.communicator.size > 1 { sum = divergence.communicator.allreduce(sum, .sum) }
         // Stage inputs up to the changed stage do not depend on the change: they are the current network's.
         if start < changed {
             for s in (start + 1)...changed { swap(&cache[s], &trial[s]) }
         }
         trialStage = changed
-        return sum / Double(max(divergence.total, 1))
+        return score
     }
 
     public func keepLastTrial() {
