@@ -13,12 +13,14 @@
 #   OUT=out/search scripts/search-table.sh                     # keep each run's assignment.json, search.json, figure4.svg
 #   CANDIDATES=maxabs,kl,easyquant,admm,mse,percentile:99.99 MODELS=resnet20 SETTINGS="4,8" scripts/search-table.sh
 #   GRANULARITY=channel MODELS=resnet20 SETTINGS="4,8" scripts/search-table.sh   # per-output-channel weights
+#   VAL_JPEG=75 SETTINGS="8,4" scripts/search-table.sh        # select and refine on JPEG-decoded validation images
 #
 # Environment: DATA (../shared/datasets), MODELS, SETTINGS ("W,A" pairs), CANDIDATES (the --candidates list,
 # default the paper's four; one uniform column each, in that order), EQ_IMAGES (64, as
 # scripts/ptq-table.sh; the calibration draw is that of `dqss ptq --seed 0`, so the uniform columns equal
 # the PTQ table's), VAL_IMAGES (1000), REFINE_PASSES (1), PEERS (all; none, or e.g. greedy,sensitivity),
-# SEED (0), GRANULARITY (--weight-granularity: tensor, the default, or channel), THREADS, OUT, BIN.
+# VAL_JPEG (a JPEG quality: the validation images go through JPEG before scoring, --val-jpeg-quality;
+# default none), SEED (0), GRANULARITY (--weight-granularity: tensor, the default, or channel), THREADS, OUT, BIN.
 # Progress goes to stderr; each row is printed when its run ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +36,7 @@ CANDIDATES=${CANDIDATES:-maxabs,kl,easyquant,admm}
 GRANULARITY=${GRANULARITY:-tensor}
 EXTRA=()
 if [[ -n "${THREADS:-}" ]]; then EXTRA+=(--threads "$THREADS"); fi
+if [[ -n "${VAL_JPEG:-}" ]]; then EXTRA+=(--val-jpeg-quality "$VAL_JPEG"); fi
 if [[ -z "${BIN:-}" ]]; then
     swift build -c release --product dqss >&2
     BIN=.build/release/dqss

@@ -4,7 +4,7 @@
 //   dqss search --mode ptq --model resnet20 --weights akamaster_resnet20.safetensors --data ../shared/datasets/cifar10 \
 //       [--candidates maxabs,kl,easyquant,admm[,mse,percentile:P]] [--bits 8 | --weight-bits B --act-bits B] [--split test-jpeg] \
 //       [--schedule annealed|paper] [--also-paper] [--optimizer adam|sgd] [--lr-theta X] [--search-epochs N] [--search-batch N] \
-//       [--temperature-end TAU_END] [--search-loss ce|kd] [--val-images 1000] [--refine-passes 1] [--num-classes N] \
+//       [--temperature-end TAU_END] [--search-loss ce|kd] [--val-images 1000] [--val-jpeg-quality Q] [--refine-passes 1] [--num-classes N] \
 //       [--peers none|all|greedy,sensitivity,sensitivity-greedy] [--out DIR] [--json | --markdown]
 
 import ArgumentParser
@@ -33,12 +33,19 @@ struct PTQSearchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Peer rows from the same thresholds: none, all, or a list of greedy (greedy refinement from the best uniform candidate), sensitivity (first-order sensitivity-score selection), sensitivity-greedy (greedy refinement from it).",
                                discussion: "Default all: the sensitivity row costs one backward pass, each greedy row about one DQSS refinement (a validation pass per tried change); without them a report cannot say what the search adds. Needs --val-images > 0."))
     var peers: SearchPeers = SearchPeers(SearchPeer.allCases)
+    @Option(help: ArgumentHelp("JPEG quality (1-100) the held-out validation images go through (encode and decode) before the §6.2 selection and refinement score them.",
+                               discussion: "For networks whose inputs arrive as JPEG (such as CIFAR-10 test-jpeg): the choices are then fitted to JPEG-decoded images. Calibration images stay lossless. Default: none (lossless)."))
+    var valJpegQuality: Int?
 
     func validate() throws {
         let o = options
         if mode != .ptq { throw ValidationError("--mode \(mode.rawValue): this command runs --mode ptq") }
         if o.calibSplit == o.evaluation.split {
             throw ValidationError("--calib-split and --split are both \"\(o.evaluation.split)\": the test split must never be used for calibration or selection")
+        }
+        if let q = valJpegQuality {
+            if !(1...100).contains(q) { throw ValidationError("--val-jpeg-quality must be in 1...100 (got \(q))") }
+            if search.valImages == 0 { throw ValidationError("--val-jpeg-quality needs validation images (--val-images is 0)") }
         }
     }
 
@@ -57,6 +64,7 @@ struct PTQSearchCommand: ParsableCommand {
             commandLine: CommandLine.arguments.joined(separator: " "))
         runOptions.numClasses = o.head.numClasses
         runOptions.peers = peers.peers
+        runOptions.validationJPEGQuality = valJpegQuality
         try RankedRun.run { comm in
             if comm.rank == 0 {
                 if let out = runOptions.out { try prepareOutputDirectory(out) }

@@ -20,11 +20,16 @@ public struct ClassificationSource {
     public let imageShape: [Int]
     /// Normalised images [B, C, H, W] and labels for images `range` of the split.
     public let batch: (Range<Int>) throws -> (images: Tensor, labels: [Int])
+    /// The normalisation the images were made with (nil: unknown, e.g. a source built by hand); what
+    /// turns them back into bytes (the PTQ search's JPEG round trip of its validation images).
+    public let normalization: Normalization?
 
     /// A source from its size, image shape and batch reader.
-    public init(count: Int, imageShape: [Int], batch: @escaping (Range<Int>) throws -> (images: Tensor, labels: [Int])) {
+    public init(count: Int, imageShape: [Int], normalization: Normalization? = nil,
+                batch: @escaping (Range<Int>) throws -> (images: Tensor, labels: [Int])) {
         self.count = count
         self.imageShape = imageShape
+        self.normalization = normalization
         self.batch = batch
     }
 
@@ -45,7 +50,7 @@ public struct ClassificationSource {
         case "cifar10":
             let data = try CIFAR10Dataset(directory: directory, split: split)
             let images = Tensor(shape: [0])   // reused batch after batch
-            return ClassificationSource(count: data.count, imageShape: [3, 32, 32]) { range in
+            return ClassificationSource(count: data.count, imageShape: [3, 32, 32], normalization: normalization) { range in
                 let labels = data.fillBatch(range: range, into: images, normalization: normalization)
                 return (images, labels)
             }
@@ -56,7 +61,7 @@ public struct ClassificationSource {
             }
             let data = try ShardedImageDataset(directory: shards)
             let images = Tensor(shape: [0])
-            return ClassificationSource(count: data.count, imageShape: data.imageShape) { range in
+            return ClassificationSource(count: data.count, imageShape: data.imageShape, normalization: normalization) { range in
                 let labels = try data.fillBatch(range: range, into: images, normalization: normalization)
                 return (images, labels)
             }

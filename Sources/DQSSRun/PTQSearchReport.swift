@@ -103,6 +103,8 @@ public struct PTQSearchReport: Encodable {
     /// Where the refinement started: "derived" or a candidate name.
     public var selectedStart: String
     public var validationImages: Int
+    /// The JPEG quality the validation images went through before scoring (nil: lossless; --val-jpeg-quality).
+    public var validationJPEGQuality: Int? = nil
     public var validationScores: [String: Double]
     public var finalValidationScore: Double?
     public var refinePasses: Int
@@ -300,6 +302,7 @@ extension PTQSearchReport {
                   activationCounts: r.finalActivationCounts, weightCounts: r.finalWeightCounts,
                   calibration: .init(images: o.calib, split: o.calibSplit, seed: o.seed, eqImages: o.ptq.eqMaxImages),
                   timings: r.timings, seconds: seconds, commandLine: o.commandLine)
+        validationJPEGQuality = o.validationJPEGQuality
     }
 }
 

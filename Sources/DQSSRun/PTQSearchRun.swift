@@ -57,6 +57,10 @@ public struct PTQSearchOptions {
     /// drawn disjointly from `calibSplit` with `seed`.
     public var calib: Int
     public var valImages: Int
+    /// JPEG quality (1...100) the validation images go through (encode + decode) before every score: the
+    /// selection and refinement then fit inputs that reach the network as JPEG. nil: lossless, as drawn.
+    /// Calibration images are never changed (the uniform rows stay the PTQ table's).
+    public var validationJPEGQuality: Int? = nil
     /// Greedy refinement passes after the selection (§6.2); 0: selection only. Also the greedy peers'.
     public var refinePasses: Int
     /// The peer rows (SearchPeer) run after the search from the same thresholds; they need `valImages` > 0.
@@ -178,7 +182,15 @@ public enum PTQSearchRun {
         let calibShard = Sharding.range(count: o.calib, rank: comm.rank, size: comm.size)
         let valShard = Sharding.range(count: o.valImages, rank: comm.rank, size: comm.size)
         let (calibImages, calibLabels) = try trainSource.gather(Array(calibIndices[calibShard]))
-        let valBatches = ClassificationSource.batches(of: try trainSource.gather(Array(valIndices[valShard])).images, size: o.batch)
+        var valImages = try trainSource.gather(Array(valIndices[valShard])).images
+        if let quality = o.validationJPEGQuality {
+            guard let norm = trainSource.normalization else {
+                throw SearchRunError("a JPEG round trip of the validation images needs the normalisation of split \"\(o.calibSplit)\" (a ClassificationSource made with one)")
+            }
+            valImages = try norm.jpegRoundTrip(valImages, quality: quality)
+            log.progress("\(o.valImages) validation images through JPEG at quality \(quality)\n")
+        }
+        let valBatches = ClassificationSource.batches(of: valImages, size: o.batch)
         try checkFinite(calibImages, what: "calibration image", split: o.calibSplit)
 
         // The task: top-1 on the test split, KL to the FP32 softmax on the validation images, CE or KD to

@@ -39,6 +39,16 @@ struct SearchCommandTests {
 }
 
 extension SearchCommandTests {
+    @Test("--val-jpeg-quality outside 1...100, or without validation images, is refused before anything runs, naming the flag")
+    func valJPEGQualityValidated() throws {
+        guard FileManager.default.isExecutableFile(atPath: dqssExecutable.path) else { return }
+        let common = ["search", "--mode", "ptq", "--model", "resnet20", "--weights", "w", "--data", "d"]
+        for bad in [["--val-jpeg-quality", "0"], ["--val-jpeg-quality", "101"], ["--val-jpeg-quality", "75", "--val-images", "0"]] {
+            let (status, _, err) = try runDQSS(common + bad)
+            #expect(status != 0 && err.contains("--val-jpeg-quality"), "\(bad): \(err)")
+        }
+    }
+
     @Test("an --out directory that cannot be created is refused before anything runs (weights and data not even opened), naming the flag and the path")
     func unwritableOutRefusedFirst() throws {
         guard FileManager.default.isExecutableFile(atPath: dqssExecutable.path) else { return }
