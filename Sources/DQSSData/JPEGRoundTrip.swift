@@ -15,9 +15,12 @@ import DQSSTensor
 
 extension Normalization {
     /// The byte whose normalised value in channel `c` is nearest to `x` (exact for a value of the table).
+    /// Values outside the table's range clamp to 0 or 255 (NaN to 0), in Float before any Int conversion.
     public func byte(_ x: Float, channel c: Int) -> UInt8 {
-        let guess = Int(((x * std[c] + mean[c]) * 255).rounded())
-        var best = min(max(guess, 0), 255)
+        var guess = ((x * std[c] + mean[c]) * 255).rounded()
+        if !(guess >= 0) { guess = 0 }
+        if guess > 255 { guess = 255 }
+        var best = Int(guess)
         for b in max(best - 1, 0)...min(best + 1, 255) where abs(table[256 * c + b] - x) < abs(table[256 * c + best] - x) {
             best = b
         }
@@ -42,6 +45,9 @@ extension Normalization {
         var interleaved = [UInt8](repeating: 0, count: per)
         for i in 0..<n {
             let src = images.data + i * per
+            if let k = (0..<per).first(where: { !src[$0].isFinite }) {
+                throw DQSSDataError("JPEG round trip: image \(i) holds \(src[k]) at value \(k) (NaN/Inf cannot be an image)")
+            }
             for ch in 0..<c {
                 for p in 0..<plane { interleaved[p * c + ch] = byte(src[ch * plane + p], channel: ch) }
             }

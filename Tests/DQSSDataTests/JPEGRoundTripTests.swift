@@ -72,11 +72,16 @@ struct JPEGRoundTripTests {
         #expect(e30 > e75 && e75 > e95 && e95 > 0, "mean |Δ byte|: q30 \(e30), q75 \(e75), q95 \(e95)")
     }
 
-    @Test("a 4-channel batch, a rank-2 tensor and quality 0 are refused with a message")
+    @Test("a 4-channel batch, a rank-2 tensor, quality 0 and a NaN pixel are refused with a message naming the image")
     func refusesBadInput() {
         let norm = Normalization.imageNet
         #expect(throws: DQSSDataError.self) { try norm.jpegRoundTrip(Tensor(shape: [1, 4, 8, 8]), quality: 75) }
         #expect(throws: DQSSDataError.self) { try norm.jpegRoundTrip(Tensor(shape: [3, 64]), quality: 75) }
         #expect(throws: DQSSDataError.self) { try norm.jpegRoundTrip(Tensor(shape: [1, 3, 8, 8]), quality: 0) }
+        let nan = Tensor(shape: [2, 3, 8, 8])
+        nan.data[192 + 5] = .nan
+        #expect { try norm.jpegRoundTrip(nan, quality: 75) } throws: { "\($0)".contains("image 1") && "\($0)".contains("nan") }
+        // Out-of-range and non-finite values clamp instead of trapping in the Int conversion.
+        #expect(norm.byte(1e30, channel: 0) == 255 && norm.byte(-1e30, channel: 1) == 0 && norm.byte(.nan, channel: 2) == 0)
     }
 }
