@@ -61,6 +61,9 @@ struct QATRunOptions: ParsableArguments {
     @Option(help: "DQSS annealed schedule: final softmax temperature of the search phase (default 0.02).")
     var temperatureEnd: Double?
 
+    @Option(help: "DQSS annealed schedule: training epochs before the search phase in which the weights train under the uniform mixture (temperature 1, alpha/beta frozen), as the paper's schedule does throughout (default 0).")
+    var mixtureEpochs: Int?
+
     @Option(help: "SGD momentum (both groups).")
     var momentum: Float = 0.9
 
@@ -148,7 +151,7 @@ struct QATRunOptions: ParsableArguments {
         // Schedule and optimiser.
         (s.epochs, s.warmupEpochs, s.batch, s.milestones) = (epochs, warmupEpochs, batch, milestones.epochs)
         (s.lr, s.lrTheta, s.momentum, s.weightDecay) = (lr, lrTheta, momentum, weightDecay)
-        (s.schedule, s.searchEpochs, s.temperatureEnd) = (schedule, searchEpochs, temperatureEnd)
+        (s.schedule, s.searchEpochs, s.temperatureEnd, s.mixtureEpochs) = (schedule, searchEpochs, temperatureEnd, mixtureEpochs)
         // Quantization, BatchNorm, what else to evaluate.
         (s.bits, s.firstLast, s.qat) = (bits, firstLastBits, qatOptions)
         (s.syncBn, s.bnReestimate, s.fp32) = (syncBn, bnReestimate, fp32)

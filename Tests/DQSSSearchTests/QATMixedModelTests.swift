@@ -77,6 +77,53 @@ struct QATMixedModelTests {
         #expect(!QATSearchSchedule.paper.isDerived(atTrainingEpoch: 1e6))
     }
 
+    @Test("QATSearchSchedule with a mixture phase: τ = 1 and α/β frozen for M epochs, then τ_end^((t − M)/S), derived from M + S on; the description names the phase")
+    func scheduleWithMixturePhase() {
+        let s = QATSearchSchedule.annealed(epochs: 10, searchEpochs: 4, temperatureEnd: 0.01, mixtureEpochs: 3)
+        #expect(s.isMixture(atTrainingEpoch: 0) && s.isMixture(atTrainingEpoch: 2.99) && !s.isMixture(atTrainingEpoch: 3))
+        #expect(s.temperature(atTrainingEpoch: 0) == 1 && s.temperature(atTrainingEpoch: 2.99) == 1)
+        #expect(s.temperature(atTrainingEpoch: 3) == 1)
+        #expect(abs(s.temperature(atTrainingEpoch: 5) - 0.1) < 1e-12)
+        #expect(abs(s.temperature(atTrainingEpoch: 7) - 0.01) < 1e-12)
+        #expect(!s.isDerived(atTrainingEpoch: 6.99) && s.isDerived(atTrainingEpoch: 7))
+        #expect(s.description == "annealed (mixture 3 epochs, search 4 epochs, τ_end 0.01, adam)")
+        // Default search length: half of what follows the mixture phase, rounded up; no mixture phase by default.
+        #expect(QATSearchSchedule.annealed(epochs: 10, mixtureEpochs: 3).searchEpochs == 4)
+        #expect(QATSearchSchedule.annealed(epochs: 10).mixtureEpochs == 0)
+        #expect(QATSearchSchedule.annealed(epochs: 10).description == "annealed (search 5 epochs, τ_end 0.02, adam)")
+        #expect(!QATSearchSchedule.paper.isMixture(atTrainingEpoch: 0))
+    }
+
+    @Test("annealed DQSS QAT with a mixture phase: the weights train while α/β stay at their start and θ is uniform; the search phase then moves α/β")
+    func mixturePhaseFreezesTheta() throws {
+        let train = SyntheticDataset(count: 128, size: 16, seed: 103)
+        var rng = RNG(seed: 2)
+        let net = QATMixedModel(model: TinyConvNet(classes: train.classCount, width: 8, rng: &rng))
+        var c = QATConfiguration(epochs: 3)
+        c.batchSize = 32; c.lr = 0.05; c.lrTheta = 1e-2; c.seed = 4; c.evalEvery = 0
+        c.searchSchedule = .annealed(epochs: 3, searchEpochs: 1, temperatureEnd: 0.02, mixtureEpochs: 1)
+        let trainer = QATTrainer(network: net, configuration: c, trainData: EpochBatchSource(train))
+        let thetaStart = net.architectureParameters.map(\.parameter.value.array)
+        var atMixtureEnd: (theta: [[Float]], weights: [[Float]], temperatures: [Double])?
+        var weightsAtMixtureStart: [[Float]] = []
+        trainer.epochFinished = { t in
+            if t.epoch == c.warmupEpochs { weightsAtMixtureStart = net.model.namedParameters().map(\.parameter.value.array) }
+            if t.epoch == c.warmupEpochs + 1 {
+                atMixtureEnd = (net.architectureParameters.map(\.parameter.value.array),
+                                net.model.namedParameters().map(\.parameter.value.array),
+                                (net.activationHooks + net.weightHooks).map(\.temperature))
+            }
+        }
+        try trainer.run()
+        let m = try #require(atMixtureEnd)
+        #expect(m.theta == thetaStart, "α/β moved in the mixture phase")
+        #expect(m.temperatures.allSatisfy { $0 == 1 })
+        #expect(m.weights != weightsAtMixtureStart, "the weights did not train in the mixture phase")
+        let moved = zip(net.architectureParameters.map(\.parameter.value.array), thetaStart)
+            .flatMap { zip($0, $1).map { abs($0 - $1) } }.max() ?? 0
+        #expect(moved > 1e-3, "α/β did not move in the search phase (\(moved))")
+    }
+
     @Test("annealed DQSS QAT: Adam moves α/β by far more than the paper's SGD, the search phase ends one-hot-like, then the derived network trains with α/β frozen and only argmax branches running")
     func annealedRun() throws {
         let train = SyntheticDataset(count: 192, size: 16, seed: 101)

@@ -5,10 +5,15 @@
 // after training. Measured (docs/qat.md): after an epoch α/β have moved about 1e-6 from their start, so
 // the argmax is float noise and the weights were trained for a mixture that is never deployed.
 //
-// `annealed` (our default, the QAT counterpart of §6.2): the same epoch budget in two phases.
-//   search  (the first `searchEpochs` training epochs): α/β with Adam (a step that does not vanish with
+// `annealed` (our default, the QAT counterpart of §6.2): the same epoch budget in two (three) phases.
+//   mixture (optional, the first `mixtureEpochs` training epochs, default 0): the weights train under the
+//           uniform mixture (τ = 1, α/β frozen at their start), as the paper's schedule does for the whole
+//           run: measured on ResNet-32/44 (docs/qat.md), weights trained to tolerate all four quantizers
+//           give a slightly better argmax network;
+//   search  (the next `searchEpochs` training epochs): α/β with Adam (a step that does not vanish with
 //           the gradient's scale), θ = softmax(logits / τ) with τ = τ_end^(t / searchEpochs), t the
-//           fractional training epoch, so the mixture the weights are trained under converges to the
+//           fractional training epoch counted from the start of this phase, so the mixture the weights
+//           are trained under converges to the
 //           one-hot network that will be deployed;
 //   derive  (the remaining epochs): winner-take-all, α/β frozen, only the derived network is trained
 //           (weights, its quantizers' parameters and BatchNorm statistics for exactly what is exported).
@@ -28,41 +33,59 @@ public struct QATSearchSchedule: Sendable, Equatable {
     /// Final softmax temperature of the search phase (τ_end; 1 = no annealing).
     public var temperatureEnd: Double
     public var thetaOptimizer: ThetaOptimizer
+    /// Training epochs before the search phase in which the weights train under the uniform mixture
+    /// (τ = 1, α/β frozen); 0 = none (annealed only).
+    public var mixtureEpochs: Int
 
-    public init(kind: Kind, searchEpochs: Int, temperatureEnd: Double, thetaOptimizer: ThetaOptimizer) {
-        precondition(searchEpochs >= 0 && temperatureEnd > 0 && temperatureEnd <= 1,
-                     "schedule: search epochs \(searchEpochs), τ_end \(temperatureEnd)")
+    public init(kind: Kind, searchEpochs: Int, temperatureEnd: Double, thetaOptimizer: ThetaOptimizer,
+                mixtureEpochs: Int = 0) {
+        precondition(searchEpochs >= 0 && temperatureEnd > 0 && temperatureEnd <= 1 && mixtureEpochs >= 0
+                     && (kind == .annealed || mixtureEpochs == 0),
+                     "schedule: search epochs \(searchEpochs), τ_end \(temperatureEnd), mixture epochs \(mixtureEpochs)")
         self.kind = kind; self.searchEpochs = searchEpochs
         self.temperatureEnd = temperatureEnd; self.thetaOptimizer = thetaOptimizer
+        self.mixtureEpochs = mixtureEpochs
     }
 
     /// §7 as printed: SGD on α/β, τ = 1, derivation after training.
     public static let paper = QATSearchSchedule(kind: .paper, searchEpochs: .max, temperatureEnd: 1, thetaOptimizer: .sgd)
 
     /// The default for a budget of `epochs` training epochs: search for half of them (rounded up),
-    /// τ_end 0.02 (as the PTQ search, §6.2), Adam on α/β.
-    public static func annealed(epochs: Int, searchEpochs: Int? = nil, temperatureEnd: Double = 0.02) -> QATSearchSchedule {
-        QATSearchSchedule(kind: .annealed, searchEpochs: searchEpochs ?? (epochs + 1) / 2,
-                          temperatureEnd: temperatureEnd, thetaOptimizer: .adam)
+    /// τ_end 0.02 (as the PTQ search, §6.2), Adam on α/β. With `mixtureEpochs` M > 0 the search phase
+    /// (default: half of the epochs after the mixture phase, rounded up) starts after M epochs of uniform-mixture training.
+    public static func annealed(epochs: Int, searchEpochs: Int? = nil, temperatureEnd: Double = 0.02,
+                                mixtureEpochs: Int = 0) -> QATSearchSchedule {
+        QATSearchSchedule(kind: .annealed, searchEpochs: searchEpochs ?? (max(epochs - mixtureEpochs, 0) + 1) / 2,
+                          temperatureEnd: temperatureEnd, thetaOptimizer: .adam, mixtureEpochs: mixtureEpochs)
     }
 
-    /// "paper", or "annealed (search S epochs, τ_end T, Adam)".
+    /// "paper", "annealed (search S epochs, τ_end T, Adam)" or, with a mixture phase,
+    /// "annealed (mixture M epochs, search S epochs, τ_end T, Adam)". Checkpoints compare it on resume.
     public var description: String {
-        kind == .paper ? "paper" : "annealed (search \(searchEpochs) epochs, τ_end \(temperatureEnd), \(thetaOptimizer.rawValue))"
+        if kind == .paper { return "paper" }
+        let mixture = mixtureEpochs > 0 ? "mixture \(mixtureEpochs) epochs, " : ""
+        return "annealed (\(mixture)search \(searchEpochs) epochs, τ_end \(temperatureEnd), \(thetaOptimizer.rawValue))"
     }
 
     /// Default lr of the architecture group for this schedule (paper: 1e-4 SGD; annealed: 1e-2 Adam).
     public var defaultThetaLR: Float { thetaOptimizer == .adam ? 1e-2 : 1e-4 }
 
-    /// Softmax temperature at fractional training epoch `t` (0 at the end of the warm-up).
+    /// Softmax temperature at fractional training epoch `t` (0 at the end of the warm-up): 1 through the
+    /// mixture phase, then τ_end^(s / searchEpochs), s the epochs since the search phase began.
     public func temperature(atTrainingEpoch t: Double) -> Double {
-        guard kind == .annealed, temperatureEnd < 1 else { return 1 }
+        guard kind == .annealed, temperatureEnd < 1, t >= Double(mixtureEpochs) else { return 1 }
         guard searchEpochs > 0 else { return temperatureEnd }
-        return pow(temperatureEnd, min(max(t, 0), Double(searchEpochs)) / Double(searchEpochs))
+        let s = t - Double(mixtureEpochs)
+        return pow(temperatureEnd, min(s, Double(searchEpochs)) / Double(searchEpochs))
+    }
+
+    /// True in the mixture phase: the weights train under the uniform mixture, α/β do not move.
+    public func isMixture(atTrainingEpoch t: Double) -> Bool {
+        kind == .annealed && t < Double(mixtureEpochs)
     }
 
     /// True once the search phase is over: the network runs (and trains) as the derived one.
     public func isDerived(atTrainingEpoch t: Double) -> Bool {
-        kind == .annealed && t >= Double(searchEpochs)
+        kind == .annealed && t >= Double(mixtureEpochs + searchEpochs)
     }
 }

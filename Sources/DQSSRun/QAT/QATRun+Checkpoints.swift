@@ -47,7 +47,7 @@ private let qatResumeFixedSettings: [(key: String, flag: String)] = [
     ("milestones", "--milestones"), ("bits", "--bits"), ("first_last_bits", "--first-last-bits"),
     ("dorefa_weights", "--dorefa-weights"), ("dorefa_rescale", "--dorefa-rescale"), ("lsq_grad_n", "--lsq-grad-n"),
     ("pact_weights", "--pact-weights"), ("pact_init", "--pact-init"),
-    ("schedule", "--schedule/--search-epochs/--temperature-end"),
+    ("schedule", "--schedule/--search-epochs/--mixture-epochs/--temperature-end"),
 ]
 
 /// A config value as the user typed it: Float flags as Floats ("0.001", not 0.0010000000474974513).

@@ -62,6 +62,8 @@ public struct QATRunSettings {
     /// Annealed schedule: search-phase epochs (nil: half of `epochs`, rounded up) and final temperature (nil: 0.02).
     public var searchEpochs: Int?
     public var temperatureEnd: Double?
+    /// Annealed schedule: epochs of uniform-mixture weight training before the search (nil: 0).
+    public var mixtureEpochs: Int?
     public var momentum: Float = 0.9
     public var weightDecay: Float = 5e-4
     /// Epochs after warm-up where both learning rates are multiplied by 0.1.
@@ -102,24 +104,29 @@ public struct QATRunSettings {
     /// no α/β, and the schedule settings are refused there (they would silently do nothing).
     public func searchSchedule(method: String) throws -> QATSearchSchedule {
         guard method == "dqss" else {
-            if schedule != nil || searchEpochs != nil || temperatureEnd != nil {
-                throw QATRunError("--schedule, --search-epochs and --temperature-end apply to dqss search --mode qat, not to qat --method \(method)")
+            if schedule != nil || searchEpochs != nil || temperatureEnd != nil || mixtureEpochs != nil {
+                throw QATRunError("--schedule, --search-epochs, --mixture-epochs and --temperature-end apply to dqss search --mode qat, not to qat --method \(method)")
             }
             return .paper
         }
         if schedule == .paper {
-            if searchEpochs != nil || temperatureEnd != nil {
-                throw QATRunError("--search-epochs and --temperature-end belong to --schedule annealed, not paper")
+            if searchEpochs != nil || temperatureEnd != nil || mixtureEpochs != nil {
+                throw QATRunError("--search-epochs, --mixture-epochs and --temperature-end belong to --schedule annealed, not paper")
             }
             return .paper
         }
-        if let searchEpochs, !(0...epochs).contains(searchEpochs) {
-            throw QATRunError("--search-epochs must be in 0...--epochs (\(epochs)) (got \(searchEpochs))")
+        let mixture = mixtureEpochs ?? 0
+        if !(0...epochs).contains(mixture) {
+            throw QATRunError("--mixture-epochs must be in 0...--epochs (\(epochs)) (got \(mixture))")
+        }
+        if let searchEpochs, !(0...(epochs - mixture)).contains(searchEpochs) {
+            throw QATRunError("--search-epochs must be in 0...--epochs minus --mixture-epochs (\(epochs - mixture)) (got \(searchEpochs))")
         }
         if let temperatureEnd, !(temperatureEnd > 0 && temperatureEnd <= 1) {
             throw QATRunError("--temperature-end must be in (0, 1] (got \(temperatureEnd))")
         }
-        return .annealed(epochs: epochs, searchEpochs: searchEpochs, temperatureEnd: temperatureEnd ?? 0.02)
+        return .annealed(epochs: epochs, searchEpochs: searchEpochs, temperatureEnd: temperatureEnd ?? 0.02,
+                         mixtureEpochs: mixture)
     }
 
     /// The architecture group's lr: `lrTheta`, else the schedule's default.

@@ -249,9 +249,10 @@ public final class QATTrainer {
     /// set the DQSS schedule's temperature and mixing mode for the next step.
     private func enterPhase() {
         let warm = inWarmup, derived = isDerivedPhase
+        let mixture = !warm && configuration.searchSchedule.isMixture(atTrainingEpoch: trainingEpoch)
         network.setObserving(warm)
         for p in network.quantizerParameters { p.parameter.requiresGrad = !warm }
-        for p in architectureGroup { p.parameter.requiresGrad = !warm && !derived }
+        for p in architectureGroup { p.parameter.requiresGrad = !warm && !derived && !mixture }
         network.setArchitectureSchedule(
             temperature: warm ? 1 : configuration.searchSchedule.temperature(atTrainingEpoch: trainingEpoch),
             derived: derived)
@@ -365,6 +366,7 @@ public final class QATTrainer {
                              : String(format: "epoch %d/%d", epoch - configuration.warmupEpochs + 1, configuration.epochs)
         if !inWarmup && !architectureGroup.isEmpty && configuration.searchSchedule.kind == .annealed {
             phase += isDerivedPhase ? " (derived)"
+                : configuration.searchSchedule.isMixture(atTrainingEpoch: trainingEpoch) ? " (mixture, τ 1)"
                 : String(format: " (search, τ %.3f)", configuration.searchSchedule.temperature(atTrainingEpoch: trainingEpoch))
         }
         log.line(String(format: "%@ step %d/%d loss %.4f acc %.3f lr %.2e  %.0f img/s  ETA %@", phase,
