@@ -16,7 +16,8 @@ import _TestSupport
 struct QATResumeTests {
     static let train = SyntheticDataset(count: 64, size: 8, seed: 41)
 
-    static func trainer(mixed: Bool, initSeed: UInt64 = 1, batch: Int = 16) -> QATTrainer {
+    static func trainer(mixed: Bool, initSeed: UInt64 = 1, batch: Int = 16,
+                        schedule: QATSearchSchedule = .paper) -> QATTrainer {
         var rng = RNG(seed: initSeed)
         let model = TinyConvNet(classes: train.classCount, width: 4, rng: &rng)
         let net: any QATNetwork = mixed ? QATMixedModel(model: model) : UniformQATModel(model: model, method: .lsq)
@@ -28,6 +29,7 @@ struct QATResumeTests {
         c.milestones = [1]
         c.seed = 5
         c.evalEvery = 0
+        c.searchSchedule = schedule
         return QATTrainer(network: net, configuration: c, trainData: EpochBatchSource(train))
     }
 
@@ -60,6 +62,30 @@ struct QATResumeTests {
         }
         #expect(got.quantization == expected.quantization)
         #expect(got.optimizer == expected.optimizer)
+        #expect(got.trainer?.arrays == expected.trainer?.arrays)
+        #expect(resumed.history.map(\.loss) == reference.history.map(\.loss))
+        #expect(CheckpointDigest.of(got) == CheckpointDigest.of(expected))
+    }
+
+    @Test("annealed schedule with a mixture phase (1 mixture + 1 search epoch, Adam on α/β) resumed in the mixture phase and in the search phase equals the uninterrupted run",
+          arguments: [6, 9])
+    func resumeAnnealedWithMixturePhase(k: Int) throws {
+        let schedule = QATSearchSchedule.annealed(epochs: 2, searchEpochs: 1, temperatureEnd: 0.05, mixtureEpochs: 1)
+        let reference = Self.trainer(mixed: true, schedule: schedule)
+        try reference.run()
+        let expected = try Self.finalState(reference)
+
+        let dir = TemporaryDirectory()
+        let first = Self.trainer(mixed: true, schedule: schedule)
+        for _ in 0..<k { try first.step() }
+        let url = try CheckpointWriter(directory: dir.url).write(try Checkpoint.qat(first, model: "tiny", task: "qat"))
+        let resumed = Self.trainer(mixed: true, initSeed: 99, schedule: schedule)
+        try CheckpointReader.read(url).restore(into: resumed, model: "tiny", task: "qat", file: url.path)
+        try resumed.run()
+        let got = try Self.finalState(resumed)
+        for (a, b) in zip(got.stateDict, expected.stateDict) {
+            #expect(a.name == b.name && a.array.bitwiseEqual(b.array), "\(a.name) differs")
+        }
         #expect(got.trainer?.arrays == expected.trainer?.arrays)
         #expect(resumed.history.map(\.loss) == reference.history.map(\.loss))
         #expect(CheckpointDigest.of(got) == CheckpointDigest.of(expected))
