@@ -11,7 +11,9 @@
 # Methods: dorefa, dsq, lsq, pact (one candidate everywhere); dqss (the default annealed schedule:
 # Adam on α/β, τ annealed over the first half of the epochs, then the derived network alone trains);
 # dqss-paper (§7 as printed: --schedule paper, SGD lr-theta LR_THETA); dqss@X (default schedule, --lr-theta X);
-# dqss-sN (default schedule with --search-epochs N: N search epochs, the rest derived-only).
+# dqss-sN (default schedule with --search-epochs N: N search epochs, the rest derived-only);
+# dqss-mM (default schedule with --mixture-epochs M: M epochs of uniform-mixture training first);
+# dqss-mM-sN (both).
 #
 # Budget (environment): TRAIN_LIMIT (default 4660 = every training image of ../shared/datasets),
 # EPOCHS (1, after 1 warm-up epoch), BATCH (128), LR (1e-3), LR_THETA (1e-4, the paper's, for dqss-paper),
@@ -56,6 +58,9 @@ for model in $MODELS; do
         case "$m" in
             dqss) "$BIN" search --mode qat --bn-reestimate "$BN_REESTIMATE" "${common[@]}" | sed "s/| dqss |/| dqss (annealed, default) |/" ;;
             dqss-paper) "$BIN" search --mode qat --schedule paper --lr-theta "$LR_THETA" --bn-reestimate "$BN_REESTIMATE" "${common[@]}" | sed "s/| dqss |/| dqss (paper schedule) |/" ;;
+            dqss-m*-s*) mix=${m#dqss-m}; mix=${mix%%-s*}
+                "$BIN" search --mode qat --mixture-epochs "$mix" --search-epochs "${m##*-s}" --bn-reestimate "$BN_REESTIMATE" "${common[@]}" | sed "s/| dqss |/| dqss (annealed, mixture $mix + search ${m##*-s} epochs) |/" ;;
+            dqss-m*) "$BIN" search --mode qat --mixture-epochs "${m#dqss-m}" --bn-reestimate "$BN_REESTIMATE" "${common[@]}" | sed "s/| dqss |/| dqss (annealed, mixture ${m#dqss-m} epochs) |/" ;;
             dqss-s*) "$BIN" search --mode qat --search-epochs "${m#dqss-s}" --bn-reestimate "$BN_REESTIMATE" "${common[@]}" | sed "s/| dqss |/| dqss (annealed, search ${m#dqss-s} epochs) |/" ;;
             dqss@*) "$BIN" search --mode qat --lr-theta "${m#dqss@}" --bn-reestimate "$BN_REESTIMATE" "${common[@]}" | sed "s/| dqss |/| dqss (annealed, lr-theta ${m#dqss@}) |/" ;;
             *) "$BIN" qat --method "$m" "${common[@]}" ;;
