@@ -8,13 +8,12 @@
 // `annealed` (our default, the QAT counterpart of §6.2): the same epoch budget in two (three) phases.
 //   mixture (optional, the first `mixtureEpochs` training epochs, default 0): the weights train under the
 //           uniform mixture (τ = 1, α/β frozen at their start), as the paper's schedule does for the whole
-//           run: measured on ResNet-32/44 (docs/qat.md), weights trained to tolerate all four quantizers
-//           give a slightly better argmax network;
+//           run. Built to test whether that is why the paper schedule + BN re-estimation is slightly ahead on
+//           ResNet-32/44; measured, it is not (docs/qat.md: +0.33/+0.34/−0.40/−1.67 on four models), so it is off;
 //   search  (the next `searchEpochs` training epochs): α/β with Adam (a step that does not vanish with
 //           the gradient's scale), θ = softmax(logits / τ) with τ = τ_end^(t / searchEpochs), t the
 //           fractional training epoch counted from the start of this phase, so the mixture the weights
-//           are trained under converges to the
-//           one-hot network that will be deployed;
+//           are trained under converges to the one-hot network that will be deployed;
 //   derive  (the remaining epochs): winner-take-all, α/β frozen, only the derived network is trained
 //           (weights, its quantizers' parameters and BatchNorm statistics for exactly what is exported).
 // Every quantity is a function of (epoch, step): a resumed run recomputes it, nothing extra to save but
