@@ -21,6 +21,7 @@ extension QATMethod: ExpressibleByArgument {
 
 extension SearchSchedule: ExpressibleByArgument {}
 extension SearchOptimizer: ExpressibleByArgument {}
+extension RefinementStarts: ExpressibleByArgument {}
 extension QATSearchSchedule.Kind: ExpressibleByArgument {}
 
 extension FirstLastBits: ExpressibleByArgument {

@@ -4,8 +4,8 @@
 //   dqss search --mode ptq --model resnet20 --weights akamaster_resnet20.safetensors --data ../shared/datasets/cifar10 \
 //       [--candidates maxabs,kl,easyquant,admm[,mse,percentile:P]] [--bits 8 | --weight-bits B --act-bits B] [--split test-jpeg] \
 //       [--schedule annealed|paper] [--also-paper] [--optimizer adam|sgd] [--lr-theta X] [--search-epochs N] [--search-batch N] \
-//       [--temperature-end TAU_END] [--search-loss ce|kd] [--val-images 1000] [--val-jpeg-quality Q] [--refine-passes 1] [--num-classes N] \
-//       [--peers none|all|greedy,sensitivity,sensitivity-greedy] [--out DIR] [--json | --markdown]
+//       [--temperature-end TAU_END] [--search-loss ce|kd] [--val-images 1000] [--val-jpeg-quality Q] [--refine-passes 1] [--refine-from both|best] \
+//       [--num-classes N] [--peers none|all|greedy,sensitivity,sensitivity-greedy] [--out DIR] [--json | --markdown]
 
 import ArgumentParser
 import Foundation
@@ -64,6 +64,7 @@ struct PTQSearchCommand: ParsableCommand {
             commandLine: CommandLine.arguments.joined(separator: " "))
         runOptions.numClasses = o.head.numClasses
         runOptions.peers = peers.peers
+        runOptions.refineStarts = search.refineFrom
         runOptions.validationJPEGQuality = valJpegQuality
         try RankedRun.run { comm in
             if comm.rank == 0 {

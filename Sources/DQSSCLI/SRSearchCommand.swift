@@ -55,13 +55,15 @@ struct SRSearchCommand: ParsableCommand {
         var s = search.settings(search.schedule, seed: seed)
         if let searchBatch { s.batchSize = searchBatch }
         if let out { try prepareOutputDirectory(out) }
-        let report = try SRSearchRun.search(SRSearchOptions(
+        var srOptions = SRSearchOptions(
             model: network.model, weights: network.weights, data: testSets.data, calibData: calibData,
             sets: testSets.setNames, methods: search.candidates.methods, ptq: calibration.settings(bits),
             search: s, calib: calibration.calib, target: target.rawValue, valPairs: valImages,
             refinePasses: search.refinePasses, patch: patch, seed: seed, calibBatch: calibration.calibBatch,
             tile: testSets.tile, tileOverlap: testSets.tileOverlap,
-            savePng: testSets.savePng, out: out, json: output.json, quiet: output.quiet))
+            savePng: testSets.savePng, out: out, json: output.json, quiet: output.quiet)
+        srOptions.refineStarts = search.refineFrom
+        let report = try SRSearchRun.search(srOptions)
         if let out { try report.write(toDirectory: out) }
         if output.json {
             try report.printJSON()

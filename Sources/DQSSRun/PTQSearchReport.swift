@@ -65,6 +65,19 @@ public struct PTQSearchReport: Encodable {
         public var top1: Double?
     }
 
+    /// One greedy refinement of the selection (RefinementStarts): its start, scores, cost, and whether kept.
+    public struct Refinement: Encodable {
+        public var start: String
+        public var startScore: Double
+        public var validationScore: Double
+        public var changes: Int
+        public var validationPasses: Int
+        public var seconds: Double
+        public var kept: Bool
+        /// Top-1 of its network: the final row when kept; when not kept, only in a run with peers.
+        public var top1: Double?
+    }
+
     public struct Calibration: Encodable {
         public var images: Int
         public var split: String
@@ -108,6 +121,10 @@ public struct PTQSearchReport: Encodable {
     public var validationScores: [String: Double]
     public var finalValidationScore: Double?
     public var refinePasses: Int
+    /// `--refine-from`: "best" or "both".
+    public var refineFrom: String
+    /// Every refinement run (two with --refine-from both and distinct starts), the kept one marked.
+    public var refinements: [Refinement]
     public var refinementChanges: [GreedyRefinement.Change]
     public var refinementEvaluations: Int
     public var searches: [Search]
@@ -207,6 +224,9 @@ public struct PTQSearchReport: Encodable {
         if let p = paperDerivedTop1 { rows.append(("DQSS paper schedule (derived)", p)) }
         rows.append(("DQSS \(searches.last?.schedule ?? "") (derived)", derivedTop1))
         rows.append(("DQSS (selected from \(selectedStart), refined)", dqssTop1))
+        for r in refinements where !r.kept {
+            if let t = r.top1 { rows.append(("DQSS refined from \(r.start) (not kept)", t)) }
+        }
         for p in peers where p.peer != "dqss" { rows.append((p.name + (p.start.map { " (from \($0))" } ?? ""), p.top1)) }
         let w = rows.map(\.0.count).max() ?? 0
         var out = ["", "\(model) \(setting) top-1 on \(split) (\(testImages) images):"]
@@ -297,6 +317,11 @@ extension PTQSearchReport {
                   derivedTop1: main.derived.top1, dqssTop1: r.finalEvaluation.top1,
                   selectedStart: r.selectedStart, validationImages: o.valImages, validationScores: r.validationScores,
                   finalValidationScore: r.refinement?.score, refinePasses: o.refinePasses,
+                  refineFrom: o.refineStarts.rawValue, refinements: r.refinements.map {
+                      Refinement(start: $0.start, startScore: $0.startScore, validationScore: $0.result.score,
+                                 changes: $0.result.changes.count, validationPasses: $0.result.evaluations, seconds: $0.seconds,
+                                 kept: $0.kept, top1: $0.evaluation?.top1)
+                  },
                   refinementChanges: r.refinement?.changes ?? [], refinementEvaluations: r.refinement?.evaluations ?? 0,
                   searches: searches, peers: Self.peerRows(r, names: names), phases: Self.phases(r), assignment: layers,
                   activationCounts: r.finalActivationCounts, weightCounts: r.finalWeightCounts,
@@ -311,7 +336,7 @@ extension PTQSearchReport {
     static func peerRows(_ r: SearchPipelineResult<ShardedEvaluation.Result>, names: [String]) -> [PeerRow] {
         func counts(_ c: [Int]) -> [String: Int] { Dictionary(uniqueKeysWithValues: names.indices.map { i in (names[i], c.filter { $0 == i }.count) }) }
         let mainSearch = "search (\(r.main.settings.schedule.rawValue))"
-        let own = r.phases.filter { ["derive", "select", "refine"].contains($0.name) }
+        let own = r.phases.filter { ["derive", "select"].contains($0.name) || $0.name == "refine" || $0.name.hasPrefix("refine from ") }
             + r.phases.filter { $0.name == mainSearch }.suffix(1)
         var rows = [PeerRow(name: "DQSS (selected + refined)", peer: "dqss", start: r.selectedStart, top1: r.finalEvaluation.top1,
                             validationScore: r.refinement?.score ?? r.validationScores["derived"],

@@ -63,6 +63,8 @@ public struct PTQSearchOptions {
     public var validationJPEGQuality: Int? = nil
     /// Greedy refinement passes after the selection (§6.2); 0: selection only. Also the greedy peers'.
     public var refinePasses: Int
+    /// Where the refinement starts (RefinementStarts).
+    public var refineStarts: RefinementStarts = .both
     /// The peer rows (SearchPeer) run after the search from the same thresholds; they need `valImages` > 0.
     public var peers: [SearchPeer] = SearchPeer.allCases
     /// The greedy refinements reuse the unchanged prefix of the network between trials (same scores,
@@ -205,7 +207,8 @@ public enum PTQSearchRun {
             setting: setting)
         task.reusesPrefix = o.refineReusesPrefix
         let pipeline = SearchPipeline(task: task, methods: o.methods, ptq: o.ptq, searches: o.searches,
-                                      refinePasses: o.refinePasses, peers: o.peers, communicator: comm, quiet: o.quiet)
+                                      refinePasses: o.refinePasses, refineStarts: o.refineStarts, peers: o.peers,
+                                      communicator: comm, quiet: o.quiet)
         let r = try pipeline.run(network, calibration: ClassificationSource.batches(of: calibImages, size: o.calibBatch),
                                  firstImage: calibShard.lowerBound)
         return PTQSearchReport(r, options: o, ranks: comm.size, seconds: Date().timeIntervalSince(started))

@@ -49,6 +49,8 @@ public struct SRSearchOptions {
     public var valPairs: Int
     /// Greedy refinement passes after the selection (0: selection only).
     public var refinePasses: Int
+    /// Where the refinement starts (RefinementStarts).
+    public var refineStarts: RefinementStarts = .both
     public var patch: Int
     public var seed: UInt64
     public var calibBatch: Int
@@ -185,7 +187,7 @@ public enum SRSearchRun {
                                 validation: validation.map(lowResolutionBatches) ?? [], pairs: o.valPairs,
                                 loss: L1SearchLoss(inputs: pairs.lowResolution, targets: targets))
         let pipeline = SearchPipeline(task: task, methods: o.methods, ptq: o.ptq, searches: [o.search],
-                                      refinePasses: o.refinePasses, quiet: o.quiet)
+                                      refinePasses: o.refinePasses, refineStarts: o.refineStarts, quiet: o.quiet)
         let r = try pipeline.run(network, calibration: batches)
         return SRSearchReport(r, options: o, scale: spec.scale, setNames: bench.sets.map(\.name), pairs: pairs.count)
     }

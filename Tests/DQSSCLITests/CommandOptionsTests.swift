@@ -26,6 +26,7 @@ struct OptionRefusalTests {
         (search + ["--optimizer", "rmsprop"], "--optimizer"),
         (search + ["--search-loss", "mse"], "--search-loss"),
         (search + ["--candidates", "kl,kl"], "--candidates"),
+        (search + ["--refine-from", "worst"], "--refine-from"),
         (sr + ["--target", "lr"], "--target"),
         (qat + ["--dorefa-weights", "odd"], "--dorefa-weights"),
         (qat + ["--dorefa-rescale", "yes"], "--dorefa-rescale"),

@@ -22,16 +22,18 @@ private func generated(_ d: SyntheticDataset) -> ClassificationSource {
     }
 }
 
-private func tinySearch(peers: [SearchPeer], reusesPrefix: Bool = true) throws -> PTQSearchReport {
+private func tinySearch(peers: [SearchPeer], reusesPrefix: Bool = true, starts: RefinementStarts = .best,
+                        epochs: Int = 2) throws -> PTQSearchReport {
     let train = SyntheticDataset(count: 160, seed: 3), test = SyntheticDataset(count: 64, seed: 4)
     var rng = RNG(seed: 1)
     let model = TinyConvNet(classes: train.classCount, rng: &rng)
     var search = PTQSearchSettings.annealed
-    search.epochs = 2
+    search.epochs = epochs
     var o = PTQSearchOptions(model: "TinyConvNet", weights: "-", data: "generated", ptq: PTQSettings(weightBits: 4, activationBits: 3),
                              calib: 64, valImages: 64, batch: 64, calibBatch: 32, searches: [search], quiet: true)
     o.peers = peers
     o.refineReusesPrefix = reusesPrefix
+    o.refineStarts = starts
     return try PTQSearchRun.search(model, train: generated(train), test: generated(test), o)
 }
 
@@ -80,9 +82,9 @@ struct SearchPeerTests {
         #expect(r.peerMarkdownRows().count == 4 && r.summary().contains("sensitivity + greedy"))
     }
 
-    @Test("the DQSS rows are the same with and without the peers")
-    func peersChangeNothingElse() throws {
-        let with = try tinySearch(peers: SearchPeer.allCases), without = try tinySearch(peers: [])
+    @Test("the DQSS rows are the same with and without the peers", arguments: RefinementStarts.allCases)
+    func peersChangeNothingElse(_ starts: RefinementStarts) throws {
+        let with = try tinySearch(peers: SearchPeer.allCases, starts: starts), without = try tinySearch(peers: [], starts: starts)
         #expect(without.peers.map(\.peer) == ["dqss"] && without.peerMarkdownRows().isEmpty)
         #expect(with.uniform == without.uniform && with.dqssNoneTop1 == without.dqssNoneTop1)
         #expect(with.derivedTop1 == without.derivedTop1 && with.dqssTop1 == without.dqssTop1)

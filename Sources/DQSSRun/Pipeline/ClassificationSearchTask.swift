@@ -36,6 +36,7 @@ public struct ClassificationSearchTask: SearchTask {
         case .dqssNone: "DQSS-None \(setting)"
         case .derived(let schedule): "DQSS \(schedule.rawValue) derived \(setting)"
         case .refined: "DQSS (refined) \(setting)"
+        case .refinedFrom(let start): "DQSS refined from \(start) (not kept) \(setting)"
         case .peer(let name): "\(name) \(setting)"
         }
         return try evaluation.top1(network, label: label)

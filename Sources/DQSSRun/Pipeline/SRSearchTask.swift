@@ -45,6 +45,7 @@ struct SRSearchTask: SearchTask {
         case .dqssNone: "DQSS-None"
         case .derived: "DQSS"
         case .refined: "DQSS (selected + refined)"
+        case .refinedFrom(let start): "DQSS (refined from \(start), not kept)"
         case .peer(let name): name
         }
     }

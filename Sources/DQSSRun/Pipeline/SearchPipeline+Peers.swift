@@ -12,11 +12,11 @@ extension SearchPipeline {
     typealias Peer = SearchPipelineResult<Task.Evaluation>.Peer
 
     /// Run `peers` in order. `uniformScores`: every candidate's score (from step 3, `uniformScoring`
-    /// seconds); `dqss`: the DQSS refinement (reused by the greedy peer when it started from the same
-    /// uniform candidate); `evaluate`: the test-split evaluation of a quantization as a stage.
+    /// seconds); `dqss`: the DQSS refinements (one reused by the greedy peer when it started from the same
+    /// uniform candidate, kept or not); `evaluate`: the test-split evaluation of a quantization as a stage.
     func runPeers(_ network: any UnaryLayer, table: CandidateTable, points: [QuantizationPoint],
                   uniformScores: [String: Double], uniformScoring: Double,
-                  dqss: (start: String, result: GreedyRefinement.Result, seconds: Double)?, calibrationBatch: Int,
+                  dqss: [SearchPipelineResult<Task.Evaluation>.Refinement], calibrationBatch: Int,
                   evaluated: inout [(choice: StrategyChoice, evaluation: Task.Evaluation)],
                   evaluate: ([LayerQuantization], SearchStage) throws -> Task.Evaluation) throws -> [Peer] {
         func evaluation(_ choice: StrategyChoice, _ peer: SearchPeer) throws -> Task.Evaluation {
@@ -41,9 +41,9 @@ extension SearchPipeline {
                 best = c
             }
             let name = table.names[best], startScore = uniformScores[name] ?? .nan
-            let shared = dqss?.start == name
+            let same = dqss.first { $0.start == name }, shared = same != nil
             let result: GreedyRefinement.Result, seconds: Double
-            if let dqss, shared {
+            if let dqss = same {
                 // Same start, same score, same deterministic refinement: the DQSS one is this peer's run.
                 (result, seconds) = (dqss.result, dqss.seconds)
                 log.progress("greedy from uniform: starts from \(name), as DQSS did: its refinement is reused\n")

@@ -11,7 +11,8 @@
 //   5. search α, β with the task's loss, once per PTQSearchSettings (same thresholds); derive by argmax
 //      (Eq. 6), install the plain §1 quantizers of the winners, evaluate;
 //   6. select (§6.2): score the main search's derived assignment; start from the best of it and the
-//      uniform candidates (ties: derived), refine greedily (GreedyRefinement) with the same score;
+//      uniform candidates (ties: derived), refine greedily (GreedyRefinement) with the same score; with
+//      RefinementStarts.both also from the other of (derived, best uniform), keeping the lower final score;
 //   7. the final network's evaluation: reused when the same network was evaluated before, unless the task
 //      wants its own row;
 //   8. the peers (SearchPeer: greedy from uniform, sensitivity selection, greedy from it) from the same
@@ -40,6 +41,8 @@ public struct SearchPipeline<Task: SearchTask> {
     public var searches: [PTQSearchSettings]
     /// Greedy refinement passes after the selection (§6.2); 0: selection only. Also the greedy peers'.
     public var refinePasses: Int
+    /// Where the refinement starts: the best start only, or the derived network and the best uniform candidate.
+    public var refineStarts: RefinementStarts
     /// The peer rows to run after the DQSS search (step 8); they need held-out data.
     public var peers: [SearchPeer]
     /// Calibration statistics are combined over it.
@@ -48,7 +51,8 @@ public struct SearchPipeline<Task: SearchTask> {
     public var log: RankLog
 
     public init(task: Task, methods: [PTQMethod] = PTQMethod.paperCandidates, ptq: PTQSettings = PTQSettings(),
-                searches: [PTQSearchSettings] = [.annealed], refinePasses: Int = 1, peers: [SearchPeer] = [],
+                searches: [PTQSearchSettings] = [.annealed], refinePasses: Int = 1, refineStarts: RefinementStarts = .both,
+                peers: [SearchPeer] = [],
                 communicator: any Communicator = SingleProcess(), quiet: Bool = false) {
         precondition(!searches.isEmpty && !methods.isEmpty, "a search pipeline needs a search and a candidate")
         self.task = task
@@ -56,6 +60,7 @@ public struct SearchPipeline<Task: SearchTask> {
         self.ptq = ptq
         self.searches = searches
         self.refinePasses = refinePasses
+        self.refineStarts = refineStarts
         self.peers = peers
         self.communicator = communicator
         log = RankLog(communicator: communicator, quiet: quiet)
@@ -144,30 +149,51 @@ public struct SearchPipeline<Task: SearchTask> {
 
         // 6. Selection and refinement.
         var final = derivedChoice, start = "derived", refinement: GreedyRefinement.Result?
-        var refineSeconds = 0.0
+        var refinements: [SearchPipelineResult<Task.Evaluation>.Refinement] = []
         if task.hasHeldOutData {
             let derivedStart = Date()
             let derivedScore = installed(table.quantization(derivedChoice)) { timed("selection") { task.score(network) } }
             phase("derive", Date().timeIntervalSince(derivedStart), score: derivedScore, passes: 1, main.derived)
             scores["derived"] = derivedScore
-            var best = (name: "derived", choice: derivedChoice, score: derivedScore)
+            // The best uniform candidate (ties: branch order), then the best start (ties: derived).
+            var bestUniform: (name: String, choice: StrategyChoice, score: Double)?
             for (c, name) in table.names.enumerated() {
-                if let s = scores[name], s < best.score { best = (name, StrategyChoice.uniform(c, layers: points.count), s) }
+                if let s = scores[name], s < (bestUniform?.score ?? .infinity) {
+                    bestUniform = (name, StrategyChoice.uniform(c, layers: points.count), s)
+                }
+            }
+            let derivedStartPoint = (name: "derived", choice: derivedChoice, score: derivedScore)
+            let best = bestUniform.map { $0.score < derivedScore ? $0 : derivedStartPoint } ?? derivedStartPoint
+            var starts = [best]
+            if refineStarts == .both && refinePasses > 0, let other = best.name == "derived" ? bestUniform : derivedStartPoint,
+               other.choice != best.choice {
+                starts.append(other)
             }
             start = best.name
             log.progress("selection on \(task.scoreDescription): "
                          + scores.sorted { $0.value < $1.value }.map { String(format: "%@ %.5f", $0.key, $0.value) }
-                            .joined(separator: ", ") + " -> start from \(start)\n")
+                            .joined(separator: ", ") + " -> start from " + starts.map(\.name).joined(separator: " and ") + "\n")
             phase("select", uniformScoring, score: best.score, passes: table.names.count,
                   evaluated.first { $0.choice == best.choice }?.evaluation)
-            let refineStart = Date()
-            let result = timed("selection") { refine(network, best.choice, score: best.score, table: table, points: points) }
-            refineSeconds = Date().timeIntervalSince(refineStart)
-            refinement = result
-            final = result.choice
+            for s in starts {
+                let t = Date()
+                let label = starts.count > 1 ? "refine from \(s.name)" : nil
+                let result = timed("selection") { refine(network, s.choice, score: s.score, table: table, points: points, label: label) }
+                refinements.append(.init(start: s.name, startScore: s.score, result: result, seconds: Date().timeIntervalSince(t)))
+            }
+            // The lower final score; ties keep the earlier (the better start's).
+            let kept = refinements.indices.min { refinements[$0].result.score < refinements[$1].result.score } ?? 0
+            refinements[kept].kept = true
+            if refinements.count > 1 {
+                log.progress(refinements.map { String(format: "from %@: %.5f", $0.start, $0.result.score) }.joined(separator: ", ")
+                             + " -> keep the refinement from \(refinements[kept].start)\n")
+            }
+            start = refinements[kept].start
+            refinement = refinements[kept].result
+            final = refinements[kept].result.choice
         }
 
-        // 7. The final network's evaluation.
+        // 7. The final network's evaluation (and, in a comparison run with peers, the other start's).
         let refined = refinement != nil && refinePasses > 0
         let earlier = evaluated.first { $0.choice == final }?.evaluation
         let finalEvaluation: Task.Evaluation
@@ -176,18 +202,28 @@ public struct SearchPipeline<Task: SearchTask> {
         } else {
             finalEvaluation = try installed(table.quantization(final)) { try timed("evaluation") { try task.evaluate(network, .refined) } }
         }
-        if let refinement {
-            phase("refine", refineSeconds, score: refinement.score, passes: refinement.evaluations, finalEvaluation)
-        }
         evaluated.append((final, finalEvaluation))
+        for i in refinements.indices {
+            let r = refinements[i]
+            if r.kept {
+                refinements[i].evaluation = finalEvaluation
+            } else if !peers.isEmpty {
+                // Reported so a run with the peers shows what the start not kept would have given.
+                let e = try evaluated.first { $0.choice == r.result.choice }?.evaluation
+                    ?? installed(table.quantization(r.result.choice)) { try timed("evaluation") { try task.evaluate(network, .refinedFrom(r.start)) } }
+                evaluated.append((r.result.choice, e))
+                refinements[i].evaluation = e
+            }
+            let name = refinements.count > 1 ? "refine from \(r.start)" : "refine"
+            phase(name, r.seconds, score: r.result.score, passes: r.result.evaluations, refinements[i].evaluation)
+        }
 
         // 8. The peers.
         var peerRows: [SearchPipelineResult<Task.Evaluation>.Peer] = []
         if task.hasHeldOutData && !peers.isEmpty {
             let t = Date(), evaluationBefore = timings["evaluation"] ?? 0
-            let dqss = refinement.map { (start: start, result: $0, seconds: refineSeconds) }
             peerRows = try runPeers(network, table: table, points: points, uniformScores: scores, uniformScoring: uniformScoring,
-                                    dqss: dqss, calibrationBatch: batches.first?.shape.first ?? 64, evaluated: &evaluated) { q, stage in
+                                    dqss: refinements, calibrationBatch: batches.first?.shape.first ?? 64, evaluated: &evaluated) { q, stage in
                 try installed(q) { try timed("evaluation") { try task.evaluate(network, stage) } }
             }
             // The peers' own work; their test-split evaluations are counted under "evaluation".
@@ -200,6 +236,7 @@ public struct SearchPipeline<Task: SearchTask> {
         var result = SearchPipelineResult(table: table, layerKinds: points.map(\.kind), fp32: fp32, uniform: uniform,
                                           dqssNone: none, searches: searchResults, validationScores: scores, selectedStart: start,
                                           refinement: refinement, final: final, finalEvaluation: finalEvaluation, timings: timings)
+        result.refinements = refinements
         result.phases = phases
         result.peers = peerRows
         return result

@@ -42,7 +42,8 @@ public struct SearchPipelineResult<Evaluation> {
     /// validation score of the network it produced and the validation passes it spent. Test-split
     /// evaluations (the report's rows) are not part of any phase's time.
     public struct Phase {
-        /// "calibrate", "search (annealed)", "derive", "select", "refine", or a peer's label.
+        /// "calibrate", "search (annealed)", "derive", "select", "refine" (or "refine from derived",
+        /// "refine from EQ" with two starts), or a peer's label.
         public var name: String
         public var seconds: Double
         /// §6.2 score (lower is better) of the phase's network: the soft mixture at the search's final τ,
@@ -80,10 +81,25 @@ public struct SearchPipelineResult<Evaluation> {
         public var evaluation: Evaluation
     }
 
-    /// Where the refinement started: "derived" or a candidate label.
+    /// One greedy refinement of step 6 (RefinementStarts): where it started, its result and wall time.
+    public struct Refinement {
+        /// "derived" or a candidate label.
+        public var start: String
+        public var startScore: Double
+        public var result: GreedyRefinement.Result
+        public var seconds: Double
+        /// True for the refinement whose network is final (the lower final score).
+        public var kept = false
+        /// Its network's evaluation: the final one when kept; otherwise only in a run with peers.
+        public var evaluation: Evaluation?
+    }
+
+    /// Where the kept refinement started: "derived" or a candidate label.
     public var selectedStart: String
-    /// The greedy refinement (nil without held-out data).
+    /// The kept greedy refinement (nil without held-out data).
     public var refinement: GreedyRefinement.Result?
+    /// Every refinement run, in run order: the best start's first (empty without held-out data).
+    public var refinements: [Refinement] = []
     /// The final per-layer choice: selected and refined, or the main search's derived one.
     public var final: StrategyChoice
     public var finalEvaluation: Evaluation

@@ -1,0 +1,19 @@
+// Where §6.2's greedy refinement starts (`dqss search --mode ptq --refine-from`).
+//
+// The refinement is greedy, one layer and one side at a time, so where it ends depends on where it
+// starts, and a start's score before refinement does not say which start refines further: on
+// ShuffleNetV2 x0.5 W8A4 the derived network scored better than uniform EQ (so `best` starts there),
+// yet EQ refined to a far lower score (0.273 vs 0.336, docs/results.md). `both` refines from the
+// search's derived network and from the best uniform candidate and keeps the refined network with the
+// lower validation score. Its cost: one more refinement; with the greedy peer (which is the refinement
+// from the best uniform candidate) in the same run, none.
+
+/// Which starts the greedy refinement runs from (file header).
+public enum RefinementStarts: String, Sendable, CaseIterable, Codable {
+    /// The one start with the lowest validation score among the derived network and the uniform
+    /// candidates (ties: derived) — §6.2 as first built.
+    case best
+    /// The derived network and the best uniform candidate (lowest score, ties: branch order), each
+    /// refined; the lower final score is kept (ties: the start `best` would have picked).
+    case both
+}

@@ -1,0 +1,107 @@
+// `--refine-from both` (RefinementStarts, SearchPipeline step 6) on the tiny search of SearchPeerTests:
+// an untrained TinyConvNet on generated shapes at W4A3. Checks: both starts (the derived network and the
+// best uniform candidate) are refined and the lower final validation score is kept; the refinement from
+// the better start is exactly the single refinement of `--refine-from best`, so `both` never ends with a
+// worse validation score; the greedy peer reuses the refinement from the best uniform candidate; the
+// report, phases and cost rows account for both refinements.
+
+import Foundation
+import Testing
+import DQSSTensor
+import DQSSLayers
+import DQSSData
+import DQSSModels
+import DQSSQuant
+import DQSSSearch
+import DQSSRun
+
+private func generated(_ d: SyntheticDataset) -> ClassificationSource {
+    let images = Tensor(shape: [0])
+    return ClassificationSource(count: d.count, imageShape: d.imageShape) { range in
+        (images, d.fillBatch(Array(range)[...], images: images))
+    }
+}
+
+private func tinySearch(_ starts: RefinementStarts, peers: [SearchPeer] = []) throws -> PTQSearchReport {
+    let train = SyntheticDataset(count: 160, seed: 3), test = SyntheticDataset(count: 64, seed: 4)
+    var rng = RNG(seed: 1)
+    let model = TinyConvNet(classes: train.classCount, rng: &rng)
+    var search = PTQSearchSettings.annealed
+    search.epochs = 2
+    var o = PTQSearchOptions(model: "TinyConvNet", weights: "-", data: "generated", ptq: PTQSettings(weightBits: 4, activationBits: 3),
+                             calib: 64, valImages: 64, batch: 64, calibBatch: 32, searches: [search], quiet: true)
+    o.peers = peers
+    o.refineStarts = starts
+    return try PTQSearchRun.search(model, train: generated(train), test: generated(test), o)
+}
+
+@Suite("Refinement from both starts (--refine-from both)")
+struct RefinementStartsTests {
+    @Test("both starts are refined, the lower final score is kept, and the better start's refinement is --refine-from best's")
+    func bothStartsKeepTheLowerScore() throws {
+        let one = try tinySearch(.best), two = try tinySearch(.both, peers: [.greedy])
+        // The best uniform candidate by its validation score (ties: branch order) and the best start (ties: derived).
+        let uniformScores = two.candidates.map { two.validationScores[$0] ?? .infinity }
+        let bestUniform = two.candidates[uniformScores.firstIndex(of: uniformScores.min()!)!]
+        let derived = try #require(two.validationScores["derived"])
+        let bestStart = uniformScores.min()! < derived ? bestUniform : "derived"
+        try #require(two.assignment.map(\.derivedActivation) != Array(repeating: bestUniform, count: two.assignment.count)
+                     || two.assignment.map(\.derivedWeight) != Array(repeating: bestUniform, count: two.assignment.count),
+                     "the tiny search's derived network must differ from the best uniform one for this test")
+        #expect(one.refinements.map(\.start) == [bestStart] && one.refineFrom == "best" && two.refineFrom == "both")
+        #expect(Set(two.refinements.map(\.start)) == ["derived", bestUniform] && two.refinements[0].start == bestStart)
+
+        // The first refinement of `both` is `best`'s single one, change for change.
+        let first = two.refinements[0], single = one.refinements[0]
+        #expect(first.validationScore == single.validationScore && first.changes == single.changes
+                && first.validationPasses == single.validationPasses)
+        for r in two.refinements {
+            #expect(r.startScore == two.validationScores[r.start] && r.validationScore <= r.startScore)
+        }
+        // Kept: exactly one, the lower final score (ties: the first); never worse than `best`.
+        let kept = two.refinements.filter(\.kept)
+        #expect(kept.count == 1 && kept[0].validationScore == two.refinements.map(\.validationScore).min())
+        if two.refinements[1].validationScore == first.validationScore { #expect(two.refinements[0].kept) }
+        #expect(two.finalValidationScore == kept[0].validationScore && two.selectedStart == kept[0].start)
+        #expect(try #require(two.finalValidationScore) <= (try #require(one.finalValidationScore)))
+        #expect(kept[0].top1 == two.dqssTop1 && two.refinementEvaluations == kept[0].validationPasses)
+
+        // The greedy peer is the refinement from the best uniform candidate: reused, not repeated.
+        let fromUniform = try #require(two.refinements.first { $0.start == bestUniform })
+        let greedy = try #require(two.peers.first { $0.peer == "greedy" })
+        #expect(greedy.sharedWithDQSS && greedy.validationScore == fromUniform.validationScore)
+        #expect(greedy.validationPasses == two.candidates.count + fromUniform.validationPasses)
+        // With a peer, the refinement not kept is evaluated too: its top-1 is reported.
+        #expect(two.refinements.allSatisfy { $0.top1.map { (0...100).contains($0) } == true })
+        if let other = two.refinements.first(where: { !$0.kept }) {
+            #expect(two.summary().contains("DQSS refined from \(other.start) (not kept)"))
+        }
+
+        // Phases and the DQSS row's cost: both refinements, by start.
+        let names = two.phases.map(\.name)
+        #expect(names == ["calibrate", "search (annealed)", "derive", "select"] + two.refinements.map { "refine from \($0.start)" }
+                + ["greedy from uniform"])
+        let dqss = try #require(two.peers.first { $0.peer == "dqss" })
+        #expect(dqss.validationPasses == 1 + two.candidates.count + two.refinements.map(\.validationPasses).reduce(0, +))
+        #expect(dqss.start == two.selectedStart && dqss.validationScore == two.finalValidationScore)
+        let json = try two.jsonString()
+        for key in ["\"refine_from\"", "\"refinements\"", "\"start_score\"", "\"kept\""] { #expect(json.contains(key), "\(key)") }
+    }
+
+    @Test("without refinement passes both reduce to the selection: one start, no second refinement")
+    func noPassesNoSecondStart() throws {
+        // refinePasses 0 is PTQSearchOptions' field: build the options through the tiny search with it set.
+        let train = SyntheticDataset(count: 160, seed: 3), test = SyntheticDataset(count: 64, seed: 4)
+        var rng = RNG(seed: 1)
+        let model = TinyConvNet(classes: train.classCount, rng: &rng)
+        var search = PTQSearchSettings.annealed
+        search.epochs = 2
+        var o = PTQSearchOptions(model: "TinyConvNet", weights: "-", data: "generated", ptq: PTQSettings(weightBits: 4, activationBits: 3),
+                                 calib: 64, valImages: 64, refinePasses: 0, batch: 64, calibBatch: 32, searches: [search], quiet: true)
+        o.peers = []
+        o.refineStarts = .both
+        let r = try PTQSearchRun.search(model, train: generated(train), test: generated(test), o)
+        #expect(r.refinements.count == 1 && r.refinements[0].changes == 0 && r.refinements[0].kept)
+        #expect(r.finalValidationScore == r.validationScores.values.min())
+    }
+}
