@@ -18,7 +18,8 @@
 # Environment: DATA (../shared/datasets), MODELS, SETTINGS ("W,A" pairs), CANDIDATES (the --candidates list,
 # default the paper's four; one uniform column each, in that order), EQ_IMAGES (64, as
 # scripts/ptq-table.sh; the calibration draw is that of `dqss ptq --seed 0`, so the uniform columns equal
-# the PTQ table's), VAL_IMAGES (1000), REFINE_PASSES (1), PEERS (all; none, or e.g. greedy,sensitivity),
+# the PTQ table's), VAL_IMAGES (1000), REFINE_PASSES (1), REFINE_FROM (both; best: refine
+# from the single best start, --refine-from), PEERS (all; none, or e.g. greedy,sensitivity),
 # VAL_JPEG (a JPEG quality: the validation images go through JPEG before scoring, --val-jpeg-quality;
 # default none), SEED (0), GRANULARITY (--weight-granularity: tensor, the default, or channel), THREADS, OUT, BIN.
 # Progress goes to stderr; each row is printed when its run ends.
@@ -30,6 +31,7 @@ SETTINGS=${SETTINGS:-"4,8 8,8 8,4"}
 EQ_IMAGES=${EQ_IMAGES:-64}
 VAL_IMAGES=${VAL_IMAGES:-1000}
 REFINE_PASSES=${REFINE_PASSES:-1}
+REFINE_FROM=${REFINE_FROM:-both}
 PEERS=${PEERS:-all}
 SEED=${SEED:-0}
 CANDIDATES=${CANDIDATES:-maxabs,kl,easyquant,admm}
@@ -64,7 +66,7 @@ for model in $MODELS; do
         # The first line is the row; the peer table's rows follow it.
         rows=$("$BIN" search --mode ptq --model "$model" --weights "$weights" --data "$DATA/cifar10" --split test-jpeg \
             --candidates "$CANDIDATES" --weight-bits "$w" --act-bits "$a" --calib 256 --seed "$SEED" --eq-images "$EQ_IMAGES" \
-            --val-images "$VAL_IMAGES" --refine-passes "$REFINE_PASSES" --peers "$PEERS" --also-paper \
+            --val-images "$VAL_IMAGES" --refine-passes "$REFINE_PASSES" --refine-from "$REFINE_FROM" --peers "$PEERS" --also-paper \
             --weight-granularity "$GRANULARITY" --markdown \
             ${out[@]+"${out[@]}"} ${EXTRA[@]+"${EXTRA[@]}"})
         head -1 <<<"$rows"
