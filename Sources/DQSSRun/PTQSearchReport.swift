@@ -113,8 +113,11 @@ public struct PTQSearchReport: Encodable {
     public var derivedTop1: Double
     /// The final network: selection + greedy refinement (§6.2); the derived one without validation images.
     public var dqssTop1: Double
-    /// Where the refinement started: "derived" or a candidate name.
+    /// The selection (§6.2): the start with the lowest validation score, "derived" or a candidate name.
     public var selectedStart: String
+    /// Where the kept refinement started (the final network's start): `selectedStart`, or with
+    /// `--refine-from both` possibly the other start.
+    public var refinedFrom: String
     public var validationImages: Int
     /// The JPEG quality the validation images went through before scoring (nil: lossless; --val-jpeg-quality).
     public var validationJPEGQuality: Int? = nil
@@ -145,9 +148,9 @@ public struct PTQSearchReport: Encodable {
     /// assignment.json: what `dqss export --from DIR` reads (model, weights, bit widths, per-layer
     /// candidates and thresholds), plus θ, α, β and the search's own derived choice per layer.
     public var assignmentDocument: AssignmentDocument {
-        let source = selectedStart == "derived" && refinementChanges.isEmpty
+        let source = refinedFrom == "derived" && refinementChanges.isEmpty
             ? "derived (winner-take-all of the \(searches.last?.schedule ?? "") search)"
-            : "selected start \(selectedStart), \(refinementChanges.count) refinement change(s)"
+            : "refined from \(refinedFrom), \(refinementChanges.count) refinement change(s)"
         return AssignmentDocument(source: source, model: model, weights: weights, candidates: candidates,
                                   weightBits: weightBits, activationBits: activationBits,
                                   signedActivations: signedActivations, layers: assignment)
@@ -223,7 +226,7 @@ public struct PTQSearchReport: Encodable {
         rows.append(("DQSS-None (soft, θ = 1/N)", dqssNoneTop1))
         if let p = paperDerivedTop1 { rows.append(("DQSS paper schedule (derived)", p)) }
         rows.append(("DQSS \(searches.last?.schedule ?? "") (derived)", derivedTop1))
-        rows.append(("DQSS (selected from \(selectedStart), refined)", dqssTop1))
+        rows.append(("DQSS (refined from \(refinedFrom))", dqssTop1))
         for r in refinements where !r.kept {
             if let t = r.top1 { rows.append(("DQSS refined from \(r.start) (not kept)", t)) }
         }
@@ -263,7 +266,7 @@ public struct PTQSearchReport: Encodable {
         let best = candidates.compactMap { uniform[$0] }.max() ?? 0
         let final = String(format: "%.2f", dqssTop1)
         cells.append(dqssTop1 >= best && dqssTop1 >= dqssNoneTop1 ? "**\(final)**" : final)
-        cells.append(selectedStart)
+        cells.append(refinedFrom)
         cells.append("\(refinementChanges.count)")
         return "| " + cells.joined(separator: " | ") + " |"
     }
@@ -315,7 +318,7 @@ extension PTQSearchReport {
                   uniform: Dictionary(uniqueKeysWithValues: zip(names, r.uniform.map(\.top1))), dqssNoneTop1: r.dqssNone.top1,
                   paperDerivedTop1: r.searches.first(where: { $0.settings.schedule == .paper })?.derived.top1,
                   derivedTop1: main.derived.top1, dqssTop1: r.finalEvaluation.top1,
-                  selectedStart: r.selectedStart, validationImages: o.valImages, validationScores: r.validationScores,
+                  selectedStart: r.selectedStart, refinedFrom: r.refinedFrom, validationImages: o.valImages, validationScores: r.validationScores,
                   finalValidationScore: r.refinement?.score, refinePasses: o.refinePasses,
                   refineFrom: o.refineStarts.rawValue, refinements: r.refinements.map {
                       Refinement(start: $0.start, startScore: $0.startScore, validationScore: $0.result.score,
@@ -338,7 +341,7 @@ extension PTQSearchReport {
         let mainSearch = "search (\(r.main.settings.schedule.rawValue))"
         let own = r.phases.filter { ["derive", "select"].contains($0.name) || $0.name == "refine" || $0.name.hasPrefix("refine from ") }
             + r.phases.filter { $0.name == mainSearch }.suffix(1)
-        var rows = [PeerRow(name: "DQSS (selected + refined)", peer: "dqss", start: r.selectedStart, top1: r.finalEvaluation.top1,
+        var rows = [PeerRow(name: "DQSS (selected + refined)", peer: "dqss", start: r.refinedFrom, top1: r.finalEvaluation.top1,
                             validationScore: r.refinement?.score ?? r.validationScores["derived"],
                             seconds: own.reduce(0) { $0 + $1.seconds },
                             // The soft mixture's score (search phase) is the report's, not the method's.

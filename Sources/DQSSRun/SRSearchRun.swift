@@ -14,7 +14,8 @@
 //      difference between the quantized and the FP32 network's outputs (label-free, like §6.2's KL to the
 //      FP32 softmax); the best one is the "DQSS (selected)" row.
 //   7. Greedy refinement of the selected assignment (GreedyRefinement, `--refine-passes`, default 1) with the
-//      same held-out score: the "DQSS (selected + refined)" row.
+//      same held-out score, and with `--refine-from both` (default) also of the other of the derived network
+//      and the best uniform candidate, the lower refined score kept: the "DQSS (selected + refined)" row.
 //
 // Every row is scored on identical inputs. Output: a Markdown table (PSNR/SSIM per set and the average
 // over sets) on stdout, or one JSON object with --json; progress on stderr.
@@ -135,6 +136,8 @@ public struct SRSearchReport: Encodable {
     /// Validation score (mean |y_q − y_FP32|) of each contender, and the winner (nil without selection).
     public var selectionScores: [String: Double]
     public var selected: String?
+    /// Where the kept refinement started (nil without selection).
+    public var refinedFrom: String?
     /// Held-out score after the greedy refinement, and the changes it kept.
     public var refinedScore: Double?
     public var refinementChanges: [GreedyRefinement.Change]
@@ -237,7 +240,7 @@ extension SRSearchReport {
             activationCounts: Dictionary(uniqueKeysWithValues: zip(names, assignment.activationCounts)),
             weightCounts: Dictionary(uniqueKeysWithValues: zip(names, assignment.weightCounts)),
             selectionScores: Dictionary(uniqueKeysWithValues: r.validationScores.map { (label($0.key), $0.value) }),
-            selected: selected,
+            selected: selected, refinedFrom: r.refinement == nil ? nil : label(r.refinedFrom),
             refinedScore: o.refinePasses > 0 ? r.refinement?.score : nil, refinementChanges: r.refinement?.changes ?? [])
     }
 

@@ -100,7 +100,7 @@ struct PTQSearchCommandTests {
         #expect(final <= scores.values.min()!)
         let counts = try #require(o["activation_counts"] as? [String: Int])
         #expect(counts.values.reduce(0, +) == 20)
-        #expect(err.contains("search (paper)") && err.contains("search (annealed)") && err.contains("refinement:"))
+        #expect(err.contains("search (paper)") && err.contains("search (annealed)") && err.contains("change(s) kept"))
 
         // The output directory: assignment.json that `dqss export` reads, the report, Figure 4.
         for f in ["assignment.json", "search.json", "figure4.svg"] {

@@ -62,7 +62,8 @@ struct RefinementStartsTests {
         let kept = two.refinements.filter(\.kept)
         #expect(kept.count == 1 && kept[0].validationScore == two.refinements.map(\.validationScore).min())
         if two.refinements[1].validationScore == first.validationScore { #expect(two.refinements[0].kept) }
-        #expect(two.finalValidationScore == kept[0].validationScore && two.selectedStart == kept[0].start)
+        #expect(two.finalValidationScore == kept[0].validationScore && two.refinedFrom == kept[0].start)
+        #expect(two.selectedStart == bestStart && one.selectedStart == bestStart && one.refinedFrom == bestStart)
         #expect(try #require(two.finalValidationScore) <= (try #require(one.finalValidationScore)))
         #expect(kept[0].top1 == two.dqssTop1 && two.refinementEvaluations == kept[0].validationPasses)
 
@@ -83,7 +84,7 @@ struct RefinementStartsTests {
                 + ["greedy from uniform"])
         let dqss = try #require(two.peers.first { $0.peer == "dqss" })
         #expect(dqss.validationPasses == 1 + two.candidates.count + two.refinements.map(\.validationPasses).reduce(0, +))
-        #expect(dqss.start == two.selectedStart && dqss.validationScore == two.finalValidationScore)
+        #expect(dqss.start == two.refinedFrom && dqss.validationScore == two.finalValidationScore)
         let json = try two.jsonString()
         for key in ["\"refine_from\"", "\"refinements\"", "\"start_score\"", "\"kept\""] { #expect(json.contains(key), "\(key)") }
     }

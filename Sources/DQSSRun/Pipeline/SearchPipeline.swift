@@ -148,7 +148,7 @@ public struct SearchPipeline<Task: SearchTask> {
         evaluated.append((derivedChoice, main.derived))
 
         // 6. Selection and refinement.
-        var final = derivedChoice, start = "derived", refinement: GreedyRefinement.Result?
+        var final = derivedChoice, start = "derived", keptStart = "derived", refinement: GreedyRefinement.Result?
         var refinements: [SearchPipelineResult<Task.Evaluation>.Refinement] = []
         if task.hasHeldOutData {
             let derivedStart = Date()
@@ -177,7 +177,7 @@ public struct SearchPipeline<Task: SearchTask> {
                   evaluated.first { $0.choice == best.choice }?.evaluation)
             for s in starts {
                 let t = Date()
-                let label = starts.count > 1 ? "refine from \(s.name)" : nil
+                let label = starts.count > 1 ? "refinement from \(s.name)" : nil
                 let result = timed("selection") { refine(network, s.choice, score: s.score, table: table, points: points, label: label) }
                 refinements.append(.init(start: s.name, startScore: s.score, result: result, seconds: Date().timeIntervalSince(t)))
             }
@@ -188,7 +188,7 @@ public struct SearchPipeline<Task: SearchTask> {
                 log.progress(refinements.map { String(format: "from %@: %.5f", $0.start, $0.result.score) }.joined(separator: ", ")
                              + " -> keep the refinement from \(refinements[kept].start)\n")
             }
-            start = refinements[kept].start
+            keptStart = refinements[kept].start
             refinement = refinements[kept].result
             final = refinements[kept].result.choice
         }
@@ -234,7 +234,7 @@ public struct SearchPipeline<Task: SearchTask> {
             }
         }
         var result = SearchPipelineResult(table: table, layerKinds: points.map(\.kind), fp32: fp32, uniform: uniform,
-                                          dqssNone: none, searches: searchResults, validationScores: scores, selectedStart: start,
+                                          dqssNone: none, searches: searchResults, validationScores: scores, selectedStart: start, refinedFrom: keptStart,
                                           refinement: refinement, final: final, finalEvaluation: finalEvaluation, timings: timings)
         result.refinements = refinements
         result.phases = phases

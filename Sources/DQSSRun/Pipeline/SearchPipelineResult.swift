@@ -94,8 +94,10 @@ public struct SearchPipelineResult<Evaluation> {
         public var evaluation: Evaluation?
     }
 
-    /// Where the kept refinement started: "derived" or a candidate label.
+    /// The selection: the start with the lowest validation score, "derived" or a candidate label.
     public var selectedStart: String
+    /// Where the kept refinement started: `selectedStart`, or with RefinementStarts.both possibly the other start.
+    public var refinedFrom: String
     /// The kept greedy refinement (nil without held-out data).
     public var refinement: GreedyRefinement.Result?
     /// Every refinement run, in run order: the best start's first (empty without held-out data).
