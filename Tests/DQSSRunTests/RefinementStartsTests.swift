@@ -1,4 +1,4 @@
-// `--refine-from both` (RefinementStarts, SearchPipeline step 6) on the tiny search of SearchPeerTests:
+// `--refine-from both` (RefinementStarts, SearchPipeline step 6) on the tiny search (TinyPTQSearch.swift):
 // an untrained TinyConvNet on generated shapes at W4A3. Checks: both starts (the derived network and the
 // best uniform candidate) are refined and the lower final validation score is kept; the refinement from
 // the better start is exactly the single refinement of `--refine-from best`, so `both` never ends with a
@@ -15,24 +15,11 @@ import DQSSQuant
 import DQSSSearch
 import DQSSRun
 
-private func generated(_ d: SyntheticDataset) -> ClassificationSource {
-    let images = Tensor(shape: [0])
-    return ClassificationSource(count: d.count, imageShape: d.imageShape) { range in
-        (images, d.fillBatch(Array(range)[...], images: images))
+private func tinySearch(_ starts: RefinementStarts, peers: [SearchPeer] = [], refinePasses: Int = 1) throws -> PTQSearchReport {
+    try tinyPTQSearch(refinePasses: refinePasses) { o in
+        o.peers = peers
+        o.refineStarts = starts
     }
-}
-
-private func tinySearch(_ starts: RefinementStarts, peers: [SearchPeer] = []) throws -> PTQSearchReport {
-    let train = SyntheticDataset(count: 160, seed: 3), test = SyntheticDataset(count: 64, seed: 4)
-    var rng = RNG(seed: 1)
-    let model = TinyConvNet(classes: train.classCount, rng: &rng)
-    var search = PTQSearchSettings.annealed
-    search.epochs = 2
-    var o = PTQSearchOptions(model: "TinyConvNet", weights: "-", data: "generated", ptq: PTQSettings(weightBits: 4, activationBits: 3),
-                             calib: 64, valImages: 64, batch: 64, calibBatch: 32, searches: [search], quiet: true)
-    o.peers = peers
-    o.refineStarts = starts
-    return try PTQSearchRun.search(model, train: generated(train), test: generated(test), o)
 }
 
 @Suite("Refinement from both starts (--refine-from both)")
@@ -91,17 +78,7 @@ struct RefinementStartsTests {
 
     @Test("without refinement passes both reduce to the selection: one start, no second refinement")
     func noPassesNoSecondStart() throws {
-        // refinePasses 0 is PTQSearchOptions' field: build the options through the tiny search with it set.
-        let train = SyntheticDataset(count: 160, seed: 3), test = SyntheticDataset(count: 64, seed: 4)
-        var rng = RNG(seed: 1)
-        let model = TinyConvNet(classes: train.classCount, rng: &rng)
-        var search = PTQSearchSettings.annealed
-        search.epochs = 2
-        var o = PTQSearchOptions(model: "TinyConvNet", weights: "-", data: "generated", ptq: PTQSettings(weightBits: 4, activationBits: 3),
-                                 calib: 64, valImages: 64, refinePasses: 0, batch: 64, calibBatch: 32, searches: [search], quiet: true)
-        o.peers = []
-        o.refineStarts = .both
-        let r = try PTQSearchRun.search(model, train: generated(train), test: generated(test), o)
+        let r = try tinySearch(.both, refinePasses: 0)
         #expect(r.refinements.count == 1 && r.refinements[0].changes == 0 && r.refinements[0].kept)
         #expect(r.finalValidationScore == r.validationScores.values.min())
     }

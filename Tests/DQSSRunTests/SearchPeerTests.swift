@@ -15,26 +15,12 @@ import DQSSQuant
 import DQSSSearch
 import DQSSRun
 
-private func generated(_ d: SyntheticDataset) -> ClassificationSource {
-    let images = Tensor(shape: [0])
-    return ClassificationSource(count: d.count, imageShape: d.imageShape) { range in
-        (images, d.fillBatch(Array(range)[...], images: images))
+private func tinySearch(peers: [SearchPeer], reusesPrefix: Bool = true, starts: RefinementStarts = .best) throws -> PTQSearchReport {
+    try tinyPTQSearch { o in
+        o.peers = peers
+        o.refineReusesPrefix = reusesPrefix
+        o.refineStarts = starts
     }
-}
-
-private func tinySearch(peers: [SearchPeer], reusesPrefix: Bool = true, starts: RefinementStarts = .best,
-                        epochs: Int = 2) throws -> PTQSearchReport {
-    let train = SyntheticDataset(count: 160, seed: 3), test = SyntheticDataset(count: 64, seed: 4)
-    var rng = RNG(seed: 1)
-    let model = TinyConvNet(classes: train.classCount, rng: &rng)
-    var search = PTQSearchSettings.annealed
-    search.epochs = epochs
-    var o = PTQSearchOptions(model: "TinyConvNet", weights: "-", data: "generated", ptq: PTQSettings(weightBits: 4, activationBits: 3),
-                             calib: 64, valImages: 64, batch: 64, calibBatch: 32, searches: [search], quiet: true)
-    o.peers = peers
-    o.refineReusesPrefix = reusesPrefix
-    o.refineStarts = starts
-    return try PTQSearchRun.search(model, train: generated(train), test: generated(test), o)
 }
 
 @Suite("Peer rows of the PTQ search (issue 18)")
@@ -112,7 +98,7 @@ struct SearchPeerTests {
         let train = SyntheticDataset(count: 12, seed: 7)
         var rng = RNG(seed: 2)
         let model = TinyConvNet(classes: train.classCount, rng: &rng)
-        let (images, labels) = try generated(train).gather(Array(0..<12))
+        let (images, labels) = try generatedSource(train).gather(Array(0..<12))
         let loss = ClassificationSearchLoss(images: images, labels: labels)
         let points = QuantizedModel.points(of: model)
         let table = CandidateTable(names: ["a", "b"], layers: [0.3, 0.9].map { f in

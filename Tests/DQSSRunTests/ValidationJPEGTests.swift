@@ -29,16 +29,10 @@ private func source(_ d: SyntheticDataset, _ norm: Normalization?) -> Classifica
 }
 
 private func tinySearch(quality: Int?, normalization: Normalization? = .imageNet) throws -> PTQSearchReport {
-    let train = SyntheticDataset(count: 160, seed: 3), test = SyntheticDataset(count: 64, seed: 4)
-    var rng = RNG(seed: 1)
-    let model = TinyConvNet(classes: train.classCount, rng: &rng)
-    var search = PTQSearchSettings.annealed
-    search.epochs = 1
-    var o = PTQSearchOptions(model: "TinyConvNet", weights: "-", data: "generated", ptq: PTQSettings(weightBits: 4, activationBits: 3),
-                             calib: 64, valImages: 64, batch: 64, calibBatch: 32, searches: [search], quiet: true)
-    o.peers = []
-    o.validationJPEGQuality = quality
-    return try PTQSearchRun.search(model, train: source(train, normalization), test: source(test, normalization), o)
+    try tinyPTQSearch(epochs: 1, configure: { o in
+        o.peers = []
+        o.validationJPEGQuality = quality
+    }, source: { source($0, normalization) })
 }
 
 @Suite("PTQ search with JPEG-decoded validation images (--val-jpeg-quality)")
