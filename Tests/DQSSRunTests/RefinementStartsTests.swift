@@ -15,18 +15,11 @@ import DQSSQuant
 import DQSSSearch
 import DQSSRun
 
-private func tinySearch(_ starts: RefinementStarts, peers: [SearchPeer] = [], refinePasses: Int = 1) throws -> PTQSearchReport {
-    try tinyPTQSearch(refinePasses: refinePasses) { o in
-        o.peers = peers
-        o.refineStarts = starts
-    }
-}
-
 @Suite("Refinement from both starts (--refine-from both)")
 struct RefinementStartsTests {
     @Test("both starts are refined, the lower final score is kept, and the better start's refinement is --refine-from best's")
     func bothStartsKeepTheLowerScore() throws {
-        let one = try tinySearch(.best), two = try tinySearch(.both, peers: [.greedy])
+        let one = try tinyPeerSearch(starts: .best), two = try tinyPeerSearch(peers: [.greedy], starts: .both)
         // The best uniform candidate by its validation score (ties: branch order) and the best start (ties: derived).
         let uniformScores = two.candidates.map { two.validationScores[$0] ?? .infinity }
         let bestUniform = two.candidates[uniformScores.firstIndex(of: uniformScores.min()!)!]
@@ -78,7 +71,7 @@ struct RefinementStartsTests {
 
     @Test("without refinement passes both reduce to the selection: one start, no second refinement")
     func noPassesNoSecondStart() throws {
-        let r = try tinySearch(.both, refinePasses: 0)
+        let r = try tinyPeerSearch(starts: .both, refinePasses: 0)
         #expect(r.refinements.count == 1 && r.refinements[0].changes == 0 && r.refinements[0].kept)
         #expect(r.finalValidationScore == r.validationScores.values.min())
     }

@@ -15,19 +15,11 @@ import DQSSQuant
 import DQSSSearch
 import DQSSRun
 
-private func tinySearch(peers: [SearchPeer], reusesPrefix: Bool = true, starts: RefinementStarts = .best) throws -> PTQSearchReport {
-    try tinyPTQSearch { o in
-        o.peers = peers
-        o.refineReusesPrefix = reusesPrefix
-        o.refineStarts = starts
-    }
-}
-
 @Suite("Peer rows of the PTQ search (issue 18)")
 struct SearchPeerTests {
     @Test("the report carries the DQSS row and every peer with its cost, and every phase with its time and score; greedy never ends worse than its start")
     func peerRowsAndPhases() throws {
-        let r = try tinySearch(peers: SearchPeer.allCases)
+        let r = try tinyPeerSearch(peers: SearchPeer.allCases)
         #expect(r.peers.map(\.peer) == ["dqss", "greedy", "sensitivity", "sensitivity-greedy"])
         let row = Dictionary(uniqueKeysWithValues: r.peers.map { ($0.peer, $0) })
         let dqss = try #require(row["dqss"]), greedy = try #require(row["greedy"])
@@ -70,7 +62,7 @@ struct SearchPeerTests {
 
     @Test("the DQSS rows are the same with and without the peers", arguments: RefinementStarts.allCases)
     func peersChangeNothingElse(_ starts: RefinementStarts) throws {
-        let with = try tinySearch(peers: SearchPeer.allCases, starts: starts), without = try tinySearch(peers: [], starts: starts)
+        let with = try tinyPeerSearch(peers: SearchPeer.allCases, starts: starts), without = try tinyPeerSearch(peers: [], starts: starts)
         #expect(without.peers.map(\.peer) == ["dqss"] && without.peerMarkdownRows().isEmpty)
         #expect(with.uniform == without.uniform && with.dqssNoneTop1 == without.dqssNoneTop1)
         #expect(with.derivedTop1 == without.derivedTop1 && with.dqssTop1 == without.dqssTop1)
@@ -82,7 +74,7 @@ struct SearchPeerTests {
 
     @Test("the refinements reusing the network's unchanged prefix give every score, change and row of full passes")
     func prefixReuseChangesNothing() throws {
-        let staged = try tinySearch(peers: SearchPeer.allCases), full = try tinySearch(peers: SearchPeer.allCases, reusesPrefix: false)
+        let staged = try tinyPeerSearch(peers: SearchPeer.allCases), full = try tinyPeerSearch(peers: SearchPeer.allCases, reusesPrefix: false)
         #expect(staged.refinementEvaluations > 0)
         #expect(staged.finalValidationScore == full.finalValidationScore && staged.dqssTop1 == full.dqssTop1)
         #expect(staged.refinementChanges.map(\.score) == full.refinementChanges.map(\.score))

@@ -31,3 +31,14 @@ func tinyPTQSearch(epochs: Int = 2, refinePasses: Int = 1, configure: (inout PTQ
     configure(&o)
     return try PTQSearchRun.search(model, train: source(train), test: source(test), o)
 }
+
+/// The tiny search with the peers, the refinement starts and the prefix reuse of the greedy pass set
+/// (SearchPeerTests, RefinementStartsTests).
+func tinyPeerSearch(peers: [SearchPeer] = [], starts: RefinementStarts = .best, reusesPrefix: Bool = true,
+                    refinePasses: Int = 1) throws -> PTQSearchReport {
+    try tinyPTQSearch(refinePasses: refinePasses) { o in
+        o.peers = peers
+        o.refineStarts = starts
+        o.refineReusesPrefix = reusesPrefix
+    }
+}

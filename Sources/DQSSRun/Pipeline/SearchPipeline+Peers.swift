@@ -10,12 +10,24 @@ import DQSSSearch
 
 extension SearchPipeline {
     typealias Peer = SearchPipelineResult<Task.Evaluation>.Peer
+    /// A uniform candidate as a start: its branch index, name and validation score.
+    typealias UniformStart = (index: Int, name: String, score: Double)
 
-    /// Run `peers` in order. `uniformScores`: every candidate's score (from step 3, `uniformScoring`
-    /// seconds); `dqss`: the DQSS refinements (one reused by the greedy peer when it started from the same
+    /// The best uniform candidate by the validation score, ties -> branch order; nil when none was scored.
+    /// Step 6's uniform start and the greedy peer's start, so both are the same candidate by construction.
+    static func bestUniform(_ names: [String], scores: [String: Double]) -> UniformStart? {
+        var best: UniformStart?
+        for (c, name) in names.enumerated() {
+            if let s = scores[name], s < (best?.score ?? .infinity) { best = (c, name, s) }
+        }
+        return best
+    }
+
+    /// Run `peers` in order. `uniformStart`: the best uniform candidate (step 6's, from the scores of step 3,
+    /// `uniformScoring` seconds); `dqss`: the DQSS refinements (one reused by the greedy peer when it started from the same
     /// uniform candidate, kept or not); `evaluate`: the test-split evaluation of a quantization as a stage.
     func runPeers(_ network: any UnaryLayer, table: CandidateTable, points: [QuantizationPoint],
-                  uniformScores: [String: Double], uniformScoring: Double,
+                  uniformStart: UniformStart?, uniformScoring: Double,
                   dqss: [SearchPipelineResult<Task.Evaluation>.Refinement], calibrationBatch: Int,
                   evaluated: inout [(choice: StrategyChoice, evaluation: Task.Evaluation)],
                   evaluate: ([LayerQuantization], SearchStage) throws -> Task.Evaluation) throws -> [Peer] {
@@ -34,13 +46,8 @@ extension SearchPipeline {
         var sensitivity: (choice: StrategyChoice, scores: SensitivityScores, seconds: Double, batches: Int, score: Double,
                          scoreSeconds: Double)?
 
-        if peers.contains(.greedy) {
-            // The best uniform candidate by the validation score, ties -> branch order (as step 6 picks).
-            var best = 0
-            for c in table.names.indices where (uniformScores[table.names[c]] ?? .infinity) < (uniformScores[table.names[best]] ?? .infinity) {
-                best = c
-            }
-            let name = table.names[best], startScore = uniformScores[name] ?? .nan
+        if peers.contains(.greedy), let start = uniformStart {
+            let (best, name, startScore) = start
             let same = dqss.first { $0.start == name }, shared = same != nil
             let result: GreedyRefinement.Result, seconds: Double
             if let dqss = same {

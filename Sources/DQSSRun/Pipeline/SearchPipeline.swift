@@ -150,18 +150,15 @@ public struct SearchPipeline<Task: SearchTask> {
         // 6. Selection and refinement.
         var final = derivedChoice, start = "derived", keptStart = "derived", refinement: GreedyRefinement.Result?
         var refinements: [SearchPipelineResult<Task.Evaluation>.Refinement] = []
+        var uniformStart: UniformStart?
         if task.hasHeldOutData {
             let derivedStart = Date()
             let derivedScore = installed(table.quantization(derivedChoice)) { timed("selection") { task.score(network) } }
             phase("derive", Date().timeIntervalSince(derivedStart), score: derivedScore, passes: 1, main.derived)
             scores["derived"] = derivedScore
             // The best uniform candidate (ties: branch order), then the best start (ties: derived).
-            var bestUniform: (name: String, choice: StrategyChoice, score: Double)?
-            for (c, name) in table.names.enumerated() {
-                if let s = scores[name], s < (bestUniform?.score ?? .infinity) {
-                    bestUniform = (name, StrategyChoice.uniform(c, layers: points.count), s)
-                }
-            }
+            uniformStart = Self.bestUniform(table.names, scores: scores)
+            let bestUniform = uniformStart.map { (name: $0.name, choice: StrategyChoice.uniform($0.index, layers: points.count), score: $0.score) }
             let derivedStartPoint = (name: "derived", choice: derivedChoice, score: derivedScore)
             let best = bestUniform.map { $0.score < derivedScore ? $0 : derivedStartPoint } ?? derivedStartPoint
             var starts = [best]
@@ -222,7 +219,7 @@ public struct SearchPipeline<Task: SearchTask> {
         var peerRows: [SearchPipelineResult<Task.Evaluation>.Peer] = []
         if task.hasHeldOutData && !peers.isEmpty {
             let t = Date(), evaluationBefore = timings["evaluation"] ?? 0
-            peerRows = try runPeers(network, table: table, points: points, uniformScores: scores, uniformScoring: uniformScoring,
+            peerRows = try runPeers(network, table: table, points: points, uniformStart: uniformStart, uniformScoring: uniformScoring,
                                     dqss: refinements, calibrationBatch: batches.first?.shape.first ?? 64, evaluated: &evaluated) { q, stage in
                 try installed(q) { try timed("evaluation") { try task.evaluate(network, stage) } }
             }
