@@ -21,7 +21,8 @@
 # the PTQ table's), VAL_IMAGES (1000), REFINE_PASSES (1), REFINE_FROM (both; best: refine
 # from the single best start, --refine-from), PEERS (all; none, or e.g. greedy,sensitivity),
 # VAL_JPEG (a JPEG quality: the validation images go through JPEG before scoring, --val-jpeg-quality;
-# default none), SEED (0), GRANULARITY (--weight-granularity: tensor, the default, or channel), THREADS, OUT, BIN.
+# default none), SELECT_IMAGES (--select-images: further held-out images that choose between the
+# refinements; default 0), SEED (0), GRANULARITY (--weight-granularity: tensor, the default, or channel), THREADS, OUT, BIN.
 # Progress goes to stderr; each row is printed when its run ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,7 @@ GRANULARITY=${GRANULARITY:-tensor}
 EXTRA=()
 if [[ -n "${THREADS:-}" ]]; then EXTRA+=(--threads "$THREADS"); fi
 if [[ -n "${VAL_JPEG:-}" ]]; then EXTRA+=(--val-jpeg-quality "$VAL_JPEG"); fi
+if [[ -n "${SELECT_IMAGES:-}" ]]; then EXTRA+=(--select-images "$SELECT_IMAGES"); fi
 if [[ -z "${BIN:-}" ]]; then
     swift build -c release --product dqss >&2
     BIN=.build/release/dqss

@@ -41,6 +41,8 @@ public struct PTQSearchReport: Encodable {
         public var start: String?
         public var top1: Double
         public var validationScore: Double?
+        /// Its network's score on the selection images (`--select-images`; nil without them).
+        public var selectionScore: Double? = nil
         public var seconds: Double
         /// Networks scored on the validation images (its starts' scores included).
         public var validationPasses: Int
@@ -74,6 +76,8 @@ public struct PTQSearchReport: Encodable {
         public var validationPasses: Int
         public var seconds: Double
         public var kept: Bool
+        /// Its score on the selection images (`--select-images`), which then decides `kept`.
+        public var selectionScore: Double?
         /// Top-1 of its network: the final row when kept; when not kept, only in a run with peers.
         public var top1: Double?
     }
@@ -121,6 +125,8 @@ public struct PTQSearchReport: Encodable {
     public var validationImages: Int
     /// The JPEG quality the validation images went through before scoring (nil: lossless; --val-jpeg-quality).
     public var validationJPEGQuality: Int? = nil
+    /// Held-out images, disjoint from the validation images, that chose between the refinements (`--select-images`; nil: none).
+    public var selectionImages: Int? = nil
     public var validationScores: [String: Double]
     public var finalValidationScore: Double?
     public var refinePasses: Int
@@ -323,7 +329,7 @@ extension PTQSearchReport {
                   refineFrom: o.refineStarts.rawValue, refinements: r.refinements.map {
                       Refinement(start: $0.start, startScore: $0.startScore, validationScore: $0.result.score,
                                  changes: $0.result.changes.count, validationPasses: $0.result.evaluations, seconds: $0.seconds,
-                                 kept: $0.kept, top1: $0.evaluation?.top1)
+                                 kept: $0.kept, selectionScore: $0.selectionScore, top1: $0.evaluation?.top1)
                   },
                   refinementChanges: r.refinement?.changes ?? [], refinementEvaluations: r.refinement?.evaluations ?? 0,
                   searches: searches, peers: Self.peerRows(r, names: names), phases: Self.phases(r), assignment: layers,
@@ -331,6 +337,7 @@ extension PTQSearchReport {
                   calibration: .init(images: o.calib, split: o.calibSplit, seed: o.seed, eqImages: o.ptq.eqMaxImages),
                   timings: r.timings, seconds: seconds, commandLine: o.commandLine)
         validationJPEGQuality = o.validationJPEGQuality
+        selectionImages = o.selectionImages > 0 ? o.selectionImages : nil
     }
 }
 
@@ -339,10 +346,12 @@ extension PTQSearchReport {
     static func peerRows(_ r: SearchPipelineResult<ShardedEvaluation.Result>, names: [String]) -> [PeerRow] {
         func counts(_ c: [Int]) -> [String: Int] { Dictionary(uniqueKeysWithValues: names.indices.map { i in (names[i], c.filter { $0 == i }.count) }) }
         let mainSearch = "search (\(r.main.settings.schedule.rawValue))"
-        let own = r.phases.filter { ["derive", "select"].contains($0.name) || $0.name == "refine" || $0.name.hasPrefix("refine from ") }
+        let own = r.phases.filter { ["derive", "select", "choose on selection images"].contains($0.name) || $0.name == "refine"
+                                    || $0.name.hasPrefix("refine from ") }
             + r.phases.filter { $0.name == mainSearch }.suffix(1)
         var rows = [PeerRow(name: "DQSS (selected + refined)", peer: "dqss", start: r.refinedFrom, top1: r.finalEvaluation.top1,
                             validationScore: r.refinement?.score ?? r.validationScores["derived"],
+                            selectionScore: r.refinements.first { $0.kept }?.selectionScore,
                             seconds: own.reduce(0) { $0 + $1.seconds },
                             // The soft mixture's score (search phase) is the report's, not the method's.
                             validationPasses: own.filter { $0.name != mainSearch }.reduce(0) { $0 + $1.validationPasses },
@@ -350,7 +359,8 @@ extension PTQSearchReport {
                             sharedWithDQSS: false, activationCounts: counts(r.final.activation), weightCounts: counts(r.final.weight))]
         rows += r.peers.map { p in
             PeerRow(name: p.peer.label, peer: p.peer.rawValue, start: p.start, top1: p.evaluation.top1,
-                    validationScore: p.validationScore, seconds: p.seconds, validationPasses: p.validationPasses,
+                    validationScore: p.validationScore, selectionScore: p.selectionScore, seconds: p.seconds,
+                    validationPasses: p.validationPasses,
                     backwardPasses: p.backwardPasses, changes: p.refinement?.changes.count, sharedWithDQSS: p.sharedWithDQSS,
                     activationCounts: counts(p.choice.activation), weightCounts: counts(p.choice.weight))
         }

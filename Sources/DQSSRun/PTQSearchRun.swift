@@ -4,7 +4,8 @@
 //   1. FP32 top-1 on the test split.
 //   2. Calibration and validation images: one seeded permutation of the training split; its first
 //      `calib` images calibrate (the same draw as `dqss ptq --seed`, so the uniform rows equal the PTQ
-//      table's), the next `valImages` are the held-out validation set of §6.2 (never the test split).
+//      table's), the next `valImages` are the held-out validation set of §6.2 (never the test split), the
+//      next `selectionImages` (optional) choose between the refined networks.
 //   3. Every candidate's (T_w, T_a) per layer from FP32 passes over the calibration images; each uniform
 //      candidate evaluated on the test split and scored on the validation set.
 //   4. DQSS-None: the mixture with θ = 1/N everywhere (§6.1), evaluated as the soft mixture.
@@ -61,6 +62,12 @@ public struct PTQSearchOptions {
     /// selection and refinement then fit inputs that reach the network as JPEG. nil: lossless, as drawn.
     /// Calibration images are never changed (the uniform rows stay the PTQ table's).
     public var validationJPEGQuality: Int? = nil
+    /// Further held-out images (after the validation images in the same draw) that choose between the
+    /// refined networks by the same KL score, and score the peers' networks for the report: each refinement
+    /// kept the trials that lowered its score on the validation images, so those scores are biased low and
+    /// rank two refinements unfairly. 0: the refinements are compared on the validation images.
+    /// They go through the JPEG round trip of `validationJPEGQuality` too.
+    public var selectionImages = 0
     /// Greedy refinement passes after the selection (§6.2); 0: selection only. Also the greedy peers'.
     public var refinePasses: Int
     /// Where the refinement starts (RefinementStarts).
@@ -168,8 +175,13 @@ public enum PTQSearchRun {
                               communicator comm: any Communicator = SingleProcess()) throws -> PTQSearchReport {
         let log = RankLog(communicator: comm, quiet: o.quiet)
         let started = Date()
-        guard o.calib + o.valImages <= trainSource.count else {
-            throw SearchRunError("--calib \(o.calib) + --val-images \(o.valImages) exceed the \(trainSource.count) images of split "
+        guard o.selectionImages >= 0 else { throw SearchRunError("--select-images must be ≥ 0 (got \(o.selectionImages))") }
+        guard o.selectionImages == 0 || o.valImages > 0 else {
+            throw SearchRunError("--select-images \(o.selectionImages) needs --val-images > 0 (they choose between refinements)")
+        }
+        guard o.calib + o.valImages + o.selectionImages <= trainSource.count else {
+            let select = o.selectionImages > 0 ? " + --select-images \(o.selectionImages)" : ""
+            throw SearchRunError("--calib \(o.calib) + --val-images \(o.valImages)\(select) exceed the \(trainSource.count) images of split "
                                  + "\"\(o.calibSplit)\" of \(o.data)")
         }
         let setting = o.ptq.label
@@ -181,18 +193,24 @@ public enum PTQSearchRun {
         let order = rng.permutation(trainSource.count)
         let calibIndices = Array(order.prefix(o.calib))
         let valIndices = Array(order[o.calib..<(o.calib + o.valImages)])
+        let selectIndices = Array(order[(o.calib + o.valImages)..<(o.calib + o.valImages + o.selectionImages)])
         let calibShard = Sharding.range(count: o.calib, rank: comm.rank, size: comm.size)
-        let valShard = Sharding.range(count: o.valImages, rank: comm.rank, size: comm.size)
         let (calibImages, calibLabels) = try trainSource.gather(Array(calibIndices[calibShard]))
-        var valImages = try trainSource.gather(Array(valIndices[valShard])).images
-        if let quality = o.validationJPEGQuality {
-            guard let norm = trainSource.normalization else {
-                throw SearchRunError("a JPEG round trip of the validation images needs the normalisation of split \"\(o.calibSplit)\" (a ClassificationSource made with one)")
+        // This rank's shard of held-out images (validation or selection), through JPEG when asked.
+        func heldOut(_ indices: [Int], _ what: String) throws -> [Tensor] {
+            let shard = Sharding.range(count: indices.count, rank: comm.rank, size: comm.size)
+            var images = try trainSource.gather(Array(indices[shard])).images
+            if let quality = o.validationJPEGQuality, !indices.isEmpty {
+                guard let norm = trainSource.normalization else {
+                    throw SearchRunError("a JPEG round trip of the \(what) images needs the normalisation of split \"\(o.calibSplit)\" (a ClassificationSource made with one)")
+                }
+                images = try norm.jpegRoundTrip(images, quality: quality)
+                log.progress("\(indices.count) \(what) images through JPEG at quality \(quality)\n")
             }
-            valImages = try norm.jpegRoundTrip(valImages, quality: quality)
-            log.progress("\(o.valImages) validation images through JPEG at quality \(quality)\n")
+            return ClassificationSource.batches(of: images, size: o.batch)
         }
-        let valBatches = ClassificationSource.batches(of: valImages, size: o.batch)
+        let valBatches = try heldOut(valIndices, "validation")
+        let selectBatches = try heldOut(selectIndices, "selection")
         try checkFinite(calibImages, what: "calibration image", split: o.calibSplit)
 
         // The task: top-1 on the test split, KL to the FP32 softmax on the validation images, CE or KD to
@@ -206,6 +224,9 @@ public enum PTQSearchRun {
                                            firstImage: calibShard.lowerBound, totalImages: o.calib, communicator: comm),
             setting: setting)
         task.reusesPrefix = o.refineReusesPrefix
+        if o.selectionImages > 0 {
+            task.selection = ValidationDivergence(network: network, batches: selectBatches, total: o.selectionImages, communicator: comm)
+        }
         let pipeline = SearchPipeline(task: task, methods: o.methods, ptq: o.ptq, searches: o.searches,
                                       refinePasses: o.refinePasses, refineStarts: o.refineStarts, peers: o.peers,
                                       communicator: comm, quiet: o.quiet)

@@ -27,6 +27,8 @@ struct OptionRefusalTests {
         (search + ["--search-loss", "mse"], "--search-loss"),
         (search + ["--candidates", "kl,kl"], "--candidates"),
         (search + ["--refine-from", "worst"], "--refine-from"),
+        (search + ["--select-images=-5"], "--select-images"),
+        (search + ["--select-images", "100", "--val-images", "0"], "--select-images"),
         (sr + ["--target", "lr"], "--target"),
         (qat + ["--dorefa-weights", "odd"], "--dorefa-weights"),
         (qat + ["--dorefa-rescale", "yes"], "--dorefa-rescale"),

@@ -1,7 +1,8 @@
 // The classification task of the search pipeline (`dqss search --mode ptq`, `dqss demo`): top-1 on the
 // test split, each rank evaluating its contiguous range and the counts summed; the §6.2 score, the mean
 // KL divergence of the quantized network's softmax from the FP32 one on held-out training images
-// (label-free); CE or KD on the calibration images as the search loss.
+// (label-free), and optionally the same on further selection images that choose between the refined
+// networks; CE or KD on the calibration images as the search loss.
 
 import Foundation
 import DQSSTensor
@@ -21,6 +22,9 @@ public struct ClassificationSearchTask: SearchTask {
     /// The refinement reuses the unchanged prefix of the network between trials (StagedValidationScore;
     /// same scores as a full pass). False: a full pass per trial (the oracle of the tests).
     public var reusesPrefix = true
+    /// The same divergence on selection images disjoint from the validation images (SearchTask.hasSelectionData);
+    /// nil: the refinements are compared on the validation images.
+    public var selection: ValidationDivergence? = nil
 
     public init(evaluation: ShardedEvaluation, divergence: ValidationDivergence, loss: any SearchLoss, setting: String) {
         self.evaluation = evaluation
@@ -48,6 +52,8 @@ public struct ClassificationSearchTask: SearchTask {
         reusesPrefix ? StagedValidationScore(network: network, points: points, divergence: divergence) : nil
     }
     public var scoreDescription: String { "\(divergence.total) validation images (KL to FP32)" }
+    public var hasSelectionData: Bool { (selection?.total ?? 0) > 0 }
+    public func selectionScore(_ network: any UnaryLayer) -> Double { selection.map { $0.score(network) } ?? score(network) }
 }
 
 /// Top-1 on the test split, each rank evaluating its contiguous range and the counts summed.

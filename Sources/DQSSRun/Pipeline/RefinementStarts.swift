@@ -6,7 +6,9 @@
 // yet EQ refined to a far lower score (0.273 vs 0.336, docs/results.md). `both` refines from the
 // search's derived network and from the best uniform candidate and keeps the refined network with the
 // lower validation score. Its cost: one more refinement; with the greedy peer (which is the refinement
-// from the best uniform candidate) in the same run, none.
+// from the best uniform candidate) in the same run, none. Each refinement keeps the trials that lower its
+// score on the validation images, so its final score there is biased low by what it fitted; with
+// `--select-images` the two refined networks are compared on further images neither saw (`kept`).
 
 /// Which starts the greedy refinement runs from (file header).
 public enum RefinementStarts: String, Sendable, CaseIterable, Codable {
@@ -16,4 +18,15 @@ public enum RefinementStarts: String, Sendable, CaseIterable, Codable {
     /// The derived network and the best uniform candidate (lowest score, ties: branch order), each
     /// refined; the lower final score is kept (ties: the start `best` would have picked).
     case both
+}
+
+extension RefinementStarts {
+    /// Which of the refinements (in run order, the better start's first) is kept: the lowest selection
+    /// score when every refinement has one (`--select-images`: held-out images none of them was fitted
+    /// to), else the lowest final validation score; ties keep the earlier.
+    public static func kept(validationScores: [Double], selectionScores: [Double?]) -> Int {
+        let selection = selectionScores.count == validationScores.count ? selectionScores.compactMap { $0 } : []
+        let scores = selection.count == validationScores.count ? selection : validationScores
+        return scores.indices.min { scores[$0] < scores[$1] } ?? 0
+    }
 }

@@ -12,7 +12,8 @@
 //      (Eq. 6), install the plain §1 quantizers of the winners, evaluate;
 //   6. select (§6.2): score the main search's derived assignment; start from the best of it and the
 //      uniform candidates (ties: derived), refine greedily (GreedyRefinement) with the same score; with
-//      RefinementStarts.both also from the other of (derived, best uniform), keeping the lower final score;
+//      RefinementStarts.both also from the other of (derived, best uniform), keeping the lower final score
+//      (on the task's selection images when it has them: data none of the refinements was fitted to);
 //   7. the final network's evaluation: reused when the same network was evaluated before, unless the task
 //      wants its own row;
 //   8. the peers (SearchPeer: greedy from uniform, sensitivity selection, greedy from it) from the same
@@ -178,12 +179,25 @@ public struct SearchPipeline<Task: SearchTask> {
                 let result = timed("selection") { refine(network, s.choice, score: s.score, table: table, points: points, label: label) }
                 refinements.append(.init(start: s.name, startScore: s.score, result: result, seconds: Date().timeIntervalSince(t)))
             }
-            // The lower final score; ties keep the earlier (the better start's).
-            let kept = refinements.indices.min { refinements[$0].result.score < refinements[$1].result.score } ?? 0
+            // The lower final score, on the selection images when there are (the validation scores of the
+            // refinements are biased by the trials each kept on them); ties keep the earlier (the better start's).
+            if task.hasSelectionData {
+                let t = Date()
+                for i in refinements.indices {
+                    refinements[i].selectionScore = installed(table.quantization(refinements[i].result.choice)) {
+                        timed("selection") { task.selectionScore(network) }
+                    }
+                }
+                phase("choose on selection images", Date().timeIntervalSince(t), score: nil, passes: 0)
+            }
+            func rank(_ r: SearchPipelineResult<Task.Evaluation>.Refinement) -> Double { r.selectionScore ?? r.result.score }
+            let kept = RefinementStarts.kept(validationScores: refinements.map(\.result.score),
+                                             selectionScores: refinements.map(\.selectionScore))
             refinements[kept].kept = true
             if refinements.count > 1 {
-                log.progress(refinements.map { String(format: "from %@: %.5f", $0.start, $0.result.score) }.joined(separator: ", ")
-                             + " -> keep the refinement from \(refinements[kept].start)\n")
+                let on = task.hasSelectionData ? " on the selection images" : ""
+                log.progress(refinements.map { String(format: "from %@: %.5f", $0.start, rank($0)) }.joined(separator: ", ")
+                             + "\(on) -> keep the refinement from \(refinements[kept].start)\n")
             }
             keptStart = refinements[kept].start
             refinement = refinements[kept].result
@@ -225,6 +239,14 @@ public struct SearchPipeline<Task: SearchTask> {
             }
             // The peers' own work; their test-split evaluations are counted under "evaluation".
             timings["peers"] = Date().timeIntervalSince(t) - ((timings["evaluation"] ?? 0) - evaluationBefore)
+            if task.hasSelectionData {
+                // For the report: the peers' networks on the images that chose DQSS's (not part of their cost).
+                for i in peerRows.indices {
+                    peerRows[i].selectionScore = installed(table.quantization(peerRows[i].choice)) {
+                        timed("selection") { task.selectionScore(network) }
+                    }
+                }
+            }
             for p in peerRows {
                 phase(p.peer.label, p.seconds, score: p.validationScore, passes: p.validationPasses, backward: p.backwardPasses,
                       p.evaluation)

@@ -79,6 +79,8 @@ public struct SearchPipelineResult<Evaluation> {
         /// reused, not repeated; its time and passes are those of that refinement.
         public var sharedWithDQSS: Bool
         public var evaluation: Evaluation
+        /// Its network's score on the selection images (SearchTask.hasSelectionData), for the report.
+        public var selectionScore: Double? = nil
     }
 
     /// One greedy refinement of step 6 (RefinementStarts): where it started, its result and wall time.
@@ -88,7 +90,9 @@ public struct SearchPipelineResult<Evaluation> {
         public var startScore: Double
         public var result: GreedyRefinement.Result
         public var seconds: Double
-        /// True for the refinement whose network is final (the lower final score).
+        /// Its network's score on the selection images (SearchTask.hasSelectionData): what decides `kept` then.
+        public var selectionScore: Double? = nil
+        /// True for the refinement whose network is final (the lower selection score, else final validation score).
         public var kept = false
         /// Its network's evaluation: the final one when kept; otherwise only in a run with peers.
         public var evaluation: Evaluation?

@@ -44,6 +44,15 @@ public protocol SearchTask {
     /// What the selection's log line says it scored on ("48 validation images (KL to FP32)").
     var scoreDescription: String { get }
 
+    /// Whether there are selection images: held-out data disjoint from the validation images that chooses
+    /// between the refined networks (and scores the peers' for the report). A refinement's validation score
+    /// is biased low by the trials it kept on those very images, so two refinements' scores there do not
+    /// rank them fairly; a score on data none of them saw does.
+    var hasSelectionData: Bool { get }
+
+    /// The score of `network` on the selection images (lower is better); only called when `hasSelectionData`.
+    func selectionScore(_ network: any UnaryLayer) -> Double
+
     /// The loss of every search the pipeline runs.
     var loss: any SearchLoss { get }
 
@@ -57,6 +66,8 @@ public protocol SearchTask {
 }
 
 extension SearchTask {
+    public var hasSelectionData: Bool { false }
+    public func selectionScore(_ network: any UnaryLayer) -> Double { score(network) }
     public var evaluatesRefinedNetwork: Bool { false }
     public func refinementScorer(_ network: any UnaryLayer, points: [QuantizationPoint]) -> (any RefinementScorer)? { nil }
 }
