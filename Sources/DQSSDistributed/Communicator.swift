@@ -24,6 +24,11 @@ public protocol Communicator: AnyObject, Sendable {
     func allreduce(_ buffer: UnsafeMutablePointer<Float>, count: Int, _ op: ReduceOperation)
     func allreduce(_ buffer: UnsafeMutablePointer<Double>, count: Int, _ op: ReduceOperation)
     func allreduce(_ buffer: UnsafeMutablePointer<Int64>, count: Int, _ op: ReduceOperation)
+    /// Starts buffer[i] ← op over ranks of buffer[i] (in place) and returns at once: the reduction runs
+    /// while the caller computes (gradient buckets during backward). The buffer must not be read or written
+    /// until the returned request has completed. Same contract as every collective: every rank starts
+    /// the same reductions in the same order (blocking collectives may come in between, in the same order).
+    func startAllreduce(_ buffer: UnsafeMutablePointer<Float>, count: Int, _ op: ReduceOperation) -> any PendingCollective
     /// Copy `bytes` bytes from `root`'s buffer into every other rank's buffer.
     func broadcast(_ buffer: UnsafeMutableRawPointer, bytes: Int, root: Int)
     /// Every rank's `values` (lengths may differ), indexed by rank, on every rank.
@@ -32,6 +37,30 @@ public protocol Communicator: AnyObject, Sendable {
     func barrier()
     /// Ends the WHOLE job (every rank) with exit status `code`, after printing `message` to stderr.
     func abort(code: Int32, message: String) -> Never
+}
+
+/// A collective started by `startAllreduce`. MPI moves it forward only inside MPI calls on this thread, so
+/// the caller calls `test()` between pieces of work and `wait()` when it needs the result.
+public protocol PendingCollective: AnyObject {
+    /// Advances the collective; true once it has completed (then the buffer holds the result).
+    func test() -> Bool
+    /// Returns when the collective has completed.
+    func wait()
+}
+
+/// A collective that completed before `startAllreduce` returned (one rank, or a blocking fallback).
+public final class CompletedCollective: PendingCollective {
+    public init() {}
+    public func test() -> Bool { true }
+    public func wait() {}
+}
+
+extension Communicator {
+    /// Default: the blocking reduction, complete on return (no overlap, same result).
+    public func startAllreduce(_ buffer: UnsafeMutablePointer<Float>, count: Int, _ op: ReduceOperation) -> any PendingCollective {
+        allreduce(buffer, count: count, op)
+        return CompletedCollective()
+    }
 }
 
 // MARK: - Array and scalar conveniences

@@ -39,7 +39,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         if initialized != 0 && finalized == 0 { MPI_Finalize() }
     }
 
-    private static func check(_ code: Int32, _ what: String) {
+    static func check(_ code: Int32, _ what: String) {
         if code == cmpi_success() { return }
         var buffer = [CChar](repeating: 0, count: Int(cmpi_max_error_string()) + 1)
         var length: Int32 = 0
@@ -79,6 +79,20 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
 
     public func allreduce(_ buffer: UnsafeMutablePointer<Int64>, count: Int, _ op: ReduceOperation) {
         allreduce(UnsafeMutableRawPointer(buffer), count: count, stride: 8, type: cmpi_int64(), op)
+    }
+
+    public func startAllreduce(_ buffer: UnsafeMutablePointer<Float>, count: Int, _ op: ReduceOperation) -> any PendingCollective {
+        let pending = MPIPendingCollective()
+        var done = 0
+        while done < count {
+            let n = min(count - done, Int(Int32.max))
+            var request: MPI_Request? = nil
+            Self.check(MPI_Iallreduce(cmpi_in_place(), buffer + done, Int32(n), cmpi_float(), Self.op(op), comm, &request),
+                       "MPI_Iallreduce")
+            pending.requests.append(request)
+            done += n
+        }
+        return pending
     }
 
     public func broadcast(_ buffer: UnsafeMutableRawPointer, bytes: Int, root: Int) {
@@ -121,5 +135,32 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         FileHandle.standardError.write(Data((message.hasSuffix("\n") ? message : message + "\n").utf8))
         MPI_Abort(comm, code == 0 ? 1 : code)
         exit(code == 0 ? 1 : code)   // MPI_Abort does not return; the compiler does not know that
+    }
+}
+
+/// The MPI requests of one started allreduce (one per Int32.max-sized piece). MPI sets a completed
+/// request to MPI_REQUEST_NULL; testing or waiting on those again is allowed and returns at once.
+final class MPIPendingCollective: PendingCollective {
+    var requests: [MPI_Request?] = []
+
+    func test() -> Bool {
+        var flag: Int32 = 0
+        let code = requests.withUnsafeMutableBufferPointer {
+            MPI_Testall(Int32($0.count), $0.baseAddress, &flag, cmpi_statuses_ignore())
+        }
+        MPICommunicator.check(code, "MPI_Testall")
+        return flag != 0
+    }
+
+    func wait() {
+        let code = requests.withUnsafeMutableBufferPointer {
+            MPI_Waitall(Int32($0.count), $0.baseAddress, cmpi_statuses_ignore())
+        }
+        MPICommunicator.check(code, "MPI_Waitall")
+    }
+
+    deinit {
+        // A request dropped before completion would leave MPI writing into a buffer that may be freed.
+        wait()
     }
 }

@@ -1,11 +1,14 @@
 // Sequential: runs children in order; backward runs them in reverse.
 // Children are named "0", "1", ... unless names are given (PyTorch nn.Sequential / OrderedDict).
+// A BackwardObserver, when set, hears of each child whose backward has returned.
 
 import DQSSTensor
 
-public final class Sequential: UnaryLayer {
+public final class Sequential: UnaryLayer, BackwardObservable {
     public private(set) var layers: [(name: String, layer: any UnaryLayer)]
     public var isTraining = false
+    /// Told after each child's backward (gradient buckets reduced while backward goes on).
+    public weak var backwardObserver: (any BackwardObserver)?
 
     public init(_ layers: [any UnaryLayer]) {
         self.layers = layers.enumerated().map { (name: String($0.offset), layer: $0.element) }
@@ -29,7 +32,10 @@ public final class Sequential: UnaryLayer {
 
     public func backward(_ gradOutput: Tensor) -> Tensor {
         var g = gradOutput
-        for l in layers.reversed() { g = l.layer.backward(g) }
+        for l in layers.reversed() {
+            g = l.layer.backward(g)
+            backwardObserver?.backwardFinished(l.layer)
+        }
         return g
     }
 }

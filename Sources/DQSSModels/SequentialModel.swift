@@ -30,7 +30,7 @@ import DQSSTensor
 import DQSSLayers
 
 /// A network whose children are the children of `body`, run in order.
-public protocol SequentialModel: UnaryLayer {
+public protocol SequentialModel: UnaryLayer, BackwardObservable {
     /// The named stages, in forward order.
     var body: Sequential { get }
 }
@@ -40,6 +40,12 @@ extension SequentialModel {
 
     /// Images [N, C, H, W] -> logits [N, classes].
     public func forward(_ x: Tensor) -> Tensor { body.forward(x) }
+
+    /// The body's observer (the body is not among the model's children: its children are).
+    public var backwardObserver: (any BackwardObserver)? {
+        get { body.backwardObserver }
+        set { body.backwardObserver = newValue }
+    }
 
     /// dL/dlogits -> dL/dimages; accumulates every parameter gradient.
     public func backward(_ gradOutput: Tensor) -> Tensor { body.backward(gradOutput) }

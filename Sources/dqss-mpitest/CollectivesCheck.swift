@@ -51,6 +51,31 @@ enum CollectivesCheck {
             }
         }
         try expect(reducer.bucketCount == 3 && reducer.lastBytes == 13 * 4, "bucket layout \(reducer.bucketCount)")
+        // The same average overlapped with backward (buckets started while backward runs, MPI_Iallreduce):
+        // a small network on rank-dependent inputs, its gradients reduced after backward (blocking) and
+        // during it (overlapped); the two must agree (2 ranks: bit for bit, a + b is one rounding).
+        var rng = RNG(seed: 3)
+        let net = Sequential([Linear(6, 8, rng: &rng), ReLU(), Sequential([Linear(8, 8, rng: &rng), ReLU()]), Linear(8, 3, rng: &rng)])
+        net.setTraining(true)
+        let netParams = net.namedParameters().map(\.parameter)
+        let x = Tensor(shape: [r + 1, 6])
+        for k in 0..<x.count { x.data[k] = Float((k * 7 + r * 3) % 11) / 5 - 1 }
+        var reduced: [[[Float]]] = []
+        for overlap in [false, true] {
+            let bucketed = BucketedGradientReducer(communicator: comm, bucketElements: 16)
+            if overlap { bucketed.overlapBackward(of: net) }
+            net.zeroGradients()
+            bucketed.beginBackward(netParams, localCount: r + 1, globalCount: total)
+            let y = net.forward(x)
+            _ = net.backward(y)
+            bucketed.averageGradients(netParams, localCount: r + 1, globalCount: total)
+            if overlap { try expect(bucketed.lastStartedDuringBackward == bucketed.bucketCount, "buckets started during backward") }
+            reduced.append(netParams.map(\.grad.array))
+            net.setBackwardObserver(nil)
+        }
+        for (a, b) in zip(reduced[0].joined(), reduced[1].joined()) {
+            try expect(n == 2 ? a == b : abs(a - b) <= 1e-6 * max(1, abs(a)), "overlapped average \(b) vs blocking \(a)")
+        }
         // BatchNorm running statistics averaged over the ranks: rank r holds mean r + [0, 1], var 2r + 1.
         let bn = BatchNorm2d(2)
         bn.runningMean.set([Float(r), Float(r + 1)])

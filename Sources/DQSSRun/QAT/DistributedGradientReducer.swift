@@ -1,5 +1,6 @@
 // The QAT trainer's `GradientReducer` over the ranks of an MPI job: BucketedGradientReducer (few large
-// allreduce calls, DQSSDistributed) conforms to it.
+// allreduce calls, DQSSDistributed) conforms to it; when it overlaps the model's backward (QATRun sets
+// that up), `backwardWillStart` arms it and the buckets are reduced while backward runs.
 //
 // QATTrainer gives every rank a batch of the same size B (global batch = B × ranks), so the gradient of
 // the mean loss over the global batch is the plain mean over ranks, g = (1/R) Σ_r g_r: each rank's
@@ -16,6 +17,10 @@ import DQSSDistributed
 import DQSSQuant
 
 extension BucketedGradientReducer: GradientReducer {
+    public func backwardWillStart(_ parameters: [Parameter]) throws {
+        beginBackward(parameters, localCount: 1, globalCount: communicator.size)
+    }
+
     public func reduceGradients(_ parameters: [Parameter]) throws {
         averageGradients(parameters, localCount: 1, globalCount: communicator.size)
     }

@@ -344,7 +344,15 @@ public enum QATRun {
     configuration.searchSchedule = try o.searchSchedule(method: method)
     configuration.lrTheta = try o.thetaLR(method: method)
     configuration.batchSize = o.batch / comm.size
-    let reducer: any GradientReducer = comm.size > 1 ? BucketedGradientReducer(communicator: comm) : SingleProcessReducer()
+    let reducer: any GradientReducer
+    if comm.size > 1 {
+        // Buckets of 1 M floats (4 MB) reduced while backward runs (PyTorch DDP: 25 MB, the first 1 MB).
+        let bucketed = BucketedGradientReducer(communicator: comm, bucketElements: 1 << 20)
+        bucketed.overlapBackward(of: network.model)
+        reducer = bucketed
+    } else {
+        reducer = SingleProcessReducer()
+    }
     if comm.size > 1 {
         // Every replica starts from rank 0's parameters (they are loaded/initialised alike; this makes it so).
         for p in network.model.namedParameters() {

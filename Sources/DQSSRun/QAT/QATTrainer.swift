@@ -55,6 +55,9 @@ public struct EpochBatchSource {
 /// Between backward and the optimizer step: make every rank's gradients the same (e.g. averaged over an
 /// MPI communicator). Parameters come in the same order on every rank.
 public protocol GradientReducer: AnyObject {
+    /// Called before each backward with the parameters `reduceGradients` will get after it (a reducer
+    /// that overlaps its reduction with backward arms itself here).
+    func backwardWillStart(_ parameters: [Parameter]) throws
     func reduceGradients(_ parameters: [Parameter]) throws
     /// Sum `values` (loss·n, correct, n of this rank's batch) over ranks, for the logged metrics.
     func reduceMetrics(_ values: [Double]) throws -> [Double]
@@ -64,6 +67,8 @@ public protocol GradientReducer: AnyObject {
 }
 
 extension GradientReducer {
+    public func backwardWillStart(_ parameters: [Parameter]) throws {}
+
     /// One process: nothing to combine.
     public func synchronizeStatistics(_ statistics: [TensorStatistics]) throws -> [TensorStatistics] { statistics }
 }
@@ -323,8 +328,10 @@ public final class QATTrainer {
         guard l.isFinite else { throw QATError.nonFiniteLoss(epoch: epoch + 1, step: stepInEpoch + 1, value: l) }
         optimizer.zeroGradients()
         thetaOptimizer?.zeroGradients()
+        let parameters = namedParameters.map(\.parameter)
+        try reducer.backwardWillStart(parameters)
         _ = network.model.backward(loss.backward())
-        try reducer.reduceGradients(namedParameters.map(\.parameter))
+        try reducer.reduceGradients(parameters)
         for p in namedParameters where p.parameter.requiresGrad {
             if !Self.isFinite(p.parameter.grad) {
                 throw QATError.nonFiniteGradient(epoch: epoch + 1, step: stepInEpoch + 1, parameter: p.name)
