@@ -12,7 +12,8 @@
 // Under mpirun (DQSSDistributed): `batch` is the GLOBAL batch; each of the R ranks reads only its
 // contiguous shard of the training images (all shards cut to the same length, so every rank runs the
 // same number of steps) and trains on batch/R of them per step; gradients and metrics are averaged over
-// the ranks (BucketedGradientReducer), the warm-up statistics combined before the quantizers are
+// the ranks (BucketedGradientReducer, each 4 MB bucket's allreduce started during backward as soon as
+// its layers' gradients are final: overlapBackward), the warm-up statistics combined before the quantizers are
 // initialised. BatchNorm uses per-rank batch statistics by default; `syncBn` makes every BatchNorm2d
 // normalise with the global batch's statistics (SynchronisedBatchNorm: three small allreduces per BN layer
 // per step) and combines every warm-up observation over the ranks as it is made (an ObservationReducer),
@@ -366,7 +367,8 @@ public enum QATRun {
             network.setObservationReducer(CommunicatorObservationReducer(communicator: comm))
             bn = "BatchNorm and warm-up observers synchronised over the ranks (\(layers) BN layers, 3 allreduces each per step)"
         }
-        log.line("data parallel: \(comm.size) ranks, global batch \(o.batch) = \(configuration.batchSize) per rank, \(bn)")
+        log.line("data parallel: \(comm.size) ranks, global batch \(o.batch) = \(configuration.batchSize) per rank, \(bn); "
+                 + "gradients allreduced in 4 MB buckets while backward runs")
     }
     let trainer = QATTrainer(network: network, configuration: configuration,
                              trainData: inputs.train, testData: inputs.test,
