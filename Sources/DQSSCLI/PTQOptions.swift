@@ -113,7 +113,7 @@ struct SearchOptions: ParsableArguments {
     @Option(help: "Greedy refinement passes over the layers (§6.2); 0: selection only.")
     var refinePasses: Int = 1
 
-    @Option(help: ArgumentHelp("Where the greedy refinement starts: best (the start with the lowest validation score among the search's derived network and the uniform candidates) or both (the derived network and the best uniform candidate, keeping the lower refined score).",
+    @Option(help: ArgumentHelp("Where the greedy refinement starts: best (the start with the lowest validation score among the search's derived network and the uniform candidates), both (the derived network and the best uniform candidate, keeping the lower refined score), or all (those two and the sensitivity selection).",
                                discussion: "Default both: a start's score before refinement does not say which start refines further (docs/results.md); the cost is one more refinement, none when the greedy peer runs."))
     var refineFrom: RefinementStarts = .both
 

@@ -4,7 +4,7 @@
 //   dqss search --mode ptq --model resnet20 --weights akamaster_resnet20.safetensors --data ../shared/datasets/cifar10 \
 //       [--candidates maxabs,kl,easyquant,admm[,mse,percentile:P]] [--bits 8 | --weight-bits B --act-bits B] [--split test-jpeg] \
 //       [--schedule annealed|paper] [--also-paper] [--optimizer adam|sgd] [--lr-theta X] [--search-epochs N] [--search-batch N] \
-//       [--temperature-end TAU_END] [--search-loss ce|kd] [--val-images 1000] [--val-jpeg-quality Q] [--select-images N] [--refine-passes 1] [--refine-from both|best] \
+//       [--temperature-end TAU_END] [--search-loss ce|kd] [--val-images 1000] [--val-jpeg-quality Q] [--select-images N] [--refine-passes 1] [--refine-from both|best|all] \
 //       [--num-classes N] [--peers none|all|greedy,sensitivity,sensitivity-greedy] [--out DIR] [--json | --markdown]
 
 import ArgumentParser

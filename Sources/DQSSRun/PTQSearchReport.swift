@@ -130,7 +130,7 @@ public struct PTQSearchReport: Encodable {
     public var validationScores: [String: Double]
     public var finalValidationScore: Double?
     public var refinePasses: Int
-    /// `--refine-from`: "best" or "both".
+    /// `--refine-from`: "best", "both" or "all".
     public var refineFrom: String
     /// Every refinement run (two with --refine-from both and distinct starts), the kept one marked.
     public var refinements: [Refinement]
@@ -346,7 +346,7 @@ extension PTQSearchReport {
     static func peerRows(_ r: SearchPipelineResult<ShardedEvaluation.Result>, names: [String]) -> [PeerRow] {
         func counts(_ c: [Int]) -> [String: Int] { Dictionary(uniqueKeysWithValues: names.indices.map { i in (names[i], c.filter { $0 == i }.count) }) }
         let mainSearch = "search (\(r.main.settings.schedule.rawValue))"
-        let own = r.phases.filter { ["derive", "select", "choose on selection images"].contains($0.name) || $0.name == "refine"
+        let own = r.phases.filter { ["derive", "select", "sensitivity start", "choose on selection images"].contains($0.name) || $0.name == "refine"
                                     || $0.name.hasPrefix("refine from ") }
             + r.phases.filter { $0.name == mainSearch }.suffix(1)
         var rows = [PeerRow(name: "DQSS (selected + refined)", peer: "dqss", start: r.refinedFrom, top1: r.finalEvaluation.top1,

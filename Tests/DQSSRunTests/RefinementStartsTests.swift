@@ -3,7 +3,8 @@
 // best uniform candidate) are refined and the lower final validation score is kept; the refinement from
 // the better start is exactly the single refinement of `--refine-from best`, so `both` never ends with a
 // worse validation score; the greedy peer reuses the refinement from the best uniform candidate; the
-// report, phases and cost rows account for both refinements.
+// report, phases and cost rows account for both refinements. `--refine-from all` adds the sensitivity
+// selection as a third start, whose refinement is the sensitivity + greedy peer's.
 
 import Foundation
 import Testing
@@ -67,6 +68,36 @@ struct RefinementStartsTests {
         #expect(dqss.start == two.refinedFrom && dqss.validationScore == two.finalValidationScore)
         let json = try two.jsonString()
         for key in ["\"refine_from\"", "\"refinements\"", "\"start_score\"", "\"kept\""] { #expect(json.contains(key), "\(key)") }
+    }
+
+    @Test("all: the sensitivity selection is a third start; the lowest final score is kept; the sensitivity + greedy peer is that refinement, reused")
+    func allStartsAddTheSensitivitySelection() throws {
+        let both = try tinyPeerSearch(peers: [.sensitivity, .sensitivityGreedy], starts: .both)
+        let all = try tinyPeerSearch(peers: [.sensitivity, .sensitivityGreedy], starts: .all)
+        try #require(both.refinements.count == 2, "the tiny search's derived network must differ from the best uniform one")
+        #expect(all.refineFrom == "all" && all.refinements.map(\.start) == both.refinements.map(\.start) + ["sensitivity"])
+        // The first two are `both`'s, change for change; the third is the peer `both` computed on its own.
+        for (a, b) in zip(all.refinements, both.refinements) {
+            #expect(a.validationScore == b.validationScore && a.changes == b.changes && a.startScore == b.startScore)
+        }
+        let alone = try #require(both.peers.first { $0.peer == "sensitivity-greedy" })
+        let third = all.refinements[2]
+        #expect(third.startScore == all.validationScores["sensitivity"] && !alone.sharedWithDQSS)
+        #expect(third.validationScore == alone.validationScore && third.changes == alone.changes)
+        let sensitivity = try #require(all.peers.first { $0.peer == "sensitivity" })
+        #expect(sensitivity.validationScore == third.startScore)
+        let reused = try #require(all.peers.first { $0.peer == "sensitivity-greedy" })
+        #expect(reused.sharedWithDQSS && reused.validationScore == third.validationScore && reused.top1 == alone.top1)
+        // Kept: the lowest final score of the three (ties: the earlier); never worse than `both`.
+        let kept = all.refinements.filter(\.kept)
+        #expect(kept.count == 1 && kept[0].validationScore == all.refinements.map(\.validationScore).min())
+        #expect(try #require(all.finalValidationScore) <= (try #require(both.finalValidationScore)))
+        #expect(all.refinedFrom == kept[0].start && all.dqssTop1 == kept[0].top1)
+        // Its cost: the sensitivity pass is part of the DQSS row (one validation pass, its backward batches).
+        #expect(all.phases.map(\.name).contains("sensitivity start"))
+        let dqss = try #require(all.peers.first { $0.peer == "dqss" })
+        #expect(dqss.validationPasses == 1 + all.candidates.count + 1 + all.refinements.map(\.validationPasses).reduce(0, +))
+        #expect(dqss.backwardPasses == (both.peers.first { $0.peer == "dqss" }?.backwardPasses ?? -1) + sensitivity.backwardPasses)
     }
 
     @Test("without refinement passes both reduce to the selection: one start, no second refinement")

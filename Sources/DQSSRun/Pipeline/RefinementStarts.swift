@@ -6,7 +6,9 @@
 // yet EQ refined to a far lower score (0.273 vs 0.336, docs/results.md). `both` refines from the
 // search's derived network and from the best uniform candidate and keeps the refined network with the
 // lower validation score. Its cost: one more refinement; with the greedy peer (which is the refinement
-// from the best uniform candidate) in the same run, none. Each refinement keeps the trials that lower its
+// from the best uniform candidate) in the same run, none. `all` adds the sensitivity selection as a third
+// start (the start of the "sensitivity + greedy" peer): the refinement kept is then the best of the three
+// starts users would otherwise pick between. Each refinement keeps the trials that lower its
 // score on the validation images, so its final score there is biased low by what it fitted; with
 // `--select-images` the two refined networks are compared on further images neither saw (`kept`).
 
@@ -18,6 +20,11 @@ public enum RefinementStarts: String, Sendable, CaseIterable, Codable {
     /// The derived network and the best uniform candidate (lowest score, ties: branch order), each
     /// refined; the lower final score is kept (ties: the start `best` would have picked).
     case both
+    /// `both`'s two starts and the sensitivity selection (SensitivitySelection: per layer and side the
+    /// candidate with the lowest first-order loss change, one backward per calibration batch), each
+    /// refined; the lowest final score is kept (ties: the earlier start). With the sensitivity peers in the
+    /// same run the third refinement is the "sensitivity + greedy" peer's, reused.
+    case all
 }
 
 extension RefinementStarts {

@@ -13,6 +13,36 @@ extension SearchPipeline {
     /// A uniform candidate as a start: its branch index, name and validation score.
     typealias UniformStart = (index: Int, name: String, score: Double)
 
+    /// The sensitivity selection (peer (b), and with RefinementStarts.all step 6's third start): its choice,
+    /// scores, seconds and backward batches, and its validation score with the seconds that score took.
+    typealias SensitivityStart = (choice: StrategyChoice, scores: SensitivityScores, seconds: Double, batches: Int, score: Double,
+                                  scoreSeconds: Double)
+
+    /// One sensitivity pass over the calibration images (scores summed over the ranks), then the chosen
+    /// network's validation score.
+    func sensitivitySelection(_ network: any UnaryLayer, table: CandidateTable, points: [QuantizationPoint],
+                              calibrationBatch: Int) -> SensitivityStart {
+        let t = Date()
+        let pass = SensitivitySelection.scores(model: network, points: points, table: table) {
+            task.loss.sensitivityPasses(network, batchSize: calibrationBatch)
+        }
+        var scores = pass.scores
+        let batches = pass.result
+        if communicator.size > 1 {
+            var flat = scores.flattened
+            communicator.allreduce(&flat, .sum)
+            scores = scores.reshaped(flat)
+        }
+        let choice = scores.selection, seconds = Date().timeIntervalSince(t)
+        log.progress(String(format: "sensitivity selection: %d backward pass(es) over the calibration images, %.1f s\n",
+                            batches, seconds))
+        let scored = Date()
+        QuantizedModel.install(points, assignments: table.quantization(choice))
+        let score = task.score(network)
+        QuantizedModel.removeHooks(points)
+        return (choice, scores, seconds, batches, score, Date().timeIntervalSince(scored))
+    }
+
     /// The best uniform candidate by the validation score, ties -> branch order; nil when none was scored.
     /// Step 6's uniform start and the greedy peer's start, so both are the same candidate by construction.
     static func bestUniform(_ names: [String], scores: [String: Double]) -> UniformStart? {
@@ -24,10 +54,11 @@ extension SearchPipeline {
     }
 
     /// Run `peers` in order. `uniformStart`: the best uniform candidate (step 6's, from the scores of step 3,
-    /// `uniformScoring` seconds); `dqss`: the DQSS refinements (one reused by the greedy peer when it started from the same
-    /// uniform candidate, kept or not); `evaluate`: the test-split evaluation of a quantization as a stage.
+    /// `uniformScoring` seconds); `sensitivityStart`: step 6's sensitivity selection when it ran one
+    /// (RefinementStarts.all), reused; `dqss`: the DQSS refinements (reused by the greedy peers that start
+    /// where one of them started, kept or not); `evaluate`: the test-split evaluation of a quantization as a stage.
     func runPeers(_ network: any UnaryLayer, table: CandidateTable, points: [QuantizationPoint],
-                  uniformStart: UniformStart?, uniformScoring: Double,
+                  uniformStart: UniformStart?, uniformScoring: Double, sensitivityStart: SensitivityStart? = nil,
                   dqss: [SearchPipelineResult<Task.Evaluation>.Refinement], calibrationBatch: Int,
                   evaluated: inout [(choice: StrategyChoice, evaluation: Task.Evaluation)],
                   evaluate: ([LayerQuantization], SearchStage) throws -> Task.Evaluation) throws -> [Peer] {
@@ -37,14 +68,8 @@ extension SearchPipeline {
             evaluated.append((choice, e))
             return e
         }
-        func score(_ choice: StrategyChoice) -> Double {
-            QuantizedModel.install(points, assignments: table.quantization(choice))
-            defer { QuantizedModel.removeHooks(points) }
-            return task.score(network)
-        }
         var rows: [Peer] = []
-        var sensitivity: (choice: StrategyChoice, scores: SensitivityScores, seconds: Double, batches: Int, score: Double,
-                         scoreSeconds: Double)?
+        var sensitivity = sensitivityStart
 
         if peers.contains(.greedy), let start = uniformStart {
             let (best, name, startScore) = start
@@ -67,23 +92,8 @@ extension SearchPipeline {
                              evaluation: try evaluation(result.choice, .greedy)))
         }
 
-        if peers.contains(.sensitivity) || peers.contains(.sensitivityGreedy) {
-            let t = Date()
-            let pass = SensitivitySelection.scores(model: network, points: points, table: table) {
-                task.loss.sensitivityPasses(network, batchSize: calibrationBatch)
-            }
-            var scores = pass.scores
-            let batches = pass.result
-            if communicator.size > 1 {
-                var flat = scores.flattened
-                communicator.allreduce(&flat, .sum)
-                scores = scores.reshaped(flat)
-            }
-            let choice = scores.selection, seconds = Date().timeIntervalSince(t)
-            log.progress(String(format: "sensitivity selection: %d backward pass(es) over the calibration images, %.1f s\n",
-                                batches, seconds))
-            let scored = Date()
-            sensitivity = (choice, scores, seconds, batches, score(choice), Date().timeIntervalSince(scored))
+        if sensitivity == nil && (peers.contains(.sensitivity) || peers.contains(.sensitivityGreedy)) {
+            sensitivity = sensitivitySelection(network, table: table, points: points, calibrationBatch: calibrationBatch)
         }
         if peers.contains(.sensitivity), let s = sensitivity {
             // The method needs no validation pass; its score above is for the report (and (c)'s start).
@@ -92,12 +102,20 @@ extension SearchPipeline {
                              sharedWithDQSS: false, evaluation: try evaluation(s.choice, .sensitivity)))
         }
         if peers.contains(.sensitivityGreedy), let s = sensitivity {
-            let t = Date()
-            let result = refine(network, s.choice, score: s.score, table: table, points: points, label: "greedy from sensitivity")
-            let seconds = s.seconds + s.scoreSeconds + Date().timeIntervalSince(t)
+            let same = dqss.first { $0.start == "sensitivity" }
+            let result: GreedyRefinement.Result, refineSeconds: Double
+            if let dqss = same {
+                (result, refineSeconds) = (dqss.result, dqss.seconds)
+                log.progress("greedy from sensitivity: DQSS refined from the same start: its refinement is reused\n")
+            } else {
+                let t = Date()
+                result = refine(network, s.choice, score: s.score, table: table, points: points, label: "greedy from sensitivity")
+                refineSeconds = Date().timeIntervalSince(t)
+            }
+            let seconds = s.seconds + s.scoreSeconds + refineSeconds
             rows.append(Peer(peer: .sensitivityGreedy, start: "sensitivity", choice: result.choice, validationScore: result.score,
                              seconds: seconds, validationPasses: 1 + result.evaluations, backwardPasses: s.batches,
-                             refinement: result, sensitivity: nil, sharedWithDQSS: false,
+                             refinement: result, sensitivity: nil, sharedWithDQSS: same != nil,
                              evaluation: try evaluation(result.choice, .sensitivityGreedy)))
         }
         return rows

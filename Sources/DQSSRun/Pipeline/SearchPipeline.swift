@@ -12,7 +12,8 @@
 //      (Eq. 6), install the plain §1 quantizers of the winners, evaluate;
 //   6. select (§6.2): score the main search's derived assignment; start from the best of it and the
 //      uniform candidates (ties: derived), refine greedily (GreedyRefinement) with the same score; with
-//      RefinementStarts.both also from the other of (derived, best uniform), keeping the lower final score
+//      RefinementStarts.both also from the other of (derived, best uniform), with .all also from the
+//      sensitivity selection (SearchPipeline+Peers), keeping the lowest final score
 //      (on the task's selection images when it has them: data none of the refinements was fitted to);
 //   7. the final network's evaluation: reused when the same network was evaluated before, unless the task
 //      wants its own row;
@@ -152,6 +153,8 @@ public struct SearchPipeline<Task: SearchTask> {
         var final = derivedChoice, start = "derived", keptStart = "derived", refinement: GreedyRefinement.Result?
         var refinements: [SearchPipelineResult<Task.Evaluation>.Refinement] = []
         var uniformStart: UniformStart?
+        var sensitivityStart: SensitivityStart?
+        let calibrationBatch = batches.first?.shape.first ?? 64
         if task.hasHeldOutData {
             let derivedStart = Date()
             let derivedScore = installed(table.quantization(derivedChoice)) { timed("selection") { task.score(network) } }
@@ -163,9 +166,16 @@ public struct SearchPipeline<Task: SearchTask> {
             let derivedStartPoint = (name: "derived", choice: derivedChoice, score: derivedScore)
             let best = bestUniform.map { $0.score < derivedScore ? $0 : derivedStartPoint } ?? derivedStartPoint
             var starts = [best]
-            if refineStarts == .both && refinePasses > 0, let other = best.name == "derived" ? bestUniform : derivedStartPoint,
+            if refineStarts != .best && refinePasses > 0, let other = best.name == "derived" ? bestUniform : derivedStartPoint,
                other.choice != best.choice {
                 starts.append(other)
+            }
+            if refineStarts == .all && refinePasses > 0 {
+                let s = sensitivitySelection(network, table: table, points: points, calibrationBatch: calibrationBatch)
+                sensitivityStart = s
+                scores["sensitivity"] = s.score
+                phase("sensitivity start", s.seconds + s.scoreSeconds, score: s.score, passes: 1, backward: s.batches)
+                if !starts.contains(where: { $0.choice == s.choice }) { starts.append((name: "sensitivity", choice: s.choice, score: s.score)) }
             }
             start = best.name
             log.progress("selection on \(task.scoreDescription): "
@@ -234,7 +244,8 @@ public struct SearchPipeline<Task: SearchTask> {
         if task.hasHeldOutData && !peers.isEmpty {
             let t = Date(), evaluationBefore = timings["evaluation"] ?? 0
             peerRows = try runPeers(network, table: table, points: points, uniformStart: uniformStart, uniformScoring: uniformScoring,
-                                    dqss: refinements, calibrationBatch: batches.first?.shape.first ?? 64, evaluated: &evaluated) { q, stage in
+                                    sensitivityStart: sensitivityStart, dqss: refinements, calibrationBatch: calibrationBatch,
+                                    evaluated: &evaluated) { q, stage in
                 try installed(q) { try timed("evaluation") { try task.evaluate(network, stage) } }
             }
             // The peers' own work; their test-split evaluations are counted under "evaluation".

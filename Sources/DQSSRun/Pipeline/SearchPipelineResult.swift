@@ -85,7 +85,7 @@ public struct SearchPipelineResult<Evaluation> {
 
     /// One greedy refinement of step 6 (RefinementStarts): where it started, its result and wall time.
     public struct Refinement {
-        /// "derived" or a candidate label.
+        /// "derived", a candidate label, or "sensitivity" (RefinementStarts.all).
         public var start: String
         public var startScore: Double
         public var result: GreedyRefinement.Result
@@ -100,7 +100,7 @@ public struct SearchPipelineResult<Evaluation> {
 
     /// The selection: the start with the lowest validation score, "derived" or a candidate label.
     public var selectedStart: String
-    /// Where the kept refinement started: `selectedStart`, or with RefinementStarts.both possibly the other start.
+    /// Where the kept refinement started: `selectedStart`, or with RefinementStarts.both/.all possibly another start.
     public var refinedFrom: String
     /// The kept greedy refinement (nil without held-out data).
     public var refinement: GreedyRefinement.Result?
