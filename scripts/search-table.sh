@@ -18,7 +18,7 @@
 # Environment: DATA (../shared/datasets), MODELS, SETTINGS ("W,A" pairs), CANDIDATES (the --candidates list,
 # default the paper's four; one uniform column each, in that order), EQ_IMAGES (64, as
 # scripts/ptq-table.sh; the calibration draw is that of `dqss ptq --seed 0`, so the uniform columns equal
-# the PTQ table's), VAL_IMAGES (1000), REFINE_PASSES (1), REFINE_FROM (both; best: refine
+# the PTQ table's), VAL_IMAGES (1000), REFINE_PASSES (1), REFINE_FROM (all; both: derived and best uniform only; best: refine
 # from the single best start, --refine-from), PEERS (all; none, or e.g. greedy,sensitivity),
 # VAL_JPEG (a JPEG quality: the validation images go through JPEG before scoring, --val-jpeg-quality;
 # default none), SELECT_IMAGES (--select-images: further held-out images that choose between the
@@ -32,7 +32,7 @@ SETTINGS=${SETTINGS:-"4,8 8,8 8,4"}
 EQ_IMAGES=${EQ_IMAGES:-64}
 VAL_IMAGES=${VAL_IMAGES:-1000}
 REFINE_PASSES=${REFINE_PASSES:-1}
-REFINE_FROM=${REFINE_FROM:-both}
+REFINE_FROM=${REFINE_FROM:-all}
 PEERS=${PEERS:-all}
 SEED=${SEED:-0}
 CANDIDATES=${CANDIDATES:-maxabs,kl,easyquant,admm}

@@ -114,8 +114,8 @@ struct SearchOptions: ParsableArguments {
     var refinePasses: Int = 1
 
     @Option(help: ArgumentHelp("Where the greedy refinement starts: best (the start with the lowest validation score among the search's derived network and the uniform candidates), both (the derived network and the best uniform candidate, keeping the lower refined score), or all (those two and the sensitivity selection).",
-                               discussion: "Default both: a start's score before refinement does not say which start refines further (docs/results.md); the cost is one more refinement, none when the greedy peer runs."))
-    var refineFrom: RefinementStarts = .both
+                               discussion: "Default all: a start's score before refinement does not say which start refines further, and the sensitivity selection's refinement won on some networks (docs/results.md); the cost is two more refinements and one sensitivity pass, none when the peers run."))
+    var refineFrom: RefinementStarts = .all
 
     @Option(name: .customLong("temperature"), help: .hidden)
     var deprecatedTemperature: Double?

@@ -4,7 +4,7 @@
 //   dqss search --mode ptq --model resnet20 --weights akamaster_resnet20.safetensors --data ../shared/datasets/cifar10 \
 //       [--candidates maxabs,kl,easyquant,admm[,mse,percentile:P]] [--bits 8 | --weight-bits B --act-bits B] [--split test-jpeg] \
 //       [--schedule annealed|paper] [--also-paper] [--optimizer adam|sgd] [--lr-theta X] [--search-epochs N] [--search-batch N] \
-//       [--temperature-end TAU_END] [--search-loss ce|kd] [--val-images 1000] [--val-jpeg-quality Q] [--select-images N] [--refine-passes 1] [--refine-from both|best|all] \
+//       [--temperature-end TAU_END] [--search-loss ce|kd] [--val-images 1000] [--val-jpeg-quality Q] [--select-images N] [--refine-passes 1] [--refine-from all|both|best] \
 //       [--num-classes N] [--peers none|all|greedy,sensitivity,sensitivity-greedy] [--out DIR] [--json | --markdown]
 
 import ArgumentParser
@@ -36,7 +36,7 @@ struct PTQSearchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("JPEG quality (1-100) the held-out validation images go through (encode and decode) before the §6.2 selection and refinement score them.",
                                discussion: "For networks whose inputs arrive as JPEG (such as CIFAR-10 test-jpeg): the choices are then fitted to JPEG-decoded images. Calibration images stay lossless. Default: none (lossless)."))
     var valJpegQuality: Int?
-    @Option(help: ArgumentHelp("Further held-out images, disjoint from the validation images, that choose between the refined networks (--refine-from both) by the same KL score; the peers' networks are scored on them too, for the report.",
+    @Option(help: ArgumentHelp("Further held-out images, disjoint from the validation images, that choose between the refined networks (--refine-from all/both) by the same KL score; the peers' networks are scored on them too, for the report.",
                                discussion: "Each refinement keeps the trials that lower its score on the validation images, so its final score there is biased low and two refinements' scores do not rank them fairly; images neither saw do. Drawn after the validation images; through JPEG with --val-jpeg-quality. Default 0: compare on the validation images."))
     var selectImages = 0
 

@@ -120,7 +120,7 @@ public struct PTQSearchReport: Encodable {
     /// The selection (§6.2): the start with the lowest validation score, "derived" or a candidate name.
     public var selectedStart: String
     /// Where the kept refinement started (the final network's start): `selectedStart`, or with
-    /// `--refine-from both` possibly the other start.
+    /// `--refine-from both`/`all` possibly another start.
     public var refinedFrom: String
     public var validationImages: Int
     /// The JPEG quality the validation images went through before scoring (nil: lossless; --val-jpeg-quality).
@@ -132,7 +132,7 @@ public struct PTQSearchReport: Encodable {
     public var refinePasses: Int
     /// `--refine-from`: "best", "both" or "all".
     public var refineFrom: String
-    /// Every refinement run (two with --refine-from both and distinct starts), the kept one marked.
+    /// Every refinement run (two with --refine-from both, three with all, when the starts differ), the kept one marked.
     public var refinements: [Refinement]
     public var refinementChanges: [GreedyRefinement.Change]
     public var refinementEvaluations: Int

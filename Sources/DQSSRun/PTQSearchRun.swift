@@ -71,7 +71,7 @@ public struct PTQSearchOptions {
     /// Greedy refinement passes after the selection (§6.2); 0: selection only. Also the greedy peers'.
     public var refinePasses: Int
     /// Where the refinement starts (RefinementStarts).
-    public var refineStarts: RefinementStarts = .both
+    public var refineStarts: RefinementStarts = .all
     /// The peer rows (SearchPeer) run after the search from the same thresholds; they need `valImages` > 0.
     public var peers: [SearchPeer] = SearchPeer.allCases
     /// The greedy refinements reuse the unchanged prefix of the network between trials (same scores,

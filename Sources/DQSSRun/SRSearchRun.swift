@@ -14,8 +14,9 @@
 //      difference between the quantized and the FP32 network's outputs (label-free, like §6.2's KL to the
 //      FP32 softmax); the best one is the "DQSS (selected)" row.
 //   7. Greedy refinement of the selected assignment (GreedyRefinement, `--refine-passes`, default 1) with the
-//      same held-out score, and with `--refine-from both` (default) also of the other of the derived network
-//      and the best uniform candidate, the lower refined score kept: the "DQSS (selected + refined)" row.
+//      same held-out score, with `--refine-from both` also of the other of the derived network and the best
+//      uniform candidate, with `all` (default) also of the sensitivity selection, the lowest refined score
+//      kept: the "DQSS (selected + refined)" row.
 //
 // Every row is scored on identical inputs. Output: a Markdown table (PSNR/SSIM per set and the average
 // over sets) on stdout, or one JSON object with --json; progress on stderr.
@@ -51,7 +52,7 @@ public struct SRSearchOptions {
     /// Greedy refinement passes after the selection (0: selection only).
     public var refinePasses: Int
     /// Where the refinement starts (RefinementStarts).
-    public var refineStarts: RefinementStarts = .both
+    public var refineStarts: RefinementStarts = .all
     public var patch: Int
     public var seed: UInt64
     public var calibBatch: Int

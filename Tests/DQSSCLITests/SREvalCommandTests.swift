@@ -101,10 +101,11 @@ struct SRSearchCommandTests {
         #expect(refined <= scores[best]!)
         let changes = try #require(object["refinement_changes"] as? [[String: Any]])
         #expect(changes.isEmpty == (refined == scores[best]!))
-        // --refine-from both (default): the kept refinement started from the selection or from the other start.
+        // --refine-from all (default): the kept refinement started from the selection, the other of
+        // (derived, best uniform), or the sensitivity selection.
         let from = try #require(object["refined_from"] as? String)
         let bestUniform = (scores["KL"]! < scores["Max_Abs"]!) ? "KL" : "Max_Abs"
-        #expect(from == best || from == (best == "DQSS" ? bestUniform : "DQSS"))
+        #expect(from == best || from == (best == "DQSS" ? bestUniform : "DQSS") || from == "sensitivity")
         let bestRow = try #require(rows.first { $0["method"] as? String == best })
         #expect((bestRow["sets"] as? NSDictionary) == (rows[5]["sets"] as? NSDictionary))
         func set5(_ row: [String: Any]) -> (Double, Double)? {

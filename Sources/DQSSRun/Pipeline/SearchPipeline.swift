@@ -53,7 +53,7 @@ public struct SearchPipeline<Task: SearchTask> {
     public var log: RankLog
 
     public init(task: Task, methods: [PTQMethod] = PTQMethod.paperCandidates, ptq: PTQSettings = PTQSettings(),
-                searches: [PTQSearchSettings] = [.annealed], refinePasses: Int = 1, refineStarts: RefinementStarts = .both,
+                searches: [PTQSearchSettings] = [.annealed], refinePasses: Int = 1, refineStarts: RefinementStarts = .all,
                 peers: [SearchPeer] = [],
                 communicator: any Communicator = SingleProcess(), quiet: Bool = false) {
         precondition(!searches.isEmpty && !methods.isEmpty, "a search pipeline needs a search and a candidate")

@@ -19,7 +19,7 @@ public enum SearchStage: Sendable, Equatable {
     case derived(SearchSchedule)
     /// The selected and greedily refined network (§6.2), when it is not one evaluated already.
     case refined
-    /// The refinement from the other start (RefinementStarts.both) that was not kept, by its start's label;
+    /// A refinement from another start (RefinementStarts.both/.all) that was not kept, by its start's label;
     /// evaluated only in a run with peers.
     case refinedFrom(String)
     /// A peer of the search (SearchPeer: greedy from uniform, sensitivity selection, ...), by its row label.
