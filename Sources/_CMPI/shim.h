@@ -19,6 +19,7 @@ static inline MPI_Op       cmpi_op_max(void)     { return MPI_MAX; }
 static inline MPI_Op       cmpi_op_min(void)     { return MPI_MIN; }
 static inline void        *cmpi_in_place(void)   { return MPI_IN_PLACE; }
 static inline int          cmpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
+static inline int          cmpi_thread_serialized(void) { return MPI_THREAD_SERIALIZED; }
 static inline int          cmpi_success(void)    { return MPI_SUCCESS; }
 static inline MPI_Status  *cmpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
 static inline MPI_Status  *cmpi_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }
