@@ -172,8 +172,7 @@ public struct SearchPipeline<Task: SearchTask> {
             }
             if refineStarts == .all && refinePasses > 0 {
                 let s = sensitivitySelection(network, table: table, points: points, calibrationBatch: calibrationBatch)
-                sensitivityStart = s
-                scores["sensitivity"] = s.score
+                sensitivityStart = s   // its score is the refinement's start score (not a selection score)
                 phase("sensitivity start", s.seconds + s.scoreSeconds, score: s.score, passes: 1, backward: s.batches)
                 if !starts.contains(where: { $0.choice == s.choice }) { starts.append((name: "sensitivity", choice: s.choice, score: s.score)) }
             }
