@@ -3,7 +3,7 @@
 //   dqss-bench [--threads N] [--repeat R] [--json]          conv + ResNet-20 step figures
 //   dqss-bench threads [--repeat R]                          sweep thread counts (picks the default)
 //   dqss-bench qat [--depth 20] [--batch 128]               DQSS QAT step vs single-candidate QAT steps
-//   mpirun -np R dqss-bench allreduce [--batch B]             data-parallel step: compute vs allreduce
+//   mpirun -np R dqss-bench allreduce [--model M] [--batch B] data-parallel step: allreduce after vs during backward
 
 import ArgumentParser
 import DQSSTensor
