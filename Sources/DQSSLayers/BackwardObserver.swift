@@ -5,7 +5,7 @@
 // every network is a tree of Sequentials (SequentialModel's body, ResNet stages) whose backward runs
 // children in reverse; once a child's backward has returned, the gradients of every parameter in that
 // child's subtree are final for this pass — unless a parameter also lives in another subtree (tied
-// weights), which the observer must check for itself (GradientBucketSchedule does).
+// weights), which the observer must check for itself (BucketedGradientReducer does).
 
 public protocol BackwardObserver: AnyObject {
     /// `layer`'s backward (a child of a Sequential) has returned.
