@@ -2,7 +2,7 @@
 // dqss: differentiable search for per-layer quantization strategies (DQSS), on CPU (OpenBLAS) and MPI.
 //
 // Module graph (arrows point one way, downward; each module uses only modules above it):
-//   _CBLAS, _CPNG, _CJPEG, _CHDF5, _CMPI (C shims)
+//   _CBLAS, _CDNNL, _CPNG, _CJPEG, _CHDF5, _CMPI (C shims; _CDNNL a small C layer over oneDNN)
 //     -> DQSSTensor      (tensor, RNG, threads, GEMM/conv kernels with naive references)
 //     -> DQSSLayers      (layers with forward/backward side by side, losses, SGD/Adam)
 //     -> DQSSDistributed (communicator: Open MPI or one process; gradient buckets; rank error policy)
@@ -53,9 +53,13 @@ let package = Package(
                        providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "_CMPI", path: "Sources/_CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        // oneDNN's convolutions (Debian libdnnl-dev) behind a small C layer: plans of one geometry, every call
+        // on one thread. libgomp: oneDNN's OpenMP runtime, whose per-thread team size the layer sets to 1.
+        .target(name: "_CDNNL", path: "Sources/_CDNNL",
+                linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
 
         // MARK: - Engine
-        .target(name: "DQSSTensor", dependencies: ["_CBLAS"], swiftSettings: swiftSettings),
+        .target(name: "DQSSTensor", dependencies: ["_CBLAS", "_CDNNL"], swiftSettings: swiftSettings),
         .target(name: "DQSSLayers", dependencies: ["DQSSTensor"], swiftSettings: swiftSettings),
         .target(name: "DQSSData", dependencies: ["DQSSTensor", "_CPNG", "_CJPEG"], swiftSettings: swiftSettings),
         // The HDF5 wrapper: owns every hid_t; nothing above it imports _CHDF5.

@@ -33,6 +33,10 @@ import _CBLAS
 public final class Conv2dWorkspace: @unchecked Sendable {
     /// Target number of GEMM columns (images × output pixels) per chunk.
     public var targetColumns: Int
+    /// oneDNN (default) or im2col + sgemm; see OneDNNConv.swift.
+    public var backend: ConvBackend = .processDefault
+    /// oneDNN plans and weights in its layouts (used when `backend` is oneDNN).
+    let oneDNN = OneDNNState()
     /// Per worker: im2col / dcol matrix of one chunk, and the chunk's output (gradient) in
     /// [oc, images·spatial] layout.
     final class Scratch {
@@ -46,8 +50,17 @@ public final class Conv2dWorkspace: @unchecked Sendable {
     /// 1024 columns: measured with `dqss-bench shapes --threads 1 --statistic min` against 2048 and 4096
     /// (forward 2–7 % faster on the ResNet-20 shapes, backward equal; the chunk's im2col matrix then stays
     /// in L2 for 16-channel layers, and one image at 32×32 needs no NCHW copy).
-    public init(targetColumns: Int = 1024) {
+    public init(targetColumns: Int = 1024, backend: ConvBackend = .processDefault) {
         self.targetColumns = targetColumns
+        self.backend = backend
+    }
+
+    /// What runs this geometry: "im2col", or oneDNN's implementation names for forward / backward-data /
+    /// backward-weights ("jit:avx512_core, ...") when the backend is oneDNN and oneDNN accepts it.
+    public func implementation(for g: ConvGeometry, bias: Bool = false) -> String {
+        guard backend == .oneDNN, g.batch > 0,
+              let p = oneDNN.plan(g, images: OneDNNConv.chunkImages(g), bias: bias) else { return "im2col" }
+        return p.implementations.joined(separator: ", ")
     }
 
     /// Images per chunk for this geometry: about `targetColumns` columns, and at least four chunks per
@@ -78,7 +91,7 @@ public final class Conv2dWorkspace: @unchecked Sendable {
     /// Bytes currently held (for memory reports).
     public var bytes: Int {
         (scratch.reduce(0) { $0 + $1.col.storage.capacity + $1.chunk.storage.capacity } + partials.storage.capacity)
-            * MemoryLayout<Float>.stride
+            * MemoryLayout<Float>.stride + oneDNN.bytes
     }
 }
 
@@ -102,6 +115,7 @@ public enum Conv2dKernel {
                                bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>,
                                workspace ws: Conv2dWorkspace) {
         if g.batch == 0 { return }
+        if ws.backend == .oneDNN, OneDNNConv.forward(g, x, w, bias, y, ws: ws) { return }
         if g.isDepthwise { depthwiseForward(g, x, w, bias, y); return }
         let B = ws.chunkImages(g)
         let chunks = (g.batch + B - 1) / B
@@ -160,6 +174,7 @@ public enum Conv2dKernel {
             if let dw, !accumulate { dw.update(repeating: 0, count: g.weightCount) }
             return
         }
+        if ws.backend == .oneDNN, OneDNNConv.backward(g, dy, x, w, dx, dw, accumulate: accumulate, ws: ws) { return }
         if g.isDepthwise {
             if let dw { depthwiseBackwardWeight(g, dy, x, dw, accumulate: accumulate) }
             if let dx { depthwiseBackwardData(g, dy, w, dx) }

@@ -48,9 +48,17 @@ struct ModelStepReport: Codable {
     var peak_rss_mb: Double
     var profile: [Kind]?
     var other_ms: Double?
+    /// The convolution backend of step_ms and the profile.
+    var conv_backend: String
+    /// With `--conv-backend both`: median step per backend, steps interleaved A B A B in this run.
+    var step_ms_by_backend: [String: Double]?
+    /// oneDNN step / im2col step (both measured in this run).
+    var onednn_over_im2col: Double?
     var load_before: MachineLoad
     var load_after: MachineLoad
 }
+
+enum StepBackend: String, ExpressibleByArgument, CaseIterable { case im2col, onednn, both }
 
 enum StepMode: String, ExpressibleByArgument, CaseIterable { case fp32, qat, dqssQAT = "dqss-qat" }
 
@@ -62,7 +70,7 @@ private final class ShapeRecorder: TensorHook {
 }
 
 /// (kind, MACs of the whole batch, a timing body pair) for every Conv2d/Linear of `model` at its input shape.
-private func layerKernels(_ model: any UnaryLayer, input: Tensor) -> [(kind: String, macs: Double, forward: () -> Void, backward: () -> Void)] {
+private func layerKernels(_ model: any UnaryLayer, input: Tensor, backend: ConvBackend) -> [(kind: String, macs: Double, forward: () -> Void, backward: () -> Void)] {
     var recorders: [(any Layer, ShapeRecorder)] = []
     for (_, l) in model.namedLayers() {
         let r = ShapeRecorder()
@@ -83,6 +91,7 @@ private func layerKernels(_ model: any UnaryLayer, input: Tensor) -> [(kind: Str
             let copy = Conv2d(c.inChannels, c.outChannels, kernelSize: c.kernelSize, stride: c.stride, padding: c.padding,
                               groups: c.groups, bias: c.bias != nil, rng: &rng)
             copy.isTraining = true
+            copy.workspace.backend = backend
             let x = Tensor.uniform(s, -1, 1, rng: &rng)
             let dy = Tensor.uniform([s[0], c.outChannels, oh, ow], -1, 1, rng: &rng)
             out.append((kind, macs, { _ = copy.forward(x) }, { _ = copy.backward(dy) }))
@@ -128,6 +137,8 @@ struct ModelStep: ParsableCommand {
     @Option(help: "The QAT candidate of --mode qat: dorefa, dsq, lsq or pact.") var method: String = "lsq"
     @Option(help: "Bit width of the inner layers in the QAT modes (first conv and classifier at 8).") var bits: Int = 4
     @Flag(inversion: .prefixedNo, help: "Time every Conv2d/Linear alone at its input shape (the profile).") var profile = true
+    @Option(help: "Convolution backend: onednn, im2col, or both (steps alternate A B A B in one run; the profile uses oneDNN).")
+    var convBackend: StepBackend = .onednn
 
     func validate() throws {
         _ = try ModelZoo.spec(named: model)
@@ -151,8 +162,13 @@ struct ModelStep: ParsableCommand {
         let labels = (0..<batch).map { _ in rng.int(below: spec.numClasses) }
 
         // MACs and the per-layer kernels from the FP32 network, before any quantizer takes the hooks.
+        let backends: [ConvBackend] = switch convBackend {
+        case .im2col: [.im2col]
+        case .onednn: [.oneDNN]
+        case .both: [.oneDNN, .im2col]
+        }
         net.setTraining(false)
-        let kernels = layerKernels(net, input: x)
+        let kernels = layerKernels(net, input: x, backend: backends[0])
         let macs = kernels.reduce(0) { $0 + $1.macs }
 
         net.setTraining(true)
@@ -167,8 +183,13 @@ struct ModelStep: ParsableCommand {
         let label = mode == .qat ? "qat \(method)" : mode.rawValue
         out.line(String(format: "%@ %dx%d batch %d, %@: %.3f GMAC forward per image", model, size, size, batch, label, macs / Double(batch) / 1e9))
 
+        let convs = net.namedLayers().compactMap { $0.layer as? Conv2d }
         var fwd: [Double] = [], bwd: [Double] = [], upd: [Double] = [], total: [Double] = []
-        for round in 0...max(1, options.repeats) {   // round 0 warms up (buffers allocated on the first step)
+        var byBackend: [ConvBackend: [Double]] = [:]
+        // Round 0 warms up (buffers allocated, oneDNN kernels generated on the first step). With both
+        // backends the rounds alternate them, so a load change hits both alike.
+        for round in 0...max(1, options.repeats) { for backend in backends.reversed() {
+            for c in convs { c.workspace.backend = backend }
             let t0 = wallSeconds()
             sgd.zeroGradients()
             _ = loss.forward(logits: net.forward(x), labels: labels)
@@ -179,11 +200,16 @@ struct ModelStep: ParsableCommand {
             network?.projectParameters()
             let t3 = wallSeconds()
             if round > 0 {
-                fwd.append(t1 - t0); bwd.append(t2 - t1); upd.append(t3 - t2); total.append(t3 - t0)
-                out.line(String(format: "step %d/%d: %.1f ms", round, options.repeats, (t3 - t0) * 1e3))
+                byBackend[backend, default: []].append(t3 - t0)
+                if backend == backends[0] { fwd.append(t1 - t0); bwd.append(t2 - t1); upd.append(t3 - t2); total.append(t3 - t0) }
+                out.line(String(format: "step %d/%d %@: %.1f ms", round, options.repeats, backend.rawValue, (t3 - t0) * 1e3))
             }
-        }
+        } }
+        for c in convs { c.workspace.backend = backends[0] }
         let stepSeconds = statistic(of: total)
+        let stepsByBackend = byBackend.count > 1
+            ? Dictionary(uniqueKeysWithValues: byBackend.map { ($0.key.rawValue, statistic(of: $0.value) * 1e3) }) : nil
+        let ratio = stepsByBackend.map { $0[ConvBackend.oneDNN.rawValue]! / $0[ConvBackend.im2col.rawValue]! }
         let gemm = sgemmGflops(repeats: options.repeats)
         let achieved = 6 * macs / stepSeconds / 1e9
 
@@ -209,6 +235,7 @@ struct ModelStep: ParsableCommand {
             update_ms: statistic(of: upd) * 1e3, images_per_second: Double(batch) / stepSeconds,
             forward_gmac_per_image: macs / Double(batch) / 1e9, achieved_gflops: achieved, sgemm_gflops: gemm,
             achieved_over_sgemm: achieved / gemm, peak_rss_mb: peakRSSMegabytes(), profile: kinds, other_ms: other,
+            conv_backend: backends[0].rawValue, step_ms_by_backend: stepsByBackend, onednn_over_im2col: ratio,
             load_before: before, load_after: MachineLoad.sample())
         out.line(String(format: "step %.1f ms (forward+loss %.1f, backward %.1f, update %.1f): %.1f images/s, %.1f GFLOP/s = %.2fx sgemm (%.1f GFLOP/s); peak RSS %.0f MB",
                         report.step_ms, report.forward_ms, report.backward_ms, report.update_ms, report.images_per_second,
@@ -216,6 +243,10 @@ struct ModelStep: ParsableCommand {
         for k in kinds ?? [] {
             out.line("  " + k.kind.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: " x%-3d fwd %8.1f ms  fwd+bwd %8.1f ms  %6.1f GFLOP/s  %4.0f %% of the step",
                             k.layers, k.forward_ms, k.forward_backward_ms, k.gflops, 100 * k.share_of_step))
+        }
+        if let stepsByBackend, let ratio {
+            out.line(String(format: "conv backends, same run, alternating: onednn %.1f ms, im2col %.1f ms: onednn/im2col %.3f",
+                            stepsByBackend["onednn"]!, stepsByBackend["im2col"]!, ratio))
         }
         if let other { out.line(String(format: "  other (BN, activations, pooling, fake-quant, loss, update) %.1f ms", other)) }
         if options.json { try printJSON(report) }

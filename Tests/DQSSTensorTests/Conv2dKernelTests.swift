@@ -60,17 +60,17 @@ private struct ConvCase {
 
 @Suite("Conv2dKernel", .serialized)
 struct Conv2dKernelTests {
-    @Test("fast forward, backward-data, backward-weight and bias match the naive reference",
-          arguments: cases.indices)
-    func fastMatchesNaive(_ i: Int) {
+    @Test("fast forward, backward-data, backward-weight and bias match the naive reference, both backends",
+          arguments: cases.indices, ConvBackend.allCases)
+    func fastMatchesNaive(_ i: Int, _ backend: ConvBackend) {
         let (g, bias) = cases[i]
         #expect(g.validationError == nil)
         let c = ConvCase(g, bias: bias, seed: UInt64(100 + i))
         let ref = c.naive()
         // Several chunk sizes: one image per chunk, several, and the whole batch in one chunk.
         for target in [1, 2 * g.outSpatial + 1, 1 << 20] {
-            let got = c.fast(Conv2dWorkspace(targetColumns: target))
-            let tag = "\(g) chunk target \(target)"
+            let got = c.fast(Conv2dWorkspace(targetColumns: target, backend: backend))
+            let tag = "\(g) chunk target \(target) \(backend)"
             #expect(maxAbsDiff(got.y.array, ref.y.array) < 1e-4, "forward \(tag)")
             #expect(maxAbsDiff(got.dx.array, ref.dx.array) < 1e-4, "backward-data \(tag)")
             #expect(maxAbsDiff(got.dw.array, ref.dw.array) < 1e-4, "backward-weight \(tag)")
@@ -78,8 +78,8 @@ struct Conv2dKernelTests {
         }
     }
 
-    @Test("accumulate adds to existing gradients; overwrite ignores them")
-    func accumulateSemantics() {
+    @Test("accumulate adds to existing gradients; overwrite ignores them", arguments: ConvBackend.allCases)
+    func accumulateSemantics(_ backend: ConvBackend) {
         let g = ConvGeometry(batch: 3, inChannels: 4, inH: 5, inW: 5, outChannels: 4, kernel: 3, padding: 1)
         for g in [g, ConvGeometry(batch: 3, inChannels: 4, inH: 5, inW: 5, outChannels: 4, kernel: 3, padding: 1, groups: 4)] {
             let c = ConvCase(g, bias: true, seed: 9)
@@ -87,57 +87,75 @@ struct Conv2dKernelTests {
             let dw = Tensor(shape: g.weightShape, repeating: 1), db = Tensor(shape: [g.outChannels], repeating: 1)
             Conv2dKernel.backward(g, gradOutput: c.dy.data, input: c.x.data, weight: c.w.data, gradInput: nil,
                                   gradWeight: dw.data, gradBias: db.data, accumulate: true,
-                                  workspace: Conv2dWorkspace(targetColumns: 1))
+                                  workspace: Conv2dWorkspace(targetColumns: 1, backend: backend))
             #expect(maxAbsDiff(dw.array, ref.dw.array.map { $0 + 1 }) < 1e-4)
             #expect(maxAbsDiff(db.array, ref.db.array.map { $0 + 1 }) < 1e-4)
             Conv2dKernel.backwardWeight(g, gradOutput: c.dy.data, input: c.x.data, gradWeight: dw.data,
-                                        accumulate: false, workspace: Conv2dWorkspace())
+                                        accumulate: false, workspace: Conv2dWorkspace(backend: backend))
             #expect(maxAbsDiff(dw.array, ref.dw.array) < 1e-4)
             let dx = Tensor(shape: g.inputShape, repeating: 5)
             Conv2dKernel.backwardData(g, gradOutput: c.dy.data, weight: c.w.data, gradInput: dx.data,
-                                      workspace: Conv2dWorkspace())
+                                      workspace: Conv2dWorkspace(backend: backend))
             #expect(maxAbsDiff(dx.array, ref.dx.array) < 1e-4)
         }
     }
 
-    @Test("hand-computed 1x1x3x3 input, 2x2 kernel, padding 0 and 1")
-    func handComputed() {
+    @Test("hand-computed 1x1x3x3 input, 2x2 kernel, padding 0 and 1", arguments: ConvBackend.allCases)
+    func handComputed(_ backend: ConvBackend) {
         // x = [[1,2,3],[4,5,6],[7,8,9]], W = [[1,0],[0,-1]] -> y[i,j] = x[i,j] - x[i+1,j+1] = -4 everywhere.
         let x = Tensor(shape: [1, 1, 3, 3], values: [1, 2, 3, 4, 5, 6, 7, 8, 9])
         let w = Tensor(shape: [1, 1, 2, 2], values: [1, 0, 0, -1])
         let b = Tensor(shape: [1], values: [0.5])
         let g = ConvGeometry(batch: 1, inChannels: 1, inH: 3, inW: 3, outChannels: 1, kernel: 2)
         let y = Tensor(shape: g.outputShape)
-        Conv2dKernel.forward(g, input: x.data, weight: w.data, bias: b.data, output: y.data, workspace: Conv2dWorkspace())
+        Conv2dKernel.forward(g, input: x.data, weight: w.data, bias: b.data, output: y.data, workspace: Conv2dWorkspace(backend: backend))
         #expect(y.array == [-3.5, -3.5, -3.5, -3.5])
         // Padding 1: output 4x4; corner (0,0) sees only x[0,0] through W[1,1] = -1.
         let gp = ConvGeometry(batch: 1, inChannels: 1, inH: 3, inW: 3, outChannels: 1, kernel: 2, padding: 1)
         let yp = Tensor(shape: gp.outputShape)
-        Conv2dKernel.forward(gp, input: x.data, weight: w.data, bias: nil, output: yp.data, workspace: Conv2dWorkspace())
+        Conv2dKernel.forward(gp, input: x.data, weight: w.data, bias: nil, output: yp.data, workspace: Conv2dWorkspace(backend: backend))
         #expect(yp.array == [-1, -2, -3, 0, -4, -4, -4, 3, -7, -4, -4, 6, 0, 7, 8, 9])
         // dW with dy = 1: dW[p,q] = Σ over the 2x2 window positions of x = [12, 16, 24, 28].
         let dw = Tensor(shape: [1, 1, 2, 2]), ones = Tensor(shape: [1, 1, 2, 2], repeating: 1)
         Conv2dKernel.backwardWeight(g, gradOutput: ones.data, input: x.data,
-                                    gradWeight: dw.data, accumulate: false, workspace: Conv2dWorkspace())
+                                    gradWeight: dw.data, accumulate: false, workspace: Conv2dWorkspace(backend: backend))
         #expect(dw.array == [12, 16, 24, 28])
         withExtendedLifetime(ones) {}
     }
 
-    @Test("results with 1 and 2 threads agree to float tolerance")
-    func threadIndependence() {
+    @Test("results with 1 and 2 threads agree to float tolerance (oneDNN: bit for bit)", arguments: ConvBackend.allCases)
+    func threadIndependence(_ backend: ConvBackend) {
         let saved = Threads.count
         defer { Threads.configure(saved) }
         for (i, (g, bias)) in cases.enumerated() {
             let c = ConvCase(g, bias: bias, seed: UInt64(200 + i))
             Threads.configure(1)
-            let one = c.fast(Conv2dWorkspace(targetColumns: 64))
+            let one = c.fast(Conv2dWorkspace(targetColumns: 64, backend: backend))
             Threads.configure(2)
-            let two = c.fast(Conv2dWorkspace(targetColumns: 64))
+            let two = c.fast(Conv2dWorkspace(targetColumns: 64, backend: backend))
+            if backend == .oneDNN {
+                // Chunks depend on the batch and geometry only, each oneDNN call runs on one thread and dW
+                // is summed in chunk order: identical results.
+                #expect(one.y.array == two.y.array && one.dx.array == two.dx.array && one.dw.array == two.dw.array,
+                        "\(g)")
+            }
             #expect(maxAbsDiff(one.y.array, two.y.array) < 1e-5, "\(g)")
             #expect(maxAbsDiff(one.dx.array, two.dx.array) < 1e-5, "\(g)")
             #expect(maxAbsDiff(one.dw.array, two.dw.array) < 1e-5, "\(g)")
             #expect(maxAbsDiff(one.db.array, two.db.array) < 1e-5, "\(g)")
         }
+    }
+
+    @Test("oneDNN runs the ResNet shapes itself (no silent fallback to im2col)")
+    func oneDNNIsUsed() {
+        let ws = Conv2dWorkspace(backend: .oneDNN)
+        for g in [ConvGeometry(batch: 8, inChannels: 16, inH: 32, inW: 32, outChannels: 16, kernel: 3, padding: 1),
+                  ConvGeometry(batch: 8, inChannels: 16, inH: 32, inW: 32, outChannels: 32, kernel: 3, stride: 2, padding: 1),
+                  ConvGeometry(batch: 2, inChannels: 64, inH: 14, inW: 14, outChannels: 256, kernel: 1)] {
+            let impl = ws.implementation(for: g)
+            #expect(impl != "im2col" && impl.split(separator: ",").count == 3, "\(g): \(impl)")
+        }
+        #expect(Conv2dWorkspace(backend: .im2col).implementation(for: cases[0].0) == "im2col")
     }
 
     @Test("geometry: output size, FLOPs, validation")
