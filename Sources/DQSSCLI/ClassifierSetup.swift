@@ -115,6 +115,8 @@ struct ClassificationReport: Encodable {
     /// The OpenBLAS kernel family that ran (OPENBLAS_CORETYPE or the CPU): quantized top-1 can differ by a
     /// few images between kernel families (docs/results.md, "Reproducing the figures on another machine").
     var openblasCore = OpenBLASCore.name
+    /// The convolution backend that ran ("onednn" or "im2col"; DQSS_CONV_BACKEND), beside the kernel family.
+    var convBackend: String? = ConvBackend.processDefault.rawValue
     var batch: Int
     var normalization: NormalizationReport
     /// `dqss ptq`: "maxabs", "kl", "easyquant", "admm" (with "+w:<method>" under --weight-method), or "fp32".

@@ -107,6 +107,8 @@ public struct PTQSearchReport: Encodable {
     /// The OpenBLAS kernel family that ran (quantized top-1 can differ by a few images between families;
     /// docs/results.md, "Reproducing the figures on another machine").
     public var openblasCore = OpenBLASCore.name
+    /// The convolution backend that ran ("onednn" or "im2col"; DQSS_CONV_BACKEND), beside the kernel family.
+    public var convBackend: String? = ConvBackend.processDefault.rawValue
     public var fp32Top1: Double
     public var testImages: Int
     /// Candidate name -> top-1 of that candidate on every layer.

@@ -119,6 +119,8 @@ public struct SRSearchReport: Encodable {
     public var task = "sr"
     /// The OpenBLAS kernel family that ran (docs/results.md, "Reproducing the figures on another machine").
     public var openblasCore = OpenBLASCore.name
+    /// The convolution backend that ran ("onednn" or "im2col"; DQSS_CONV_BACKEND), beside the kernel family.
+    public var convBackend: String? = ConvBackend.processDefault.rawValue
     public var model: String
     public var weights: String
     public var scale: Int

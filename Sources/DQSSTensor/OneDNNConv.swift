@@ -75,6 +75,11 @@ final class OneDNNPlan {
                          scratch: UnsafeMutablePointer<Float>) {
         check(dqss_dnnl_conv_backward_weights(handle, x, dy, dw, scratch), "backward-weights")
     }
+    /// dW (backward-weights layout) and dx of one chunk; dy converted once.
+    func backward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                  _ dx: UnsafeMutablePointer<Float>, _ dw: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        check(dqss_dnnl_conv_backward(handle, x, dy, w, dx, dw, scratch), "backward")
+    }
     func gradientToOIHW(_ dw: UnsafePointer<Float>, _ oihw: UnsafeMutablePointer<Float>) {
         check(dqss_dnnl_conv_weight_gradient_to_oihw(handle, dw, oihw), "weight-gradient reorder")
     }
@@ -178,12 +183,18 @@ enum OneDNNConv {
             let n0 = c * B
             let xN = x + n0 * g.inChannels * g.inSpatial, dyN = dy + n0 * g.outChannels * g.outSpatial
             let s = scratch[worker]
-            if dw != nil {
+            let dxN = dx.map { $0 + n0 * g.inChannels * g.inSpatial }
+            switch (dxN, dw) {
+            case let (dxN?, _?):
+                plan.backward(xN, dyN, wB[isLast ? 1 : 0], dxN, s.chunk.data, scratch: s.col.data)
+                plan.gradientToOIHW(s.chunk.data, partials + c * W)
+            case (nil, _?):
                 plan.backwardWeights(xN, dyN, s.chunk.data, scratch: s.col.data)
                 plan.gradientToOIHW(s.chunk.data, partials + c * W)
-            }
-            if let dx {
-                plan.backwardData(dyN, wB[isLast ? 1 : 0], dx + n0 * g.inChannels * g.inSpatial, scratch: s.col.data)
+            case let (dxN?, nil):
+                plan.backwardData(dyN, wB[isLast ? 1 : 0], dxN, scratch: s.col.data)
+            case (nil, nil):
+                break
             }
         }
         if let dw {

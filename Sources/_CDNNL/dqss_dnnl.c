@@ -115,6 +115,11 @@ dqss_dnnl_conv *dqss_dnnl_conv_create(int n, int ic, int ih, int iw, int oc, int
     size_t b = (p->reorder[R_DDST_B] ? floats(&p->b_ddst) : 0) + (p->reorder[R_DSRC_B] ? floats(&p->b_dsrc) : 0) + floats(&p->b_pad);
     size_t w = (p->reorder[R_SRC_W] ? floats(&p->w_src) : 0) + (p->reorder[R_DDST_W] ? floats(&p->w_ddst) : 0) + floats(&p->w_pad);
     p->scratch_floats = f > b ? (f > w ? f : w) : (b > w ? b : w);
+    // dqss_dnnl_conv_backward: dy in the layout both backward passes share, x, dx, and the larger scratchpad.
+    size_t both = (p->reorder[R_DDST_W] ? floats(&p->w_ddst) : 0) + (p->reorder[R_SRC_W] ? floats(&p->w_src) : 0)
+                + (p->reorder[R_DDST_B] ? floats(&p->b_ddst) : 0) + (p->reorder[R_DSRC_B] ? floats(&p->b_dsrc) : 0)
+                + (floats(&p->b_pad) > floats(&p->w_pad) ? floats(&p->b_pad) : floats(&p->w_pad));
+    if (both > p->scratch_floats) p->scratch_floats = both;
     if (attr) dnnl_primitive_attr_destroy(attr);
     return p;
 fail:
@@ -230,4 +235,32 @@ int dqss_dnnl_conv_weight_gradient_to_oihw(const dqss_dnnl_conv *p, const float 
     omp_set_num_threads(1);
     if (!p->reorder[R_DW_W]) { memcpy(oihw, dw, dnnl_memory_desc_get_size(&p->user_w)); return 0; }
     return reorder(p->reorder[R_DW_W], &p->w_dw, dw, &p->user_w, oihw);
+}
+
+int dqss_dnnl_conv_backward(const dqss_dnnl_conv *p, const float *x, const float *dy, const float *w, float *dx,
+                            float *dw, float *scratch) {
+    omp_set_num_threads(1);
+    float *s = scratch;
+    int st = 0;
+    // dy converted once when both passes want it in the same layout (the usual case).
+    const float *ddst_w = dy, *ddst_b = dy, *src = x;
+    if (p->reorder[R_DDST_W]) {
+        st = reorder(p->reorder[R_DDST_W], &p->user_dst, dy, &p->w_ddst, s); ddst_w = s; s += floats(&p->w_ddst);
+    }
+    if (st == 0 && p->reorder[R_DDST_B]) {
+        if (p->reorder[R_DDST_W] && dnnl_memory_desc_equal(&p->w_ddst, &p->b_ddst)) ddst_b = ddst_w;
+        else { st = reorder(p->reorder[R_DDST_B], &p->user_dst, dy, &p->b_ddst, s); ddst_b = s; s += floats(&p->b_ddst); }
+    }
+    if (st == 0 && p->reorder[R_SRC_W]) { st = reorder(p->reorder[R_SRC_W], &p->user_src, x, &p->w_src, s); src = s; s += floats(&p->w_src); }
+    if (st) return st;
+    arg_t a[4] = {{DNNL_ARG_SRC, &p->w_src, src}, {DNNL_ARG_DIFF_DST, &p->w_ddst, ddst_w},
+                  {DNNL_ARG_DIFF_WEIGHTS, &p->w_dw, dw}, {DNNL_ARG_SCRATCHPAD, &p->w_pad, s}};
+    if ((st = run(p->bww, 4, a))) return st;
+    float *dsrc = dx;
+    if (p->reorder[R_DSRC_B]) { dsrc = s; s += floats(&p->b_dsrc); }
+    arg_t b[4] = {{DNNL_ARG_DIFF_DST, &p->b_ddst, ddst_b}, {DNNL_ARG_WEIGHTS, &p->b_w, w},
+                  {DNNL_ARG_DIFF_SRC, &p->b_dsrc, dsrc}, {DNNL_ARG_SCRATCHPAD, &p->b_pad, s}};
+    if ((st = run(p->bwd, 4, b))) return st;
+    if (p->reorder[R_DSRC_B]) st = reorder(p->reorder[R_DSRC_B], &p->b_dsrc, dsrc, &p->user_src, dx);
+    return st;
 }

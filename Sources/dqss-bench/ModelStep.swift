@@ -29,6 +29,8 @@ struct ModelStepReport: Codable {
         var gflop: Double
         var gflops: Double
         var share_of_step: Double
+        /// With `--conv-backend both`: the same layers' forward + backward with im2col (oneDNN above).
+        var forward_backward_ms_im2col: Double?
     }
     var model: String
     var image: Int
@@ -69,8 +71,17 @@ private final class ShapeRecorder: TensorHook {
     func backward(_ g: Tensor) -> Tensor { g }
 }
 
+/// One Conv2d/Linear copy at its input shape, to time alone.
+private struct LayerKernel {
+    var kind: String
+    var macs: Double
+    var forward: () -> Void
+    var backward: () -> Void
+    var setBackend: (ConvBackend) -> Void
+}
+
 /// (kind, MACs of the whole batch, a timing body pair) for every Conv2d/Linear of `model` at its input shape.
-private func layerKernels(_ model: any UnaryLayer, input: Tensor, backend: ConvBackend) -> [(kind: String, macs: Double, forward: () -> Void, backward: () -> Void)] {
+private func layerKernels(_ model: any UnaryLayer, input: Tensor, backend: ConvBackend) -> [LayerKernel] {
     var recorders: [(any Layer, ShapeRecorder)] = []
     for (_, l) in model.namedLayers() {
         let r = ShapeRecorder()
@@ -79,7 +90,7 @@ private func layerKernels(_ model: any UnaryLayer, input: Tensor, backend: ConvB
     }
     _ = model.forward(input)
     var rng = RNG(seed: 7)
-    var out: [(kind: String, macs: Double, forward: () -> Void, backward: () -> Void)] = []
+    var out: [LayerKernel] = []
     for (l, r) in recorders {
         if let c = l as? Conv2d {
             c.inputHook = nil
@@ -94,7 +105,8 @@ private func layerKernels(_ model: any UnaryLayer, input: Tensor, backend: ConvB
             copy.workspace.backend = backend
             let x = Tensor.uniform(s, -1, 1, rng: &rng)
             let dy = Tensor.uniform([s[0], c.outChannels, oh, ow], -1, 1, rng: &rng)
-            out.append((kind, macs, { _ = copy.forward(x) }, { _ = copy.backward(dy) }))
+            out.append(LayerKernel(kind: kind, macs: macs, forward: { _ = copy.forward(x) }, backward: { _ = copy.backward(dy) },
+                                   setBackend: { copy.workspace.backend = $0 }))
         } else if let f = l as? Linear {
             f.inputHook = nil
             let s = r.shape
@@ -102,7 +114,8 @@ private func layerKernels(_ model: any UnaryLayer, input: Tensor, backend: ConvB
             copy.isTraining = true
             let x = Tensor.uniform(s, -1, 1, rng: &rng)
             let dy = Tensor.uniform([s[0], f.outFeatures], -1, 1, rng: &rng)
-            out.append(("linear", Double(s[0] * f.inFeatures * f.outFeatures), { _ = copy.forward(x) }, { _ = copy.backward(dy) }))
+            out.append(LayerKernel(kind: "linear", macs: Double(s[0] * f.inFeatures * f.outFeatures),
+                                   forward: { _ = copy.forward(x) }, backward: { _ = copy.backward(dy) }, setBackend: { _ in }))
         }
     }
     return out
@@ -216,16 +229,24 @@ struct ModelStep: ParsableCommand {
         var kinds: [ModelStepReport.Kind]?
         var other: Double?
         if profile {
-            var byKind: [String: (layers: Int, f: Double, fb: Double, macs: Double)] = [:]
+            var byKind: [String: (layers: Int, f: Double, fb: Double, macs: Double, fbOther: Double)] = [:]
             for k in kernels {
+                k.setBackend(backends[0])
                 let tf = medianSeconds(repeats: options.repeats, k.forward)
                 let tfb = medianSeconds(repeats: options.repeats) { k.forward(); k.backward() }
-                let e = byKind[k.kind] ?? (0, 0, 0, 0)
-                byKind[k.kind] = (e.layers + 1, e.f + tf, e.fb + tfb, e.macs + k.macs)
+                var other = 0.0
+                if backends.count > 1 {
+                    k.setBackend(backends[1])
+                    k.forward(); k.backward()   // warm-up of the other backend's buffers
+                    other = medianSeconds(repeats: options.repeats) { k.forward(); k.backward() }
+                }
+                let e = byKind[k.kind] ?? (0, 0, 0, 0, 0)
+                byKind[k.kind] = (e.layers + 1, e.f + tf, e.fb + tfb, e.macs + k.macs, e.fbOther + other)
             }
             kinds = byKind.sorted { $0.value.fb > $1.value.fb }.map { kind, e in
                 ModelStepReport.Kind(kind: kind, layers: e.layers, forward_ms: e.f * 1e3, forward_backward_ms: e.fb * 1e3,
-                                     gflop: 6 * e.macs / 1e9, gflops: 6 * e.macs / e.fb / 1e9, share_of_step: e.fb / stepSeconds)
+                                     gflop: 6 * e.macs / 1e9, gflops: 6 * e.macs / e.fb / 1e9, share_of_step: e.fb / stepSeconds,
+                                     forward_backward_ms_im2col: backends.count > 1 ? e.fbOther * 1e3 : nil)
             }
             other = (stepSeconds - byKind.values.reduce(0) { $0 + $1.fb }) * 1e3
         }
@@ -242,7 +263,8 @@ struct ModelStep: ParsableCommand {
                         achieved, achieved / gemm, gemm, report.peak_rss_mb))
         for k in kinds ?? [] {
             out.line("  " + k.kind.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: " x%-3d fwd %8.1f ms  fwd+bwd %8.1f ms  %6.1f GFLOP/s  %4.0f %% of the step",
-                            k.layers, k.forward_ms, k.forward_backward_ms, k.gflops, 100 * k.share_of_step))
+                            k.layers, k.forward_ms, k.forward_backward_ms, k.gflops, 100 * k.share_of_step)
+                     + (k.forward_backward_ms_im2col.map { String(format: "  (im2col fwd+bwd %.1f ms: onednn/im2col %.2f)", $0, k.forward_backward_ms / $0) } ?? ""))
         }
         if let stepsByBackend, let ratio {
             out.line(String(format: "conv backends, same run, alternating: onednn %.1f ms, im2col %.1f ms: onednn/im2col %.3f",

@@ -34,6 +34,7 @@ private struct PTQSearchJSON: Decodable {
     }
     var ranks: Int
     var openblas_core: String
+    var conv_backend: String?
     var assignment: [Layer]
     var uniform: [String: Double]
     var derived_top1: Double
@@ -51,7 +52,9 @@ struct MPIPTQSearchTests {
                     "--data", d.appendingPathComponent("cifar10").path, "--split", "test",
                     "--calib", "32", "--eq-images", "8", "--val-images", "32", "--limit", "64", "--search-epochs", "2",
                     "--optimizer", "sgd", "--lr-theta", "1", "--threads", "1", "--json", "--quiet"]
-        let kernels = ["OPENBLAS_CORETYPE": "Nehalem"]   // results independent of the GEMM shapes (header)
+        // Results independent of the GEMM shapes (header); likewise the convolutions run on im2col + those
+        // GEMMs: oneDNN's JIT kernels also change their last bits with the chunk shape (2 ranks: half the batch).
+        let kernels = ["OPENBLAS_CORETYPE": "Nehalem", "DQSS_CONV_BACKEND": "im2col"]
         let one = try launch([dqssExecutable.path] + args, environment: kernels, limit: 240)
         #expect(one.status == 0, "\(one.stderr)")
         let two = try launchMPI(2, dqssExecutable, args, environment: kernels, limit: 240)
@@ -60,6 +63,7 @@ struct MPIPTQSearchTests {
         let b = try JSONDecoder().decode(PTQSearchJSON.self, from: Data(two.stdout.utf8))
         #expect(a.ranks == 1 && b.ranks == 2)
         #expect(a.openblas_core == "Nehalem" && b.openblas_core == "Nehalem")
+        #expect(a.conv_backend == "im2col" && b.conv_backend == "im2col")
         #expect(a.assignment.map(\.name) == b.assignment.map(\.name) && a.assignment.count == 20)
         let tolerance: Float = 1e-4
         // The search moved the logits (not a comparison of two untouched states).

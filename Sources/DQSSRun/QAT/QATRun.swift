@@ -253,6 +253,8 @@ public struct QATReport: Encodable {
     public var threads: Int
     /// The OpenBLAS kernel family that ran (docs/results.md, "Reproducing the figures on another machine").
     public var openblasCore = OpenBLASCore.name
+    /// The convolution backend that ran ("onednn" or "im2col"; DQSS_CONV_BACKEND), beside the kernel family.
+    public var convBackend: String? = ConvBackend.processDefault.rawValue
     /// MPI ranks (1 without mpirun); `batch` is the global batch, batch / ranks per rank.
     public var ranks: Int = 1
     /// "per-rank": BatchNorm batch statistics are each rank's own; "synchronised" (--sync-bn): the global

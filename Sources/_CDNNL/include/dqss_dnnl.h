@@ -40,6 +40,9 @@ int dqss_dnnl_conv_backward_data(const dqss_dnnl_conv *plan, const float *dy, co
 /// dW of this chunk, in the backward-weights layout (overwritten).
 int dqss_dnnl_conv_backward_weights(const dqss_dnnl_conv *plan, const float *x, const float *dy, float *dw,
                                     float *scratch);
+/// Both backward passes of a chunk (dW in the backward-weights layout, dx NCHW), dy converted once.
+int dqss_dnnl_conv_backward(const dqss_dnnl_conv *plan, const float *x, const float *dy, const float *w, float *dx,
+                            float *dw, float *scratch);
 /// A weight gradient in the backward-weights layout -> OIHW.
 int dqss_dnnl_conv_weight_gradient_to_oihw(const dqss_dnnl_conv *plan, const float *dw, float *oihw);
 
