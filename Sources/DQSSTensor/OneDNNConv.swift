@@ -80,6 +80,9 @@ final class OneDNNPlan {
                   _ dx: UnsafeMutablePointer<Float>, _ dw: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         check(dqss_dnnl_conv_backward(handle, x, dy, w, dx, dw, scratch), "backward")
     }
+    func sameGradientLayout(as other: OneDNNPlan) -> Bool {
+        other === self || dqss_dnnl_conv_same_gradient_layout(handle, other.handle) != 0
+    }
     func gradientToOIHW(_ dw: UnsafePointer<Float>, _ oihw: UnsafeMutablePointer<Float>) {
         check(dqss_dnnl_conv_weight_gradient_to_oihw(handle, dw, oihw), "weight-gradient reorder")
     }
@@ -113,18 +116,32 @@ final class OneDNNState {
 }
 
 enum OneDNNConv {
-    /// Images per chunk: at most 16 chunks (`Threads.reductionChunks`) and about 16k output columns per
-    /// chunk (bounds the blocked scratch: one 112×112 image of ResNet-50's stem, 16 images at 32×32).
-    /// A function of the batch and the geometry only.
+    /// Images per chunk, a function of the batch and the geometry only: at most 16 chunks
+    /// (`Threads.reductionChunks`); at least ~2048 output columns per chunk where the batch still gives 4
+    /// chunks (each chunk's weight gradient costs a pass over W, which must stay small next to its
+    /// images·spatial·W multiply-adds: ResNet-50's 7×7 layers at batch 8 ran 1-image chunks at half speed);
+    /// at most ~16k columns (bounds the blocked scratch: one 112×112 image of ResNet-50's stem).
     static func chunkImages(_ g: ConvGeometry) -> Int {
-        let byColumns = max(1, 16_384 / max(g.outSpatial, 1))
-        let forChunks = (g.batch + Threads.reductionChunks - 1) / Threads.reductionChunks
-        return max(1, min(g.batch, byColumns, max(forChunks, 1)))
+        let S = max(g.outSpatial, 1)
+        let atMost16 = (g.batch + Threads.reductionChunks - 1) / Threads.reductionChunks
+        let fourChunks = (g.batch + 3) / 4
+        let images = max(atMost16, min((2048 + S - 1) / S, fourChunks))
+        return max(1, min(g.batch, images, max(1, 16_384 / S)))
+    }
+
+    /// Whether oneDNN runs this geometry (else im2col's direct 1×1 GEMMs). Small 1×1 convolutions lose to
+    /// the plain per-image GEMM once the blocked conversions are paid: ShuffleNetV2 x0.5 on CIFAR (1×1 of
+    /// 24–192 channels at 16×16..4×4, under 2M multiply-adds per image) ran its 1×1 layers 1.35x slower on
+    /// oneDNN, while ResNet-50's (64–2048 channels at 56×56..7×7) ran 0.92x and MobileNet-V2's 1.02x
+    /// (`dqss-bench step --conv-backend both`, 1 thread).
+    static func accepts(_ g: ConvGeometry) -> Bool {
+        !(g.isPointwise && g.outChannels * g.patchSize * g.outSpatial < 1 << 21)
     }
 
     /// The plans for the full chunks and the last chunk, or nil when oneDNN refuses either.
     private static func plans(_ g: ConvGeometry, bias: Bool, ws: Conv2dWorkspace)
         -> (full: OneDNNPlan, last: OneDNNPlan, images: Int, chunks: Int)? {
+        guard accepts(g) else { return nil }
         let B = chunkImages(g)
         let chunks = (g.batch + B - 1) / B
         let rem = g.batch - (chunks - 1) * B
@@ -169,11 +186,14 @@ enum OneDNNConv {
                 p.prepareWeights(w, forward: nil, backward: state.backwardWeights[i].data)
             }
         }
-        let W = g.weightCount
+        // Per-chunk weight gradients stay in oneDNN's layout, summed there and converted once, unless the
+        // last chunk's plan chose another layout (then each chunk converts its own to OIHW).
+        let blockedSum = full.sameGradientLayout(as: last)
+        let W = blockedSum ? full.gradientFloats : g.weightCount
         let workers = min(Threads.count, chunks)
         ws.prepare(workers: workers, col: max(full.scratchFloats, last.scratchFloats),
-                   chunk: dw == nil ? 0 : max(full.gradientFloats, last.gradientFloats))
-        if dw != nil { ws.partials.resize(to: [chunks * W]) }
+                   chunk: dw == nil || blockedSum ? 0 : max(full.gradientFloats, last.gradientFloats))
+        if dw != nil { ws.partials.resize(to: [chunks * W + (blockedSum ? W : 0)]) }
         let scratch = ws.scratch
         let partials = ws.partials.data
         let wB = [state.backwardWeights[0].data, state.backwardWeights[last === full ? 0 : 1].data]
@@ -186,11 +206,13 @@ enum OneDNNConv {
             let dxN = dx.map { $0 + n0 * g.inChannels * g.inSpatial }
             switch (dxN, dw) {
             case let (dxN?, _?):
-                plan.backward(xN, dyN, wB[isLast ? 1 : 0], dxN, s.chunk.data, scratch: s.col.data)
-                plan.gradientToOIHW(s.chunk.data, partials + c * W)
+                let dwC = blockedSum ? partials + c * W : s.chunk.data
+                plan.backward(xN, dyN, wB[isLast ? 1 : 0], dxN, dwC, scratch: s.col.data)
+                if !blockedSum { plan.gradientToOIHW(dwC, partials + c * W) }
             case (nil, _?):
-                plan.backwardWeights(xN, dyN, s.chunk.data, scratch: s.col.data)
-                plan.gradientToOIHW(s.chunk.data, partials + c * W)
+                let dwC = blockedSum ? partials + c * W : s.chunk.data
+                plan.backwardWeights(xN, dyN, dwC, scratch: s.col.data)
+                if !blockedSum { plan.gradientToOIHW(dwC, partials + c * W) }
             case let (dxN?, nil):
                 plan.backwardData(dyN, wB[isLast ? 1 : 0], dxN, scratch: s.col.data)
             case (nil, nil):
@@ -199,11 +221,28 @@ enum OneDNNConv {
         }
         if let dw {
             // Fixed chunk order: dW is the same whichever worker ran which chunk, whatever the thread count.
-            parallelRanges(W, minChunk: 4096) { r in
-                for i in r {
-                    var sum: Float = accumulate ? dw[i] : 0
-                    for c in 0..<chunks { sum += partials[c * W + i] }
-                    dw[i] = sum
+            if blockedSum {
+                let total = partials + chunks * W
+                parallelRanges(W, minChunk: 4096) { r in
+                    for i in r {
+                        var sum: Float = 0
+                        for c in 0..<chunks { sum += partials[c * W + i] }
+                        total[i] = sum
+                    }
+                }
+                if accumulate {
+                    full.gradientToOIHW(total, partials)   // chunk 0's slot is free now
+                    for i in 0..<g.weightCount { dw[i] += partials[i] }
+                } else {
+                    full.gradientToOIHW(total, dw)
+                }
+            } else {
+                parallelRanges(W, minChunk: 4096) { r in
+                    for i in r {
+                        var sum: Float = accumulate ? dw[i] : 0
+                        for c in 0..<chunks { sum += partials[c * W + i] }
+                        dw[i] = sum
+                    }
                 }
             }
         }

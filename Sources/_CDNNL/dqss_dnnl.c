@@ -264,3 +264,7 @@ int dqss_dnnl_conv_backward(const dqss_dnnl_conv *p, const float *x, const float
     if (p->reorder[R_DSRC_B]) st = reorder(p->reorder[R_DSRC_B], &p->b_dsrc, dsrc, &p->user_src, dx);
     return st;
 }
+
+int dqss_dnnl_conv_same_gradient_layout(const dqss_dnnl_conv *a, const dqss_dnnl_conv *b) {
+    return dnnl_memory_desc_equal(&a->w_dw, &b->w_dw);
+}

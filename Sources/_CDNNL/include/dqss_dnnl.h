@@ -43,6 +43,8 @@ int dqss_dnnl_conv_backward_weights(const dqss_dnnl_conv *plan, const float *x, 
 /// Both backward passes of a chunk (dW in the backward-weights layout, dx NCHW), dy converted once.
 int dqss_dnnl_conv_backward(const dqss_dnnl_conv *plan, const float *x, const float *dy, const float *w, float *dx,
                             float *dw, float *scratch);
+/// 1 when two plans' weight gradients share a layout (their per-chunk gradients can be summed as they are).
+int dqss_dnnl_conv_same_gradient_layout(const dqss_dnnl_conv *a, const dqss_dnnl_conv *b);
 /// A weight gradient in the backward-weights layout -> OIHW.
 int dqss_dnnl_conv_weight_gradient_to_oihw(const dqss_dnnl_conv *plan, const float *dw, float *oihw);
 
