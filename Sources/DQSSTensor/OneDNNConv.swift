@@ -1,9 +1,9 @@
 // The oneDNN backend of Conv2dKernel: the same contract (NCHW input/output, OIHW weights, dx overwritten,
 // dW overwritten or accumulated), computed by oneDNN's JIT convolutions over blocked layouts.
 //
-// Why: on the 2-vCPU AVX-512 machine, one thread, oneDNN's convolution (blocked layout, reorders
-// included) runs a ResNet-20 layer's forward + backward about 2x faster than im2col + OpenBLAS sgemm
-// (`dqss-bench conv-backends`). The im2col kernels stay: they are the fallback where oneDNN has no
+// Why: on the 2-vCPU AVX-512 machine (AMD EPYC, one thread), oneDNN's convolutions, layout conversions
+// included, run ResNet-20's 3×3 layers' forward + backward in 0.56x the time of im2col + OpenBLAS sgemm and
+// depthwise layers in ~0.3x (`dqss-bench step --conv-backend both`, README "Speed"). The im2col kernels stay: they are the fallback where oneDNN has no
 // implementation, and with Conv2dNaive the oracle the tests check oneDNN against.
 //
 // How: the batch is cut into chunks whose size depends on the batch and geometry only (never on the thread
