@@ -51,7 +51,7 @@ private func maxRSSKilobytes() -> Int {
 }
 
 /// Candidate k's thresholds: scale_k · max|input| (activation) and scale_k · max|W| (weight).
-private func benchCandidates(_ model: any UnaryLayer, _ x: Tensor, n: Int) -> [(name: String, layers: [LayerQuantization])] {
+func benchCandidates(_ model: any UnaryLayer, _ x: Tensor, n: Int) -> [(name: String, layers: [LayerQuantization])] {
     let points = QuantizedModel.points(of: model)
     let obs = points.map { _ in CalibrationObserver(storesInputs: false) }
     for (p, o) in zip(points, obs) { p.layer.inputHook = o }

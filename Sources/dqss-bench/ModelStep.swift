@@ -1,4 +1,4 @@
-// dqss-bench step: one training step of any zoo model (issue 21) — FP32, a single QAT candidate, or the
+// dqss-bench step: one training step of any zoo model (issue 21) — FP32, a single QAT candidate, the DQSS PTQ search step, or the
 // DQSS QAT mixture (N = 4 on both sides) — with what it achieves against the machine:
 //   ms and images/s (median over --repeat steps after one warm-up step, split into forward + loss,
 //   backward and optimizer update); achieved GFLOP/s = 3 x 2 x forward MACs x batch / step time
@@ -62,7 +62,7 @@ struct ModelStepReport: Codable {
 
 enum StepBackend: String, ExpressibleByArgument, CaseIterable { case im2col, onednn, both }
 
-enum StepMode: String, ExpressibleByArgument, CaseIterable { case fp32, qat, dqssQAT = "dqss-qat" }
+enum StepMode: String, ExpressibleByArgument, CaseIterable { case fp32, qat, dqssQAT = "dqss-qat", dqssPTQ = "dqss-ptq" }
 
 /// A hook that only records the shape it sees (to find every layer's input shape in one forward).
 private final class ShapeRecorder: TensorHook {
@@ -146,7 +146,7 @@ struct ModelStep: ParsableCommand {
     @Option(help: "Zoo model (\(ModelZoo.names.joined(separator: ", "))).") var model: String = "resnet20"
     @Option(help: "Input height = width (default: the model's own, 32 for CIFAR models, 224 for ImageNet ones).") var image: Int?
     @Option(help: "Batch size.") var batch: Int = 128
-    @Option(help: "fp32, qat (one candidate, --method) or dqss-qat (the four candidates mixed on both sides).") var mode: StepMode = .fp32
+    @Option(help: "fp32, qat (one candidate, --method), dqss-qat (the four QAT candidates mixed on both sides) or dqss-ptq (the PTQ search step: weights and BatchNorm frozen, four 8-bit candidates mixed on both sides, only α/β updated; GFLOP/s still counts 3x the forward).") var mode: StepMode = .fp32
     @Option(help: "The QAT candidate of --mode qat: dorefa, dsq, lsq or pact.") var method: String = "lsq"
     @Option(help: "Bit width of the inner layers in the QAT modes (first conv and classifier at 8).") var bits: Int = 4
     @Flag(inversion: .prefixedNo, help: "Time every Conv2d/Linear alone at its input shape (the profile).") var profile = true
@@ -187,11 +187,24 @@ struct ModelStep: ParsableCommand {
         net.setTraining(true)
         if let first = net.namedLayers().lazy.compactMap({ $0.layer as? Conv2d }).first { first.needsInputGradient = false }
         let network: (any QATNetwork)? = switch mode {
-        case .fp32: nil
+        case .fp32, .dqssPTQ: nil
         case .qat: UniformQATModel(model: net, method: QATMethod(rawValue: method)!, bits: bits)
         case .dqssQAT: QATMixedModel(model: net, methods: QATMethod.allCases, bits: bits)
         }
-        let sgd = prepareQATStep(net, network: network, input: x)
+        let sgd: SGD
+        var ptqSearch: MixedQuantizedModel?
+        if mode == .dqssPTQ {
+            // PTQ (ALGORITHMS.md §6 step 1): BatchNorm in eval mode, weights frozen, α/β the only parameters.
+            // Candidate k: thresholds (1 − 0.08k)·max|·| at 8 bits (as `dqss-bench mixed`; speed does not
+            // depend on the thresholds).
+            net.setTraining(false)
+            let mixed = try MixedQuantizedModel(model: net, candidates: benchCandidates(net, x, n: 4))
+            ptqSearch = mixed
+            sgd = SGD(groups: [ParameterGroup(name: "architecture", parameters: mixed.architectureParameters.map(\.parameter),
+                                              lr: 1e-4, momentum: 0.9, weightDecay: 0)])
+        } else {
+            sgd = prepareQATStep(net, network: network, input: x)
+        }
         let loss = SoftmaxCrossEntropy()
         let label = mode == .qat ? "qat \(method)" : mode.rawValue
         out.line(String(format: "%@ %dx%d batch %d, %@: %.3f GMAC forward per image", model, size, size, batch, label, macs / Double(batch) / 1e9))
@@ -272,5 +285,6 @@ struct ModelStep: ParsableCommand {
         }
         if let other { out.line(String(format: "  other (BN, activations, pooling, fake-quant, loss, update) %.1f ms", other)) }
         if options.json { try printJSON(report) }
+        withExtendedLifetime(ptqSearch) {}
     }
 }
