@@ -60,7 +60,9 @@ public final class Conv2dWorkspace: @unchecked Sendable {
     public func implementation(for g: ConvGeometry, bias: Bool = false) -> String {
         guard backend == .oneDNN, g.batch > 0, OneDNNConv.accepts(g),
               let p = oneDNN.plan(g, images: OneDNNConv.chunkImages(g), bias: bias) else { return "im2col" }
-        return p.implementations.joined(separator: ", ")
+        var names = p.implementations
+        if !OneDNNConv.runsInputGradient(g) { names[1] = "im2col" }
+        return names.joined(separator: ", ")
     }
 
     /// Images per chunk for this geometry: about `targetColumns` columns, and at least four chunks per
@@ -176,10 +178,8 @@ public enum Conv2dKernel {
         }
         var dw = dw
         if ws.backend == .oneDNN {
-            // oneDNN's backward-data of a few-channel input (an image stem, 3 channels) measured several times
-            // slower than col2im (ShuffleNetV2's 3→24 stem: 14.5 ms against 7.1 for the whole im2col backward);
-            // such a layer gets dW from oneDNN and dx from im2col. (Training never asks for the stem's dx.)
-            let dxFromOneDNN = g.inPerGroup >= 8 || g.isDepthwise
+            // A stem's dx comes from col2im, its dW from oneDNN (OneDNNConv.runsInputGradient).
+            let dxFromOneDNN = OneDNNConv.runsInputGradient(g)
             if OneDNNConv.backward(g, dy, x, w, dxFromOneDNN ? dx : nil, dw, accumulate: accumulate, ws: ws) {
                 if dxFromOneDNN || dx == nil { return }
                 dw = nil

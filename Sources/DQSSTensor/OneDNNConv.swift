@@ -138,6 +138,12 @@ enum OneDNNConv {
         !(g.isPointwise && g.outChannels * g.patchSize * g.outSpatial < 1 << 21)
     }
 
+    /// Whether oneDNN computes dx too. Its backward-data of a few-channel input (an image stem, 3 channels)
+    /// measured several times slower than col2im (ShuffleNetV2's 3→24 stem: 14.5 ms against 7.1 for the whole
+    /// im2col backward); such a layer gets dW from oneDNN and dx from im2col. Training never asks for a
+    /// stem's dx anyway.
+    static func runsInputGradient(_ g: ConvGeometry) -> Bool { g.inPerGroup >= 8 || g.isDepthwise }
+
     /// The plans for the full chunks and the last chunk, or nil when oneDNN refuses either.
     private static func plans(_ g: ConvGeometry, bias: Bool, ws: Conv2dWorkspace)
         -> (full: OneDNNPlan, last: OneDNNPlan, images: Int, chunks: Int)? {

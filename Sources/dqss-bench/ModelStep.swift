@@ -21,6 +21,16 @@ import DQSSQuant
 import DQSSSearch
 
 struct ModelStepReport: Codable {
+    struct LayerTime: Codable {
+        var name: String
+        var kind: String
+        var input_shape: [Int]
+        var forward_ms: Double
+        var forward_backward_ms: Double
+        var gflops: Double
+        /// What ran it: "im2col" or oneDNN's implementation names (forward, backward-data, backward-weights).
+        var implementation: String
+    }
     struct Kind: Codable {
         var kind: String
         var layers: Int
@@ -49,6 +59,8 @@ struct ModelStepReport: Codable {
     var achieved_over_sgemm: Double
     var peak_rss_mb: Double
     var profile: [Kind]?
+    /// Every Conv2d/Linear alone at its input shape, in network order (the kinds above are their sums).
+    var layers: [LayerTime]?
     var other_ms: Double?
     /// The convolution backend of step_ms and the profile.
     var conv_backend: String
@@ -73,6 +85,9 @@ private final class ShapeRecorder: TensorHook {
 
 /// One Conv2d/Linear copy at its input shape, to time alone.
 private struct LayerKernel {
+    var name: String
+    var inputShape: [Int]
+    var implementation: String
     var kind: String
     var macs: Double
     var forward: () -> Void
@@ -82,16 +97,16 @@ private struct LayerKernel {
 
 /// (kind, MACs of the whole batch, a timing body pair) for every Conv2d/Linear of `model` at its input shape.
 private func layerKernels(_ model: any UnaryLayer, input: Tensor, backend: ConvBackend) -> [LayerKernel] {
-    var recorders: [(any Layer, ShapeRecorder)] = []
-    for (_, l) in model.namedLayers() {
+    var recorders: [(String, any Layer, ShapeRecorder)] = []
+    for (name, l) in model.namedLayers() {
         let r = ShapeRecorder()
-        if let c = l as? Conv2d { c.inputHook = r; recorders.append((c, r)) }
-        if let f = l as? Linear { f.inputHook = r; recorders.append((f, r)) }
+        if let c = l as? Conv2d { c.inputHook = r; recorders.append((name, c, r)) }
+        if let f = l as? Linear { f.inputHook = r; recorders.append((name, f, r)) }
     }
     _ = model.forward(input)
     var rng = RNG(seed: 7)
     var out: [LayerKernel] = []
-    for (l, r) in recorders {
+    for (name, l, r) in recorders {
         if let c = l as? Conv2d {
             c.inputHook = nil
             let s = r.shape, (h, w) = (s[2], s[3])
@@ -105,7 +120,10 @@ private func layerKernels(_ model: any UnaryLayer, input: Tensor, backend: ConvB
             copy.workspace.backend = backend
             let x = Tensor.uniform(s, -1, 1, rng: &rng)
             let dy = Tensor.uniform([s[0], c.outChannels, oh, ow], -1, 1, rng: &rng)
-            out.append(LayerKernel(kind: kind, macs: macs, forward: { _ = copy.forward(x) }, backward: { _ = copy.backward(dy) },
+            let g = ConvGeometry(batch: s[0], inChannels: c.inChannels, inH: h, inW: w, outChannels: c.outChannels,
+                                 kernel: c.kernelSize, stride: c.stride, padding: c.padding, groups: c.groups)
+            out.append(LayerKernel(name: name, inputShape: s, implementation: copy.workspace.implementation(for: g, bias: c.bias != nil),
+                                   kind: kind, macs: macs, forward: { _ = copy.forward(x) }, backward: { _ = copy.backward(dy) },
                                    setBackend: { copy.workspace.backend = $0 }))
         } else if let f = l as? Linear {
             f.inputHook = nil
@@ -114,7 +132,7 @@ private func layerKernels(_ model: any UnaryLayer, input: Tensor, backend: ConvB
             copy.isTraining = true
             let x = Tensor.uniform(s, -1, 1, rng: &rng)
             let dy = Tensor.uniform([s[0], f.outFeatures], -1, 1, rng: &rng)
-            out.append(LayerKernel(kind: "linear", macs: Double(s[0] * f.inFeatures * f.outFeatures),
+            out.append(LayerKernel(name: name, inputShape: s, implementation: "sgemm", kind: "linear", macs: Double(s[0] * f.inFeatures * f.outFeatures),
                                    forward: { _ = copy.forward(x) }, backward: { _ = copy.backward(dy) }, setBackend: { _ in }))
         }
     }
@@ -240,9 +258,11 @@ struct ModelStep: ParsableCommand {
         let achieved = 6 * macs / stepSeconds / 1e9
 
         var kinds: [ModelStepReport.Kind]?
+        var layerTimes: [ModelStepReport.LayerTime]?
         var other: Double?
         if profile {
             var byKind: [String: (layers: Int, f: Double, fb: Double, macs: Double, fbOther: Double)] = [:]
+            var perLayer: [ModelStepReport.LayerTime] = []
             for k in kernels {
                 k.setBackend(backends[0])
                 let tf = medianSeconds(repeats: options.repeats, k.forward)
@@ -253,6 +273,9 @@ struct ModelStep: ParsableCommand {
                     k.forward(); k.backward()   // warm-up of the other backend's buffers
                     other = medianSeconds(repeats: options.repeats) { k.forward(); k.backward() }
                 }
+                perLayer.append(.init(name: k.name, kind: k.kind, input_shape: k.inputShape, forward_ms: tf * 1e3,
+                                      forward_backward_ms: tfb * 1e3, gflops: 6 * k.macs / tfb / 1e9,
+                                      implementation: k.implementation))
                 let e = byKind[k.kind] ?? (0, 0, 0, 0, 0)
                 byKind[k.kind] = (e.layers + 1, e.f + tf, e.fb + tfb, e.macs + k.macs, e.fbOther + other)
             }
@@ -262,13 +285,14 @@ struct ModelStep: ParsableCommand {
                                      forward_backward_ms_im2col: backends.count > 1 ? e.fbOther * 1e3 : nil)
             }
             other = (stepSeconds - byKind.values.reduce(0) { $0 + $1.fb }) * 1e3
+            layerTimes = perLayer
         }
         let report = ModelStepReport(
             model: model, image: size, batch: batch, mode: label, threads: options.threads, repeats: options.repeats,
             step_ms: stepSeconds * 1e3, forward_ms: statistic(of: fwd) * 1e3, backward_ms: statistic(of: bwd) * 1e3,
             update_ms: statistic(of: upd) * 1e3, images_per_second: Double(batch) / stepSeconds,
             forward_gmac_per_image: macs / Double(batch) / 1e9, achieved_gflops: achieved, sgemm_gflops: gemm,
-            achieved_over_sgemm: achieved / gemm, peak_rss_mb: peakRSSMegabytes(), profile: kinds, other_ms: other,
+            achieved_over_sgemm: achieved / gemm, peak_rss_mb: peakRSSMegabytes(), profile: kinds, layers: layerTimes, other_ms: other,
             conv_backend: backends[0].rawValue, step_ms_by_backend: stepsByBackend, onednn_over_im2col: ratio,
             load_before: before, load_after: MachineLoad.sample())
         out.line(String(format: "step %.1f ms (forward+loss %.1f, backward %.1f, update %.1f): %.1f images/s, %.1f GFLOP/s = %.2fx sgemm (%.1f GFLOP/s); peak RSS %.0f MB",
@@ -278,6 +302,14 @@ struct ModelStep: ParsableCommand {
             out.line("  " + k.kind.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: " x%-3d fwd %8.1f ms  fwd+bwd %8.1f ms  %6.1f GFLOP/s  %4.0f %% of the step",
                             k.layers, k.forward_ms, k.forward_backward_ms, k.gflops, 100 * k.share_of_step)
                      + (k.forward_backward_ms_im2col.map { String(format: "  (im2col fwd+bwd %.1f ms: onednn/im2col %.2f)", $0, k.forward_backward_ms / $0) } ?? ""))
+        }
+        if let layerTimes {
+            out.line("  slowest layers (forward + backward alone; all of them in --json \"layers\"):")
+            for l in layerTimes.sorted(by: { $0.forward_backward_ms > $1.forward_backward_ms }).prefix(5) {
+                out.line(String(format: "    %@ %@ %@: %.1f ms, %.1f GFLOP/s, %@", l.name, l.kind,
+                                l.input_shape.map(String.init).joined(separator: "x"), l.forward_backward_ms, l.gflops,
+                                l.implementation))
+            }
         }
         if let stepsByBackend, let ratio {
             out.line(String(format: "conv backends, same run, alternating: onednn %.1f ms, im2col %.1f ms: onednn/im2col %.3f",
