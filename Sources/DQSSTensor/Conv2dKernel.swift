@@ -180,7 +180,8 @@ public enum Conv2dKernel {
         if ws.backend == .oneDNN {
             // A stem's dx comes from col2im, its dW from oneDNN (OneDNNConv.runsInputGradient).
             let dxFromOneDNN = OneDNNConv.runsInputGradient(g)
-            if OneDNNConv.backward(g, dy, x, w, dxFromOneDNN ? dx : nil, dw, accumulate: accumulate, ws: ws) {
+            if dxFromOneDNN || dw != nil,
+               OneDNNConv.backward(g, dy, x, w, dxFromOneDNN ? dx : nil, dw, accumulate: accumulate, ws: ws) {
                 if dxFromOneDNN || dx == nil { return }
                 dw = nil
             }

@@ -67,17 +67,10 @@ final class OneDNNPlan {
                  _ y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         check(dqss_dnnl_conv_forward(handle, x, w, bias, y, scratch), "forward")
     }
-    func backwardData(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                      scratch: UnsafeMutablePointer<Float>) {
-        check(dqss_dnnl_conv_backward_data(handle, dy, w, dx, scratch), "backward-data")
-    }
-    func backwardWeights(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
-                         scratch: UnsafeMutablePointer<Float>) {
-        check(dqss_dnnl_conv_backward_weights(handle, x, dy, dw, scratch), "backward-weights")
-    }
-    /// dW (backward-weights layout) and dx of one chunk; dy converted once.
-    func backward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                  _ dx: UnsafeMutablePointer<Float>, _ dw: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+    /// dW (backward-weights layout) and/or dx of one chunk (nil: not computed); dy converted once for both.
+    /// `w` in the backward-data layout (read only with dx).
+    func backward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>?,
+                  _ dx: UnsafeMutablePointer<Float>?, _ dw: UnsafeMutablePointer<Float>?, scratch: UnsafeMutablePointer<Float>) {
         check(dqss_dnnl_conv_backward(handle, x, dy, w, dx, dw, scratch), "backward")
     }
     func sameGradientLayout(as other: OneDNNPlan) -> Bool {
@@ -94,8 +87,22 @@ final class OneDNNState {
     private var plans: [Key: OneDNNPlan] = [:]
     private var refused: Set<Key> = []
     /// Weights in the forward / backward-data layout of the full-chunk plan and of the last (smaller) one.
-    let forwardWeights = [Tensor(shape: [0]), Tensor(shape: [0])]
-    let backwardWeights = [Tensor(shape: [0]), Tensor(shape: [0])]
+    private let forwardWeights = (full: Tensor(shape: [0]), last: Tensor(shape: [0]))
+    private let backwardWeights = (full: Tensor(shape: [0]), last: Tensor(shape: [0]))
+
+    /// `w` (OIHW) converted to the forward or backward-data layout of both plans (once when they are the
+    /// same plan); pointers valid until the next call.
+    func weights(_ w: UnsafePointer<Float>, full: OneDNNPlan, last: OneDNNPlan, backwardData: Bool)
+        -> (full: UnsafePointer<Float>, last: UnsafePointer<Float>) {
+        let buffers = backwardData ? backwardWeights : forwardWeights
+        func convert(_ p: OneDNNPlan, _ t: Tensor) -> UnsafePointer<Float> {
+            t.resize(to: [backwardData ? p.backwardWeightFloats : p.forwardWeightFloats])
+            p.prepareWeights(w, forward: backwardData ? nil : t.data, backward: backwardData ? t.data : nil)
+            return UnsafePointer(t.data)
+        }
+        let f = convert(full, buffers.full)
+        return (f, last === full ? f : convert(last, buffers.last))
+    }
 
     func plan(_ g: ConvGeometry, images: Int, bias: Bool) -> OneDNNPlan? {
         var cg = g
@@ -111,7 +118,8 @@ final class OneDNNState {
     }
 
     var bytes: Int {
-        (forwardWeights + backwardWeights).reduce(0) { $0 + $1.storage.capacity } * MemoryLayout<Float>.stride
+        [forwardWeights.full, forwardWeights.last, backwardWeights.full, backwardWeights.last]
+            .reduce(0) { $0 + $1.storage.capacity } * MemoryLayout<Float>.stride
     }
 }
 
@@ -161,20 +169,14 @@ enum OneDNNConv {
     static func forward(_ g: ConvGeometry, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                         _ bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, ws: Conv2dWorkspace) -> Bool {
         guard let (full, last, B, chunks) = plans(g, bias: bias != nil, ws: ws) else { return false }
-        let state = ws.oneDNN
-        let both = [full, last]
-        for (i, p) in both.enumerated() where i == 0 || last !== full {
-            state.forwardWeights[i].resize(to: [p.forwardWeightFloats])
-            p.prepareWeights(w, forward: state.forwardWeights[i].data, backward: nil)
-        }
+        let (wFull, wLast) = ws.oneDNN.weights(w, full: full, last: last, backwardData: false)
         let workers = min(Threads.count, chunks)
         ws.prepare(workers: workers, col: max(full.scratchFloats, last.scratchFloats), chunk: 0)
         let scratch = ws.scratch
-        let wF = [state.forwardWeights[0].data, state.forwardWeights[last === full ? 0 : 1].data]
         runParallel(tasks: chunks, maxWorkers: workers) { worker, c in
             let isLast = c == chunks - 1
             let n0 = c * B
-            (isLast ? last : full).forward(x + n0 * g.inChannels * g.inSpatial, wF[isLast ? 1 : 0], bias,
+            (isLast ? last : full).forward(x + n0 * g.inChannels * g.inSpatial, isLast ? wLast : wFull, bias,
                                            y + n0 * g.outChannels * g.outSpatial, scratch: scratch[worker].col.data)
         }
         return true
@@ -185,13 +187,8 @@ enum OneDNNConv {
                          _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>?,
                          _ dw: UnsafeMutablePointer<Float>?, accumulate: Bool, ws: Conv2dWorkspace) -> Bool {
         guard let (full, last, B, chunks) = plans(g, bias: false, ws: ws) else { return false }
-        let state = ws.oneDNN
-        if dx != nil {
-            for (i, p) in [full, last].enumerated() where i == 0 || last !== full {
-                state.backwardWeights[i].resize(to: [p.backwardWeightFloats])
-                p.prepareWeights(w, forward: nil, backward: state.backwardWeights[i].data)
-            }
-        }
+        let (wFull, wLast): (UnsafePointer<Float>?, UnsafePointer<Float>?) =
+            dx == nil ? (nil, nil) : ws.oneDNN.weights(w, full: full, last: last, backwardData: true)
         // Per-chunk weight gradients stay in oneDNN's layout, summed there and converted once, unless the
         // last chunk's plan chose another layout (then each chunk converts its own to OIHW).
         let blockedSum = full.sameGradientLayout(as: last)
@@ -202,7 +199,6 @@ enum OneDNNConv {
         if dw != nil { ws.partials.resize(to: [chunks * W + (blockedSum ? W : 0)]) }
         let scratch = ws.scratch
         let partials = ws.partials.data
-        let wB = [state.backwardWeights[0].data, state.backwardWeights[last === full ? 0 : 1].data]
         runParallel(tasks: chunks, maxWorkers: workers) { worker, c in
             let isLast = c == chunks - 1
             let plan = isLast ? last : full
@@ -210,20 +206,9 @@ enum OneDNNConv {
             let xN = x + n0 * g.inChannels * g.inSpatial, dyN = dy + n0 * g.outChannels * g.outSpatial
             let s = scratch[worker]
             let dxN = dx.map { $0 + n0 * g.inChannels * g.inSpatial }
-            switch (dxN, dw) {
-            case let (dxN?, _?):
-                let dwC = blockedSum ? partials + c * W : s.chunk.data
-                plan.backward(xN, dyN, wB[isLast ? 1 : 0], dxN, dwC, scratch: s.col.data)
-                if !blockedSum { plan.gradientToOIHW(dwC, partials + c * W) }
-            case (nil, _?):
-                let dwC = blockedSum ? partials + c * W : s.chunk.data
-                plan.backwardWeights(xN, dyN, dwC, scratch: s.col.data)
-                if !blockedSum { plan.gradientToOIHW(dwC, partials + c * W) }
-            case let (dxN?, nil):
-                plan.backwardData(dyN, wB[isLast ? 1 : 0], dxN, scratch: s.col.data)
-            case (nil, nil):
-                break
-            }
+            let dwC = dw == nil ? nil : blockedSum ? partials + c * W : s.chunk.data
+            plan.backward(xN, dyN, isLast ? wLast : wFull, dxN, dwC, scratch: s.col.data)
+            if let dwC, !blockedSum { plan.gradientToOIHW(dwC, partials + c * W) }
         }
         if let dw {
             // Fixed chunk order: dW is the same whichever worker ran which chunk, whatever the thread count.

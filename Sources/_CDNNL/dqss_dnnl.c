@@ -203,34 +203,6 @@ int dqss_dnnl_conv_forward(const dqss_dnnl_conv *p, const float *x, const float 
     return st;
 }
 
-int dqss_dnnl_conv_backward_data(const dqss_dnnl_conv *p, const float *dy, const float *w, float *dx, float *scratch) {
-    omp_set_num_threads(1);
-    float *s = scratch;
-    const float *ddst = dy; float *dsrc = dx;
-    int st = 0;
-    if (p->reorder[R_DDST_B]) { st = reorder(p->reorder[R_DDST_B], &p->user_dst, dy, &p->b_ddst, s); ddst = s; s += floats(&p->b_ddst); }
-    if (p->reorder[R_DSRC_B]) { dsrc = s; s += floats(&p->b_dsrc); }
-    if (st) return st;
-    arg_t a[4] = {{DNNL_ARG_DIFF_DST, &p->b_ddst, ddst}, {DNNL_ARG_WEIGHTS, &p->b_w, w},
-                  {DNNL_ARG_DIFF_SRC, &p->b_dsrc, dsrc}, {DNNL_ARG_SCRATCHPAD, &p->b_pad, s}};
-    st = run(p->bwd, 4, a);
-    if (st == 0 && p->reorder[R_DSRC_B]) st = reorder(p->reorder[R_DSRC_B], &p->b_dsrc, dsrc, &p->user_src, dx);
-    return st;
-}
-
-int dqss_dnnl_conv_backward_weights(const dqss_dnnl_conv *p, const float *x, const float *dy, float *dw, float *scratch) {
-    omp_set_num_threads(1);
-    float *s = scratch;
-    const float *src = x, *ddst = dy;
-    int st = 0;
-    if (p->reorder[R_SRC_W]) { st = reorder(p->reorder[R_SRC_W], &p->user_src, x, &p->w_src, s); src = s; s += floats(&p->w_src); }
-    if (st == 0 && p->reorder[R_DDST_W]) { st = reorder(p->reorder[R_DDST_W], &p->user_dst, dy, &p->w_ddst, s); ddst = s; s += floats(&p->w_ddst); }
-    if (st) return st;
-    arg_t a[4] = {{DNNL_ARG_SRC, &p->w_src, src}, {DNNL_ARG_DIFF_DST, &p->w_ddst, ddst},
-                  {DNNL_ARG_DIFF_WEIGHTS, &p->w_dw, dw}, {DNNL_ARG_SCRATCHPAD, &p->w_pad, s}};
-    return run(p->bww, 4, a);
-}
-
 int dqss_dnnl_conv_weight_gradient_to_oihw(const dqss_dnnl_conv *p, const float *dw, float *oihw) {
     omp_set_num_threads(1);
     if (!p->reorder[R_DW_W]) { memcpy(oihw, dw, dnnl_memory_desc_get_size(&p->user_w)); return 0; }
@@ -244,24 +216,27 @@ int dqss_dnnl_conv_backward(const dqss_dnnl_conv *p, const float *x, const float
     int st = 0;
     // dy converted once when both passes want it in the same layout (the usual case).
     const float *ddst_w = dy, *ddst_b = dy, *src = x;
-    if (p->reorder[R_DDST_W]) {
+    if (dw && p->reorder[R_DDST_W]) {
         st = reorder(p->reorder[R_DDST_W], &p->user_dst, dy, &p->w_ddst, s); ddst_w = s; s += floats(&p->w_ddst);
     }
-    if (st == 0 && p->reorder[R_DDST_B]) {
-        if (p->reorder[R_DDST_W] && dnnl_memory_desc_equal(&p->w_ddst, &p->b_ddst)) ddst_b = ddst_w;
+    if (st == 0 && dx && p->reorder[R_DDST_B]) {
+        if (dw && p->reorder[R_DDST_W] && dnnl_memory_desc_equal(&p->w_ddst, &p->b_ddst)) ddst_b = ddst_w;
         else { st = reorder(p->reorder[R_DDST_B], &p->user_dst, dy, &p->b_ddst, s); ddst_b = s; s += floats(&p->b_ddst); }
     }
-    if (st == 0 && p->reorder[R_SRC_W]) { st = reorder(p->reorder[R_SRC_W], &p->user_src, x, &p->w_src, s); src = s; s += floats(&p->w_src); }
-    if (st) return st;
-    arg_t a[4] = {{DNNL_ARG_SRC, &p->w_src, src}, {DNNL_ARG_DIFF_DST, &p->w_ddst, ddst_w},
-                  {DNNL_ARG_DIFF_WEIGHTS, &p->w_dw, dw}, {DNNL_ARG_SCRATCHPAD, &p->w_pad, s}};
-    if ((st = run(p->bww, 4, a))) return st;
-    float *dsrc = dx;
-    if (p->reorder[R_DSRC_B]) { dsrc = s; s += floats(&p->b_dsrc); }
-    arg_t b[4] = {{DNNL_ARG_DIFF_DST, &p->b_ddst, ddst_b}, {DNNL_ARG_WEIGHTS, &p->b_w, w},
-                  {DNNL_ARG_DIFF_SRC, &p->b_dsrc, dsrc}, {DNNL_ARG_SCRATCHPAD, &p->b_pad, s}};
-    if ((st = run(p->bwd, 4, b))) return st;
-    if (p->reorder[R_DSRC_B]) st = reorder(p->reorder[R_DSRC_B], &p->b_dsrc, dsrc, &p->user_src, dx);
+    if (st == 0 && dw) {
+        if (p->reorder[R_SRC_W]) { st = reorder(p->reorder[R_SRC_W], &p->user_src, x, &p->w_src, s); src = s; s += floats(&p->w_src); }
+        arg_t a[4] = {{DNNL_ARG_SRC, &p->w_src, src}, {DNNL_ARG_DIFF_DST, &p->w_ddst, ddst_w},
+                      {DNNL_ARG_DIFF_WEIGHTS, &p->w_dw, dw}, {DNNL_ARG_SCRATCHPAD, &p->w_pad, s}};
+        if (st == 0) st = run(p->bww, 4, a);
+    }
+    if (st == 0 && dx) {
+        float *dsrc = dx;
+        if (p->reorder[R_DSRC_B]) { dsrc = s; s += floats(&p->b_dsrc); }
+        arg_t b[4] = {{DNNL_ARG_DIFF_DST, &p->b_ddst, ddst_b}, {DNNL_ARG_WEIGHTS, &p->b_w, w},
+                      {DNNL_ARG_DIFF_SRC, &p->b_dsrc, dsrc}, {DNNL_ARG_SCRATCHPAD, &p->b_pad, s}};
+        st = run(p->bwd, 4, b);
+        if (st == 0 && p->reorder[R_DSRC_B]) st = reorder(p->reorder[R_DSRC_B], &p->b_dsrc, dsrc, &p->user_src, dx);
+    }
     return st;
 }
 

@@ -34,13 +34,8 @@ int dqss_dnnl_conv_prepare_weights(const dqss_dnnl_conv *plan, const float *oihw
 /// y (NCHW, n images) = conv(x, W) (+ bias). `w` in the forward layout.
 int dqss_dnnl_conv_forward(const dqss_dnnl_conv *plan, const float *x, const float *w, const float *bias,
                            float *y, float *scratch);
-/// dx (NCHW, overwritten) from dy. `w` in the backward-data layout.
-int dqss_dnnl_conv_backward_data(const dqss_dnnl_conv *plan, const float *dy, const float *w, float *dx,
-                                 float *scratch);
-/// dW of this chunk, in the backward-weights layout (overwritten).
-int dqss_dnnl_conv_backward_weights(const dqss_dnnl_conv *plan, const float *x, const float *dy, float *dw,
-                                    float *scratch);
-/// Both backward passes of a chunk (dW in the backward-weights layout, dx NCHW), dy converted once.
+/// The backward passes of a chunk: dW (backward-weights layout, overwritten) unless `dw` is NULL, dx (NCHW,
+/// overwritten; `w` in the backward-data layout) unless `dx` is NULL; dy converted once for both.
 int dqss_dnnl_conv_backward(const dqss_dnnl_conv *plan, const float *x, const float *dy, const float *w, float *dx,
                             float *dw, float *scratch);
 /// 1 when two plans' weight gradients share a layout (their per-chunk gradients can be summed as they are).
