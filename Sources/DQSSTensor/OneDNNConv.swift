@@ -22,11 +22,20 @@ public enum ConvBackend: String, Sendable, CaseIterable, Codable {
     /// oneDNN's convolutions, with im2col as the fallback where oneDNN has no implementation.
     case oneDNN = "onednn"
 
-    /// The process default: `DQSS_CONV_BACKEND=im2col|onednn` when set (read once), else oneDNN.
+    /// The process default: `DQSS_CONV_BACKEND=im2col|onednn` when set (read once), else oneDNN. Any other
+    /// value is reported on stderr, naming the variable, and oneDNN runs.
     public static let processDefault: ConvBackend = {
-        guard let raw = getenv("DQSS_CONV_BACKEND") else { return .oneDNN }
-        return ConvBackend(rawValue: String(cString: raw).lowercased()) ?? .oneDNN
+        let (backend, warning) = fromEnvironment(getenv("DQSS_CONV_BACKEND").map { String(cString: $0) })
+        if let warning { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
+        return backend
     }()
+
+    /// The backend a value of DQSS_CONV_BACKEND selects (nil: unset), and a warning for a value it does not know.
+    public static func fromEnvironment(_ value: String?) -> (ConvBackend, warning: String?) {
+        guard let value else { return (.oneDNN, nil) }
+        if let b = ConvBackend(rawValue: value.lowercased()) { return (b, nil) }
+        return (.oneDNN, "warning: DQSS_CONV_BACKEND=\(value) is not one of \(allCases.map(\.rawValue).joined(separator: ", ")); using onednn")
+    }
 }
 
 /// One oneDNN convolution plan for a chunk geometry (owns the C plan and its primitives).

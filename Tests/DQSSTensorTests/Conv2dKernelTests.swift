@@ -158,6 +158,16 @@ struct Conv2dKernelTests {
         #expect(Conv2dWorkspace(backend: .im2col).implementation(for: cases[0].0) == "im2col")
     }
 
+    @Test("DQSS_CONV_BACKEND: known values select, unset means oneDNN, anything else warns naming the variable")
+    func backendFromEnvironment() {
+        #expect(ConvBackend.fromEnvironment(nil) == (.oneDNN, nil))
+        #expect(ConvBackend.fromEnvironment("im2col") == (.im2col, nil))
+        #expect(ConvBackend.fromEnvironment("OneDNN") == (.oneDNN, nil))
+        let (b, warning) = ConvBackend.fromEnvironment("mkl")
+        #expect(b == .oneDNN)
+        #expect(warning?.contains("DQSS_CONV_BACKEND=mkl") == true && warning?.contains("im2col") == true)
+    }
+
     @Test("geometry: output size, FLOPs, validation")
     func geometry() {
         let g = ConvGeometry(batch: 128, inChannels: 64, inH: 32, inW: 32, outChannels: 64, kernel: 3, padding: 1)
