@@ -41,7 +41,8 @@ public struct AdaRoundCalibrator: ThresholdCalibrator {
             thresholds: t.appliedWeightThresholds, settings: settings, communicator: communicator,
             progress: progress.map { p in { i, loss in p(String(format: "AdaRound %d/%d, reconstruction loss %.4g", i, settings.iterations, loss)) } })
         progress?(String(format: "AdaRound done: reconstruction %.4g (nearest %.4g), %d of %d weights rounded the other way, %.1f s",
-                         report.learnedLoss, report.nearestLoss, report.flips, rounding.count, report.seconds))
+                         report.learnedLoss, report.nearestLoss, report.flips, rounding.count, report.seconds)
+                  + (report.patchGram ? " (patch Grams)" : ""))
         t.weightRounding = rounding
         return t
     }

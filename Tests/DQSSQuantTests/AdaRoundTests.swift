@@ -183,6 +183,37 @@ struct AdaRoundTests {
         #expect(layer.weight.requiresGrad && layer.weight.value.array == weightBefore)
     }
 
+    @Test("the patch-Gram path learns what the direct path learns (same batches: same losses, same rounding), per tensor and per channel, with groups and stride; automatic picks it for a wide-plane conv and not for a Linear")
+    func patchGramPathMatchesDirect() {
+        let cases: [(groups: Int, stride: Int, thresholds: [Float])] = [(1, 1, [0.4]), (2, 2, [0.3, 0.5, 0.25, 0.35])]
+        for c in cases {
+            var rng = RNG(seed: 31)
+            let conv = Conv2d(4, 4, kernelSize: 3, stride: c.stride, padding: 1, groups: c.groups, rng: &rng)
+            let inputs = (0..<2).map { _ in Tensor.normal([10, 4, 6, 6], rng: &rng) }
+            let q = UniformQuantizer(bits: 3)
+            let settings = AdaRoundSettings(iterations: 300, batch: 8, learningRate: 1e-2)
+            let (a, ra) = AdaRound.learn(layer: conv, inputs: inputs, quantizer: q, thresholds: c.thresholds,
+                                         settings: settings, path: .direct)
+            let (b, rb) = AdaRound.learn(layer: conv, inputs: inputs, quantizer: q, thresholds: c.thresholds,
+                                         settings: settings, path: .patchGram)
+            #expect(!ra.patchGram && rb.patchGram)
+            #expect(a == b, "\(c): \(zip(a.up, b.up).filter { $0 != $1 }.count) of \(a.count) weights differ")
+            #expect(ra.flips > 0)
+            #expect(abs(ra.learnedLoss - rb.learnedLoss) <= 1e-4 * ra.learnedLoss + 1e-9, "\(c): \(ra.learnedLoss) vs \(rb.learnedLoss)")
+            #expect(ra.nearestLoss == rb.nearestLoss)
+        }
+        var rng = RNG(seed: 32)
+        let wide = Conv2d(8, 8, kernelSize: 3, padding: 1, rng: &rng)
+        let short = AdaRoundSettings(iterations: 2, batch: 4)
+        let (_, r1) = AdaRound.learn(layer: wide, inputs: [Tensor.normal([4, 8, 16, 16], rng: &rng)], quantizer: UniformQuantizer(bits: 4),
+                                     thresholds: [0.3], settings: short)
+        #expect(r1.patchGram)
+        let linear = Linear(16, 4, rng: &rng)
+        let (_, r2) = AdaRound.learn(layer: linear, inputs: [Tensor.normal([4, 16], rng: &rng)], quantizer: UniformQuantizer(bits: 4),
+                                     thresholds: [0.3], settings: short)
+        #expect(!r2.patchGram)
+    }
+
     @Test("adaround[:B] names: default base MSE, labels, round trip; AdaRound of AdaRound and unknown bases refused")
     func names() throws {
         #expect(PTQMethod(named: "adaround") == .adaRound(.mse))
