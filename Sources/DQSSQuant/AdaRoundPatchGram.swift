@@ -4,8 +4,8 @@
 //     G_j = Σ_{n ∈ batch} G_{n,j},    ∂L/∂W̃ = (2/M) ΔW_j G_j,    M = |batch| · outSpatial,
 //
 // the same objective, batch for batch, as the layer's forward minus its FP32 output (the bias cancels),
-// evaluated without convolving: each image's Grams are computed once, an iteration sums the batch's
-// Grams and multiplies ΔW by them. Chosen per layer when that is cheaper than a forward and a weight
+// evaluated without convolving: each image's Grams are computed once (packed: upper triangles), an
+// iteration sums the batch's Grams and multiplies ΔW by them (a symmetric product). Chosen per layer when that is cheaper than a forward and a weight
 // gradient over the batch (small spatial sizes and wide patches stay on the direct path) and the Grams
 // of all calibration images fit in `memoryLimit` bytes.
 
@@ -24,7 +24,7 @@ struct AdaRoundPatchGram {
     static func costs(_ g: ConvGeometry, batch: Int) -> (direct: Double, gram: Double) {
         let k = Double(g.patchSize), cout = Double(g.outChannels), b = Double(batch)
         let direct = 2 * cout * k * Double(g.outSpatial) * b   // forward + weight gradient
-        let gram = cout * k * k + Double(g.groups) * k * k * b  // ΔW·G + summing the batch's Grams
+        let gram = cout * k * k + Double(g.groups) * k * k / 2 * b  // ΔW·G + summing the batch's packed Grams
         return (direct, gram)
     }
 
@@ -38,7 +38,7 @@ struct AdaRoundPatchGram {
         geometry = g
         perImage = per
         grams = [Float](repeating: 0, count: bank.count * per)
-        batchGram = [Float](repeating: 0, count: per)
+        batchGram = [Float](repeating: 0, count: g.groups * g.patchSize * g.patchSize)
         delta = [Float](repeating: 0, count: conv.weight.value.count)
         var scratch: [Float] = []
         let values = first.count / first.shape[0]
@@ -57,23 +57,25 @@ struct AdaRoundPatchGram {
         let m = Float(picked.count * geometry.outSpatial)
         gradient.resize(to: original.shape)
         for i in delta.indices { delta[i] = relaxed.data[i] - original.data[i] }
+        // The batch's Gram per group, upper triangle only (the packed per-image Grams summed).
+        let packed = ConvPatchGram.packedCount(patchSize: k)
         batchGram.withUnsafeMutableBufferPointer { sum in
             grams.withUnsafeBufferPointer { all in
-                let s = sum.baseAddress!, n = perImage
-                s.update(from: all.baseAddress! + picked[0] * n, count: n)
-                for k in picked.dropFirst() {
-                    let src = all.baseAddress! + k * n
-                    for i in 0..<n { s[i] += src[i] }
+                for (n, image) in picked.enumerated() {
+                    for j in 0..<geometry.groups {
+                        ConvPatchGram.unpackUpper(all.baseAddress! + image * perImage + j * packed,
+                                                  into: sum.baseAddress! + j * kk, patchSize: k, add: n > 0)
+                    }
                 }
             }
         }
-        // gradient = (2/M) ΔW_j G_j per group; loss = (1/M) Σ ΔW ⊙ ΔW G.
+        // gradient = (2/M) ΔW_j G_j per group (G_j symmetric, upper triangle read); loss = (1/M) Σ ΔW ⊙ ΔW G.
         delta.withUnsafeBufferPointer { d in
             batchGram.withUnsafeBufferPointer { gb in
                 for j in 0..<geometry.groups {
-                    gemm(.none, .none, m: rowsPerGroup, n: k, k: k, alpha: 2 / m,
-                         a: d.baseAddress! + j * rowsPerGroup * k, lda: k, b: gb.baseAddress! + j * kk, ldb: k,
-                         c: gradient.data + j * rowsPerGroup * k, ldc: k)
+                    symmetricRightMultiply(m: rowsPerGroup, k: k, alpha: 2 / m, a: gb.baseAddress! + j * kk, lda: k,
+                                           b: d.baseAddress! + j * rowsPerGroup * k, ldb: k,
+                                           c: gradient.data + j * rowsPerGroup * k, ldc: k)
                 }
             }
         }

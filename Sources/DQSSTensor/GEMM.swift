@@ -30,6 +30,17 @@ func serialGEMM(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
+/// C = alpha · B · A with A symmetric k×k of which only the upper triangle is read (row-major), B and C
+/// m×k: cblas_ssymm, right side, on OpenBLAS's threads.
+public func symmetricRightMultiply(m: Int, k: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                                   b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    if m == 0 || k == 0 { return }
+    BLASGate.shared.run(.threaded) {
+        cblas_ssymm(CblasRowMajor, CblasRight, CblasUpper, Int32(m), Int32(k), alpha, a, Int32(lda),
+                    b, Int32(ldb), 0, c, Int32(ldc))
+    }
+}
+
 /// Reference GEMM with the same contract as `gemm`, accumulating each dot product in Double.
 public func gemmNaive(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
                       alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,

@@ -30,7 +30,7 @@ struct ConvPatchGramTests {
         return p
     }
 
-    @Test("each group's Gram equals Σ over output positions of patch · patchᵀ, with padding, stride, groups, depthwise and 1×1")
+    @Test("each group's packed Gram equals Σ over output positions of patch · patchᵀ (upper triangle), with padding, stride, groups, depthwise and 1×1; unpacking fills the upper triangle only")
     func gramIsSumOfPatchOuterProducts() {
         var rng = RNG(seed: 5)
         for g in Self.geometries {
@@ -40,7 +40,8 @@ struct ConvPatchGramTests {
             x.withUnsafeBufferPointer { xp in
                 out.withUnsafeMutableBufferPointer { ConvPatchGram.image(g, xp.baseAddress!, into: $0.baseAddress!, scratch: &scratch) }
             }
-            let k = g.patchSize
+            let k = g.patchSize, packed = ConvPatchGram.packedCount(patchSize: k)
+            #expect(!out.contains { $0.isNaN }, "\(g): every packed entry written")
             for j in 0..<g.groups {
                 var expected = [Double](repeating: 0, count: k * k)
                 for i in 0..<g.outH {
@@ -49,9 +50,21 @@ struct ConvPatchGramTests {
                         for r in 0..<k { for c in 0..<k { expected[r * k + c] += Double(p[r]) * Double(p[c]) } }
                     }
                 }
-                for e in 0..<k * k {
-                    #expect(abs(Double(out[j * k * k + e]) - expected[e]) <= 1e-4 * max(1, abs(expected[e])), "\(g) group \(j) entry \(e)")
+                for r in 0..<k {
+                    for c in r..<k {
+                        let got = Double(out[j * packed + ConvPatchGram.packedIndex(r, c, patchSize: k)]), e = expected[r * k + c]
+                        #expect(abs(got - e) <= 1e-4 * max(1, abs(e)), "\(g) group \(j) entry (\(r), \(c))")
+                    }
                 }
+                // Unpacked: the upper triangle, the lower one untouched.
+                var full = [Float](repeating: -7, count: k * k)
+                out.withUnsafeBufferPointer { p in
+                    full.withUnsafeMutableBufferPointer { ConvPatchGram.unpackUpper(p.baseAddress! + j * packed, into: $0.baseAddress!, patchSize: k, add: false) }
+                }
+                for r in 0..<k { for c in 0..<k {
+                    if c >= r { #expect(abs(Double(full[r * k + c]) - expected[r * k + c]) <= 1e-4 * max(1, abs(expected[r * k + c]))) }
+                    else { #expect(full[r * k + c] == -7) }
+                } }
             }
         }
     }
@@ -66,12 +79,14 @@ struct ConvPatchGramTests {
             let direct = y.array.reduce(0.0) { $0 + Double($1) * Double($1) }
             var gram = [Float](repeating: 0, count: ConvPatchGram.count(g)), scratch: [Float] = []
             gram.withUnsafeMutableBufferPointer { ConvPatchGram.image(g, x.data, into: $0.baseAddress!, scratch: &scratch) }
-            let k = g.patchSize, rows = g.outPerGroup
+            let k = g.patchSize, rows = g.outPerGroup, packed = ConvPatchGram.packedCount(patchSize: k)
             var viaGram = 0.0
             for j in 0..<g.groups {
                 for o in 0..<rows {
                     let w = (0..<k).map { Double(dw[(j * rows + o) * k + $0]) }
-                    for r in 0..<k { for c in 0..<k { viaGram += w[r] * Double(gram[j * k * k + r * k + c]) * w[c] } }
+                    for r in 0..<k { for c in 0..<k {
+                        viaGram += w[r] * Double(gram[j * packed + ConvPatchGram.packedIndex(min(r, c), max(r, c), patchSize: k)]) * w[c]
+                    } }
                 }
             }
             #expect(abs(viaGram - direct) <= 1e-4 * max(1, direct), "\(g): \(viaGram) vs \(direct)")
