@@ -98,10 +98,13 @@ public enum AdaRound {
 
     /// The regulariser of one weight, 1 − |2h − 1|^β, and its derivative w.r.t. h.
     public static func regularizer(h: Float, beta: Float) -> (value: Float, dh: Float) {
+        (1 - pow(abs(2 * h - 1), beta), regularizerDerivative(h: h, beta: beta))
+    }
+
+    /// d/dh (1 − |2h − 1|^β) = −2β |2h − 1|^(β−1) sign(2h − 1).
+    @inlinable public static func regularizerDerivative(h: Float, beta: Float) -> Float {
         let d = 2 * h - 1, a = abs(d)
-        let value = 1 - pow(a, beta)
-        let dh: Float = a == 0 ? 0 : -beta * pow(a, beta - 1) * 2 * (d > 0 ? 1 : -1)
-        return (value, dh)
+        return a == 0 ? 0 : -beta * pow(a, beta - 1) * 2 * (d > 0 ? 1 : -1)
     }
 
     /// Learn the rounding of `layer`'s weight with `thresholds` (one, or one per output channel) on its
@@ -157,15 +160,17 @@ public enum AdaRound {
                 _ = layer.backward(dy)
             }
             lastLoss = loss
-            state.reconstructionGradient(hook.weightGradient, into: &g)
+            // The reconstruction gradient is averaged over the ranks (each saw its own batch); the
+            // regulariser's is the same on every rank (same V), so one allreduce of dL/dW̃ does both.
             if communicator.size > 1 {
-                communicator.allreduce(&g, .sum)
+                let dW = hook.weightGradient
+                var shared = Array(UnsafeBufferPointer(start: dW.data, count: dW.count))
+                communicator.allreduce(&shared, .sum)
                 let scale = 1 / Float(communicator.size)
-                for i in g.indices { g[i] *= scale }
+                for i in shared.indices { dW.data[i] = shared[i] * scale }
             }
-            if let beta = beta(iteration: t, of: n, settings: settings) {
-                state.addRegularizerGradient(beta: beta, lambda: settings.regularization, into: &g)
-            }
+            state.gradient(reconstruction: hook.weightGradient, beta: beta(iteration: t, of: n, settings: settings),
+                           lambda: settings.regularization, into: &g)
             adam.step(&state.v, gradient: g, lr: settings.learningRate)
             if let progress, (t + 1) % 1000 == 0 || t + 1 == n { progress(t + 1, loss) }
         }
@@ -239,20 +244,20 @@ public final class AdaRoundRelaxation {
         }
     }
 
-    /// g ← dL/dW̃ · ∂W̃/∂V (zero where the clamp to [q_min, q_max] is active).
-    public func reconstructionGradient(_ dW: Tensor, into g: inout [Float]) {
-        let lo = Float(quantizer.qmin), hi = Float(quantizer.qmax)
+    /// g ← ∂L/∂V: dL/dW̃ · ∂W̃/∂V (zero where the clamp to [q_min, q_max] is active) plus, with a β, the
+    /// regulariser's λ ∂/∂V Σ (1 − |2h(V) − 1|^β). One pass, σ(V) once per weight (the hot loop of AdaRound).
+    public func gradient(reconstruction dW: Tensor, beta: Float?, lambda: Float, into g: inout [Float]) {
+        let lo = Float(quantizer.qmin), hi = Float(quantizer.qmax), span = AdaRound.zeta - AdaRound.gamma
         for i in 0..<v.count {
-            let q = floorCode[i] + AdaRound.rectifiedSigmoid(v[i])
-            g[i] = frozen[i] || q < lo || q > hi ? 0 : dW.data[i] * scale[i] * AdaRound.rectifiedSigmoidDerivative(v[i])
-        }
-    }
-
-    /// g += λ ∂/∂V Σ (1 − |2h(V) − 1|^β).
-    public func addRegularizerGradient(beta: Float, lambda: Float, into g: inout [Float]) {
-        for i in 0..<v.count where !frozen[i] {
-            let r = AdaRound.regularizer(h: AdaRound.rectifiedSigmoid(v[i]), beta: beta)
-            g[i] += lambda * r.dh * AdaRound.rectifiedSigmoidDerivative(v[i])
+            if frozen[i] { g[i] = 0; continue }
+            let sig = AdaRound.sigmoid(v[i]), raw = sig * span + AdaRound.gamma
+            let h = min(max(raw, 0), 1)
+            // dh/dV, zero where the rectifier clips.
+            let dh: Float = raw > 0 && raw < 1 ? sig * (1 - sig) * span : 0
+            let q = floorCode[i] + h
+            var gi: Float = q < lo || q > hi ? 0 : dW.data[i] * scale[i] * dh
+            if let beta { gi += lambda * AdaRound.regularizerDerivative(h: h, beta: beta) * dh }
+            g[i] = gi
         }
     }
 

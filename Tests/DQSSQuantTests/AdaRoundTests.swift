@@ -83,8 +83,7 @@ struct AdaRoundTests {
             let (_, dy) = AdaRound.reconstruction(conv.forward(x), reference)
             _ = conv.backward(dy)
             var g = [Float](repeating: 0, count: relaxed.v.count)
-            relaxed.reconstructionGradient(hook.weightGradient, into: &g)
-            relaxed.addRegularizerGradient(beta: beta, lambda: lambda, into: &g)
+            relaxed.gradient(reconstruction: hook.weightGradient, beta: beta, lambda: lambda, into: &g)
             let codes = conv.weight.value.array.enumerated().map { i, w -> Float in
                 let s = q.scale(threshold: thresholds.count == 1 ? thresholds[0] : thresholds[i / 18])
                 return (w / s).rounded(.down) + AdaRound.rectifiedSigmoid(relaxed.v[i])
