@@ -50,7 +50,8 @@ fi
 label() {
     case "$1" in
         maxabs|max_abs) echo Max_Abs ;; kl) echo KL ;; easyquant|eq) echo EQ ;; admm) echo ADMM ;; mse) echo MSE ;;
-        percentile) echo P99.99 ;; percentile:*) echo "P${1#percentile:}" ;; *) echo "$1" ;;
+        percentile) echo P99.99 ;; percentile:*) echo "P${1#percentile:}" ;;
+        adaround) echo AdaRound ;; adaround:*) echo "AdaRound($(label "${1#adaround:}"))" ;; *) echo "$1" ;;
     esac
 }
 header="| model | setting | FP32 |"; rule="|---|---|---|"
