@@ -18,14 +18,14 @@ runs = [json.load(open(f)) for d in sys.argv[1:] for f in files(d)]
 if not runs:
     sys.exit("phase-table.py: no search.json under " + " ".join(sys.argv[1:]))
 names = list(runs[0].get("candidates") or runs[0]["uniform"].keys())
-print("| model | setting | granularity | " + " | ".join(names) +
+print("| model | setting | " + " | ".join(names) +
       " | DQSS-None | derived | **DQSS final** | final − best uniform | calibrate (s) | search (s) | select + refine (s) | test evaluations (s) | all (min) |")
-print("|---|---|---|" + "---|" * len(names) + "---|---|---|---|---|---|---|---|---|")
+print("|---|---|" + "---|" * len(names) + "---|---|---|---|---|---|---|---|---|")
 for d in runs:
     u = d["uniform"]
     best = max(u.values())
     t = d["timings"]
-    cells = [d["model"], d["setting"], d.get("weight_granularity", "tensor")]
+    cells = [d["model"], d["setting"]]
     cells += [f"{u[n]:.2f}" if n in u else "–" for n in names]
     cells += [f"{d['dqss_none_top1']:.2f}", f"{d['derived_top1']:.2f}", f"**{d['dqss_top1']:.2f}**",
               f"{d['dqss_top1'] - best:+.2f}", f"{t['calibration']:.0f}", f"{t['search']:.0f}",
