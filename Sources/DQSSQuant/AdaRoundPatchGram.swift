@@ -30,7 +30,9 @@ struct AdaRoundPatchGram {
 
     /// Nil unless `layer` is a convolution for which this path is cheaper and fits in memory.
     init?(layer: any HookableLayer, bank: ImageBank, batch: Int, memoryLimit: Int, force: Bool = false) {
-        guard let conv = layer as? Conv2d, bank.count > 0, let first = bank.batches.first, first.rank == 4 else { return nil }
+        // One geometry for every image: inputs of mixed spatial sizes stay on the direct path.
+        guard let conv = layer as? Conv2d, bank.count > 0, let first = bank.batches.first, first.rank == 4,
+              bank.batches.allSatisfy({ $0.shape.dropFirst() == first.shape.dropFirst() }) else { return nil }
         let g = conv.geometry(for: [1] + first.shape.dropFirst())
         let per = ConvPatchGram.count(g)
         let (direct, gram) = Self.costs(g, batch: min(batch, bank.count))
