@@ -69,14 +69,15 @@ public enum AdaRound {
     public static let gamma: Float = -0.1
 
     /// h(V) = clip(σ(V)(ζ − γ) + γ, 0, 1).
-    @inlinable public static func rectifiedSigmoid(_ v: Float) -> Float {
-        min(max(sigmoid(v) * (zeta - gamma) + gamma, 0), 1)
-    }
+    @inlinable public static func rectifiedSigmoid(_ v: Float) -> Float { rectifiedSigmoidAndDerivative(v).h }
 
     /// dh/dV: σ(V)(1 − σ(V))(ζ − γ) where the clip is inactive (0 < h < 1), else 0.
-    @inlinable public static func rectifiedSigmoidDerivative(_ v: Float) -> Float {
-        let s = sigmoid(v), h = s * (zeta - gamma) + gamma
-        return h > 0 && h < 1 ? s * (1 - s) * (zeta - gamma) : 0
+    @inlinable public static func rectifiedSigmoidDerivative(_ v: Float) -> Float { rectifiedSigmoidAndDerivative(v).dh }
+
+    /// h(V) and dh/dV from one σ(V).
+    @inlinable public static func rectifiedSigmoidAndDerivative(_ v: Float) -> (h: Float, dh: Float) {
+        let s = sigmoid(v), raw = s * (zeta - gamma) + gamma
+        return (min(max(raw, 0), 1), raw > 0 && raw < 1 ? s * (1 - s) * (zeta - gamma) : 0)
     }
 
     @inlinable static func sigmoid(_ v: Float) -> Float { 1 / (1 + exp(-v)) }
@@ -145,6 +146,7 @@ public enum AdaRound {
         var adam = AdamMoments(count: w.count)
         let gradient = [Float](repeating: 0, count: w.count)
         var g = gradient
+        var shared = communicator.size > 1 ? gradient : []   // dL/dW̃ on its way through the allreduce
         var lastLoss = 0.0
         let n = settings.iterations
         for t in 0..<n where images.count > 0 {
@@ -164,7 +166,7 @@ public enum AdaRound {
             // regulariser's is the same on every rank (same V), so one allreduce of dL/dW̃ does both.
             if communicator.size > 1 {
                 let dW = hook.weightGradient
-                var shared = Array(UnsafeBufferPointer(start: dW.data, count: dW.count))
+                for i in shared.indices { shared[i] = dW.data[i] }
                 communicator.allreduce(&shared, .sum)
                 let scale = 1 / Float(communicator.size)
                 for i in shared.indices { dW.data[i] = shared[i] * scale }
@@ -247,13 +249,10 @@ public final class AdaRoundRelaxation {
     /// g ← ∂L/∂V: dL/dW̃ · ∂W̃/∂V (zero where the clamp to [q_min, q_max] is active) plus, with a β, the
     /// regulariser's λ ∂/∂V Σ (1 − |2h(V) − 1|^β). One pass, σ(V) once per weight (the hot loop of AdaRound).
     public func gradient(reconstruction dW: Tensor, beta: Float?, lambda: Float, into g: inout [Float]) {
-        let lo = Float(quantizer.qmin), hi = Float(quantizer.qmax), span = AdaRound.zeta - AdaRound.gamma
+        let lo = Float(quantizer.qmin), hi = Float(quantizer.qmax)
         for i in 0..<v.count {
             if frozen[i] { g[i] = 0; continue }
-            let sig = AdaRound.sigmoid(v[i]), raw = sig * span + AdaRound.gamma
-            let h = min(max(raw, 0), 1)
-            // dh/dV, zero where the rectifier clips.
-            let dh: Float = raw > 0 && raw < 1 ? sig * (1 - sig) * span : 0
+            let (h, dh) = AdaRound.rectifiedSigmoidAndDerivative(v[i])
             let q = floorCode[i] + h
             var gi: Float = q < lo || q > hi ? 0 : dW.data[i] * scale[i] * dh
             if let beta { gi += lambda * AdaRound.regularizerDerivative(h: h, beta: beta) * dh }
