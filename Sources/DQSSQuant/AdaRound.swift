@@ -149,13 +149,22 @@ public enum AdaRound {
         var shared = communicator.size > 1 ? gradient : []   // dL/dW̃ on its way through the allreduce
         var lastLoss = 0.0
         let n = settings.iterations
-        for t in 0..<n where images.count > 0 {
-            let picked = images.sample(settings.batch, rng: &rng)
+        // Ranks without calibration images (more ranks than images) still enter every allreduce, with a
+        // zero gradient, and the average runs over the ranks that have images: every rank takes the same
+        // steps on the same V, and none waits for a rank that skipped the loop.
+        let contributing = communicator.allreduce(images.count > 0 ? 1 : 0, .sum)
+        for t in 0..<n where contributing > 0 {
             let loss: Double
-            if gram != nil {
+            if images.count == 0 {
+                hook.weightGradient.resize(to: w.shape)
+                hook.weightGradient.zero()
+                loss = 0
+            } else if gram != nil {
+                let picked = images.sample(settings.batch, rng: &rng)
                 state.value(into: relaxed)
                 loss = gram!.lossAndGradient(picked: picked, relaxed: relaxed, original: w, into: hook.weightGradient)
             } else {
+                let picked = images.sample(settings.batch, rng: &rng)
                 let x = images.gather(picked), reference = ImageBank.gather(references, picked, bank: images)
                 let (l, dy) = reconstruction(layer.forward(x), reference)
                 loss = l
@@ -168,7 +177,7 @@ public enum AdaRound {
                 let dW = hook.weightGradient
                 for i in shared.indices { shared[i] = dW.data[i] }
                 communicator.allreduce(&shared, .sum)
-                let scale = 1 / Float(communicator.size)
+                let scale = 1 / Float(contributing)
                 for i in shared.indices { dW.data[i] = shared[i] * scale }
             }
             state.gradient(reconstruction: hook.weightGradient, beta: beta(iteration: t, of: n, settings: settings),

@@ -8,6 +8,11 @@
 //                                       and the step timing as one JSON object
 //       --images N (32)  --batch B (8, global)  --epochs E (2)  --seed S (7)  --size PX (16)
 //       --schedule annealed|paper (annealed)
+//   dqss-mpitest adaround [options]     AdaRound's learned rounding of one convolution, each rank holding
+//                                       its shard of the inputs, on both reconstruction paths; rank 0
+//                                       prints per path: ranks agreeing with rank 0's mask, equality with
+//                                       one process (--shard first), flips, images per rank
+//       --shard first|stride (stride; first = every image on rank 0)  --images N (12)  --iterations I (300)
 //
 // Fault injection (tests of the abort path): DQSS_INJECT_FAULT=shard@R or nan@R (FaultInjection.swift).
 // Errors: every rank prints its own with its rank; a multi-rank job is aborted as a whole (RankedRun).
@@ -17,7 +22,7 @@ import DQSSDistributed
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 guard let mode = arguments.first else {
-    FileHandle.standardError.write(Data("usage: dqss-mpitest collectives | ptq-search [options]\n".utf8))
+    FileHandle.standardError.write(Data("usage: dqss-mpitest collectives | ptq-search [options] | adaround [options]\n".utf8))
     exit(2)
 }
 
@@ -26,6 +31,7 @@ do {
         switch mode {
         case "collectives": try CollectivesCheck.run(comm)
         case "ptq-search": try SearchCheck(arguments: Array(arguments.dropFirst())).run(comm)
+        case "adaround": try AdaRoundCheck(arguments: Array(arguments.dropFirst())).run(comm)
         default: throw CheckError("unknown mode '\(mode)'")
         }
     }

@@ -89,6 +89,31 @@ struct MPIJobTests {
         #expect(r.seconds < 30)
     }
 
+    struct AdaRoundPath: Decodable {
+        var path: String
+        var ranksAgreeing: Int
+        var matchesSingleProcess: Bool
+        var flips: Int
+        var localImages: [Int]
+    }
+
+    @Test("AdaRound on 3 ranks: every rank ends with rank 0's mask, on both reconstruction paths; ranks without images (all on rank 0) neither hang nor change the result (= one process, bit for bit)")
+    func adaRoundAcrossRanks() throws {
+        for shard in ["stride", "first"] {
+            let r = try mpi(3, ["adaround", "--shard", shard, "--iterations", "300"], environment: ["DQSS_CONV_BACKEND": "im2col"])
+            #expect(r.status == 0, "--shard \(shard): status \(r.status) (124 = hung until the timeout): \(r.stderr)")
+            guard r.status == 0 else { continue }
+            let paths = try JSONDecoder().decode([AdaRoundPath].self, from: Data(r.stdout.utf8))
+            #expect(paths.map(\.path) == ["direct", "patchGram"])
+            for p in paths {
+                #expect(p.ranksAgreeing == 3, "--shard \(shard) \(p.path)")
+                #expect(p.matchesSingleProcess, "--shard \(shard) \(p.path)")
+                #expect(p.flips > 0, "--shard \(shard) \(p.path): nothing learned")
+                #expect(p.localImages == (shard == "first" ? [12, 0, 0] : [4, 4, 4]))
+            }
+        }
+    }
+
     @Test("DQSS_MPI=1 without a launcher initialises MPI as a singleton rank 0 of 1")
     func singleton() throws {
         let r = try launch([mpiTestExecutable.path, "collectives"], environment: ["DQSS_MPI": "1"])
