@@ -110,7 +110,9 @@ public enum AdaRound {
 
     /// Learn the rounding of `layer`'s weight with `thresholds` (one, or one per output channel) on its
     /// FP32 `inputs` (batches, leading dimension = images). `progress(iteration, loss)` every ~1,000
-    /// iterations. The layer's hooks and gradient flags are restored on return.
+    /// iterations. The layer's hooks and gradient flags are restored on return. On several ranks, `inputs`
+    /// is this rank's contiguous shard of the images (Sharding order) and every rank must call this for
+    /// the same layer: the result equals one process's on all the images, each iteration's work split.
     public static func learn(layer: any HookableLayer, inputs: [Tensor], quantizer: UniformQuantizer,
                              thresholds: [Float], settings: AdaRoundSettings,
                              communicator: any Communicator = SingleProcess(),
@@ -142,44 +144,48 @@ public enum AdaRound {
                                 memoryLimit: 1 << 30, force: path == .patchGram)
         let relaxed = Tensor(shape: w.shape)
 
-        var rng = RNG(seed: settings.seed &+ UInt64(communicator.rank) &* 0x9E37_79B9)
+        // Data parallel over the ranks' contiguous shards of the calibration images (Sharding): every rank
+        // draws the same global batch (same seed), evaluates the images of it that it holds, and the
+        // gradients, each weighted by its share of the batch, are summed. One process and N ranks take the
+        // same steps (up to the order of float sums), the work of an iteration is split, not repeated, and a
+        // rank holding none of the batch (or no images at all) adds a zero gradient but still enters
+        // every allreduce.
+        let counts = communicator.size > 1 ? communicator.allgather([Double(images.count)]).map { Int($0[0]) } : [images.count]
+        let total = counts.reduce(0, +), offset = counts[..<communicator.rank].reduce(0, +)
+        var rng = RNG(seed: settings.seed)
         var adam = AdamMoments(count: w.count)
-        let gradient = [Float](repeating: 0, count: w.count)
-        var g = gradient
-        var shared = communicator.size > 1 ? gradient : []   // dL/dW̃ on its way through the allreduce
+        var g = [Float](repeating: 0, count: w.count)
+        // dL/dW̃ and the loss on their way through the allreduce.
+        var shared = communicator.size > 1 ? [Float](repeating: 0, count: w.count + 1) : []
         var lastLoss = 0.0
         let n = settings.iterations
-        // Ranks without calibration images (more ranks than images) still enter every allreduce, with a
-        // zero gradient, and the average runs over the ranks that have images: every rank takes the same
-        // steps on the same V, and none waits for a rank that skipped the loop.
-        let contributing = communicator.allreduce(images.count > 0 ? 1 : 0, .sum)
-        for t in 0..<n where contributing > 0 {
-            let loss: Double
-            if images.count == 0 {
+        for t in 0..<n where total > 0 {
+            let global = ImageBank.sample(settings.batch, of: total, rng: &rng)
+            let picked = communicator.size > 1 ? global.compactMap { (offset..<offset + images.count).contains($0) ? $0 - offset : nil } : global
+            var loss = 0.0
+            if picked.isEmpty {
                 hook.weightGradient.resize(to: w.shape)
                 hook.weightGradient.zero()
-                loss = 0
             } else if gram != nil {
-                let picked = images.sample(settings.batch, rng: &rng)
                 state.value(into: relaxed)
                 loss = gram!.lossAndGradient(picked: picked, relaxed: relaxed, original: w, into: hook.weightGradient)
             } else {
-                let picked = images.sample(settings.batch, rng: &rng)
                 let x = images.gather(picked), reference = ImageBank.gather(references, picked, bank: images)
                 let (l, dy) = reconstruction(layer.forward(x), reference)
                 loss = l
                 _ = layer.backward(dy)
             }
-            lastLoss = loss
-            // The reconstruction gradient is averaged over the ranks (each saw its own batch); the
-            // regulariser's is the same on every rank (same V), so one allreduce of dL/dW̃ does both.
+            // The reconstruction term is a mean over the batch's images: each rank's mean over its part,
+            // weighted by that part's share. The regulariser's gradient is the same on every rank (same V).
             if communicator.size > 1 {
-                let dW = hook.weightGradient
-                for i in shared.indices { shared[i] = dW.data[i] }
+                let dW = hook.weightGradient, share = Float(picked.count) / Float(global.count)
+                for i in 0..<w.count { shared[i] = dW.data[i] * share }
+                shared[w.count] = Float(loss) * share
                 communicator.allreduce(&shared, .sum)
-                let scale = 1 / Float(contributing)
-                for i in shared.indices { dW.data[i] = shared[i] * scale }
+                for i in 0..<w.count { dW.data[i] = shared[i] }
+                loss = Double(shared[w.count])
             }
+            lastLoss = loss
             state.gradient(reconstruction: hook.weightGradient, beta: beta(iteration: t, of: n, settings: settings),
                            lambda: settings.regularization, into: &g)
             adam.step(&state.v, gradient: g, lr: settings.learningRate)
@@ -332,8 +338,8 @@ struct ImageBank {
     }
     var count: Int { index.count }
 
-    /// `k` distinct images (all of them when fewer), uniformly at random.
-    func sample(_ k: Int, rng: inout RNG) -> [Int] {
+    /// `k` distinct indices of 0..<count (all of them when fewer), uniformly at random.
+    static func sample(_ k: Int, of count: Int, rng: inout RNG) -> [Int] {
         var pool = Array(0..<count)
         let k = min(k, count)
         for i in 0..<k { pool.swapAt(i, i + rng.int(below: count - i)) }

@@ -1,20 +1,21 @@
-// AdaRound's rounding learned on several ranks (AdaRound.learn with a communicator): each rank holds its
-// shard of one convolution's calibration inputs, the reconstruction gradient is averaged over the ranks
-// that hold images, and every rank must end with the same mask. With `--shard first` every image sits on
-// rank 0 and the other ranks hold none (more ranks than images): they must still enter every allreduce
-// (before the fix they skipped the loop and rank 0 waited forever), and the result must equal, bit for
-// bit, one process learning on rank 0's images (same batches, the zero gradients add nothing).
-// Both reconstruction paths (direct convolution, patch Grams) are checked. Rank 0 prints one JSON object.
+// AdaRound's rounding learned on several ranks (AdaRound.learn with a communicator): each rank holds a
+// contiguous shard of one convolution's calibration inputs (Sharding, as `dqss ptq` gives them), every
+// rank draws the same global batch and evaluates its part of it, and the weighted gradients are summed.
+// Every rank must end with the same mask, and that mask must be one process's on all the images.
+// With `--shard first` every image sits on rank 0 and the other ranks hold none (more ranks than
+// images): they must still enter every allreduce (a rank that skipped the loop left the others waiting
+// forever). Both reconstruction paths (direct convolution, patch Grams). Rank 0 prints one JSON object.
 
 import Foundation
 import DQSSTensor
 import DQSSLayers
 import DQSSQuant
+import DQSSData
 import DQSSDistributed
 
 struct AdaRoundCheck {
-    enum Shard: String { case first, stride }
-    var shard = Shard.stride
+    enum Shard: String { case first, contiguous }
+    var shard = Shard.contiguous
     var images = 12
     var iterations = 300
 
@@ -25,7 +26,7 @@ struct AdaRoundCheck {
             let v = arguments[i + 1]
             switch arguments[i] {
             case "--shard":
-                guard let s = Shard(rawValue: v) else { throw CheckError("--shard: first or stride, got '\(v)'") }
+                guard let s = Shard(rawValue: v) else { throw CheckError("--shard: first or contiguous, got '\(v)'") }
                 shard = s
             case "--images":
                 guard let n = Int(v), n > 0 else { throw CheckError("--images needs a positive integer, got '\(v)'") }
@@ -43,18 +44,23 @@ struct AdaRoundCheck {
         var path: String
         /// Ranks whose mask equals rank 0's.
         var ranksAgreeing: Int
-        /// Rank 0's mask equals one process's on rank 0's images (only meaningful with --shard first).
+        /// Rank 0's mask equals one process's on all the images.
         var matchesSingleProcess: Bool
         /// Weights rounded the other way from round-to-nearest.
         var flips: Int
         var localImages: [Int]
+        /// The reconstruction loss of the last iteration's global batch, on the ranks and in one process
+        /// (equal up to the order of float sums when each rank's part is weighted by its share).
+        var loss: Double
+        var singleProcessLoss: Double
     }
 
     func run(_ comm: any Communicator) throws {
         var rng = RNG(seed: 5)
         let conv = Conv2d(3, 4, kernelSize: 3, padding: 1, rng: &rng)
         let all = Tensor.normal([images, 3, 6, 6], rng: &rng)
-        let mine = (0..<images).filter { shard == .first ? comm.rank == 0 : $0 % comm.size == comm.rank }
+        let mine = Array(shard == .first ? (comm.rank == 0 ? 0..<images : 0..<0)
+                                         : Sharding.range(count: images, rank: comm.rank, size: comm.size))
         let per = 3 * 6 * 6
         let local = Tensor(shape: [mine.count, 3, 6, 6])
         for (row, k) in mine.enumerated() { local.data.advanced(by: row * per).update(from: all.data + k * per, count: per) }
@@ -67,19 +73,20 @@ struct AdaRoundCheck {
         let localCounts = comm.allgather([Double(mine.count)]).map { Int($0[0]) }
         var results: [PathResult] = []
         for (name, path) in [("direct", AdaRound.ReconstructionPath.direct), ("patchGram", .patchGram)] {
+            var loss = 0.0, singleLoss = 0.0
             let (rounding, _) = AdaRound.learn(layer: conv, inputs: inputs, quantizer: quantizer, thresholds: thresholds,
-                                               settings: settings, communicator: comm, path: path)
+                                               settings: settings, communicator: comm, path: path) { _, l in loss = l }
             let masks = comm.allgather(rounding.up.map(Double.init))
             let agreeing = masks.filter { $0 == masks[0] }.count
             var single = true
-            if comm.rank == 0 && shard == .first {
-                let (alone, _) = AdaRound.learn(layer: conv, inputs: inputs, quantizer: quantizer, thresholds: thresholds,
-                                                settings: settings, path: path)
+            if comm.rank == 0 {
+                let (alone, _) = AdaRound.learn(layer: conv, inputs: [all], quantizer: quantizer, thresholds: thresholds,
+                                                settings: settings, path: path) { _, l in singleLoss = l }
                 single = alone == rounding
             }
             results.append(PathResult(path: name, ranksAgreeing: agreeing, matchesSingleProcess: single,
                                       flips: rounding.flips(from: w, quantizer: quantizer, thresholds: thresholds),
-                                      localImages: localCounts))
+                                      localImages: localCounts, loss: loss, singleProcessLoss: singleLoss))
         }
         if comm.rank == 0 {
             let encoder = JSONEncoder()

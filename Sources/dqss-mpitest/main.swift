@@ -11,8 +11,8 @@
 //   dqss-mpitest adaround [options]     AdaRound's learned rounding of one convolution, each rank holding
 //                                       its shard of the inputs, on both reconstruction paths; rank 0
 //                                       prints per path: ranks agreeing with rank 0's mask, equality with
-//                                       one process (--shard first), flips, images per rank
-//       --shard first|stride (stride; first = every image on rank 0)  --images N (12)  --iterations I (300)
+//                                       one process on all images, flips, images per rank
+//       --shard contiguous|first (contiguous; first = every image on rank 0)  --images N (12)  --iterations I (300)
 //
 // Fault injection (tests of the abort path): DQSS_INJECT_FAULT=shard@R or nan@R (FaultInjection.swift).
 // Errors: every rank prints its own with its rank; a multi-rank job is aborted as a whole (RankedRun).

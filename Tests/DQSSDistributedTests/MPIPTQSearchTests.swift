@@ -41,6 +41,18 @@ private struct PTQSearchJSON: Decodable {
     var dqss_top1: Double
 }
 
+private struct RoundingJSON: Decodable {
+    struct Layer: Decodable {
+        struct Rounding: Decodable { var count: Int; var up: String }
+        var name: String
+        var weight: String
+        var weight_rounding: Rounding?
+    }
+    var ranks: Int
+    var assignment: [Layer]
+    var uniform: [String: Double]
+}
+
 @Suite("mpirun: the real dqss search --mode ptq", .serialized,
        .enabled(if: dqssMPIReady, "skipped: mpirun, the built dqss executable or ../shared/datasets/cifar10 not found"))
 struct MPIPTQSearchTests {
@@ -89,5 +101,39 @@ struct MPIPTQSearchTests {
         for (k, v) in a.uniform { #expect(abs(v - (b.uniform[k] ?? -100)) <= image, "\(k): \(v) vs \(String(describing: b.uniform[k]))") }
         if undecided == 0 { #expect(abs(a.derived_top1 - b.derived_top1) <= image) }
         #expect(abs(a.dqss_top1 - b.dqss_top1) <= image, "final \(a.dqss_top1) vs \(b.dqss_top1)")
+    }
+
+    @Test("AdaRound in dqss search --mode ptq on 2 ranks = 1 process: each rank learns on its calibration shard, and the masks of the layers both runs give AdaRound weights are the same (up to the last-bit ties of float sums), uniform AdaRound's top-1 within one image")
+    func adaRoundTwoRanksMatchOneProcess() throws {
+        let d = sharedDatasetsDirectory
+        let args = ["search", "--mode", "ptq", "--model", "resnet20",
+                    "--weights", d.appendingPathComponent("models/cifar10/akamaster_resnet20.safetensors").path,
+                    "--data", d.appendingPathComponent("cifar10").path, "--split", "test",
+                    "--candidates", "mse,adaround", "--adaround-iterations", "200", "--weight-bits", "4", "--act-bits", "8",
+                    "--calib", "64", "--val-images", "0", "--limit", "64", "--search-epochs", "1",
+                    "--optimizer", "sgd", "--lr-theta", "1", "--threads", "1", "--json", "--quiet"]
+        let kernels = ["OPENBLAS_CORETYPE": "Nehalem", "DQSS_CONV_BACKEND": "im2col"]
+        let one = try launch([dqssExecutable.path] + args, environment: kernels, limit: 240)
+        #expect(one.status == 0, "\(one.stderr)")
+        let two = try launchMPI(2, dqssExecutable, args, environment: kernels, limit: 240)
+        #expect(two.status == 0, "\(two.stderr)")
+        let a = try JSONDecoder().decode(RoundingJSON.self, from: Data(one.stdout.utf8))
+        let b = try JSONDecoder().decode(RoundingJSON.self, from: Data(two.stdout.utf8))
+        #expect(a.ranks == 1 && b.ranks == 2)
+        var compared = 0, weights = 0, differing = 0
+        for (x, y) in zip(a.assignment, b.assignment) {
+            guard let rx = x.weight_rounding, let ry = y.weight_rounding else { continue }
+            #expect(rx.count == ry.count, "\(x.name)")
+            let bx = try #require(Data(base64Encoded: rx.up)), by = try #require(Data(base64Encoded: ry.up))
+            compared += 1
+            weights += rx.count
+            differing += zip(bx, by).reduce(0) { $0 + ($1.0 ^ $1.1).nonzeroBitCount }
+        }
+        #expect(compared >= 3, "layers with AdaRound weights in both runs: \(compared)")
+        // Each rank's half of every global batch, weighted by its share: the same steps as one process up
+        // to summation order, so at most a weight whose h(V) ends within float noise of ½ may differ.
+        #expect(differing <= max(2, weights / 100_000), "\(differing) of \(weights) rounding bits differ")
+        let image = 100.0 / 64 + 1e-9
+        #expect(abs((a.uniform["AdaRound"] ?? -1) - (b.uniform["AdaRound"] ?? -100)) <= image, "\(a.uniform) vs \(b.uniform)")
     }
 }
