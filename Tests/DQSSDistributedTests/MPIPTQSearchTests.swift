@@ -2,7 +2,8 @@
 // copy of the pipeline). 2 ranks against 1 process on the same images: calibration thresholds equal
 // (Max_Abs, KL and EQ combine exactly over ranks; ADMM to Double rounding), α/β equal to the stated
 // tolerance (summation order only), the derived assignment equal wherever its θ margin exceeds that
-// tolerance, and the reported top-1 rows within one test image.
+// tolerance, and the reported top-1 rows within one test image. With AdaRound among the candidates, the
+// learned rounding masks equal too (each rank evaluates its part of every global batch).
 //
 // With SGD on α/β (`--optimizer sgd`): the default Adam divides every step by √v, so a logit whose
 // gradient is summation-order noise still gets a full step of either sign; measured with the arguments
@@ -56,14 +57,14 @@ private struct RoundingJSON: Decodable {
 @Suite("mpirun: the real dqss search --mode ptq", .serialized,
        .enabled(if: dqssMPIReady, "skipped: mpirun, the built dqss executable or ../shared/datasets/cifar10 not found"))
 struct MPIPTQSearchTests {
-    @Test("dqss search --mode ptq on 2 ranks = 1 process (SGD on α/β): thresholds, α/β within 1e-4, choices above that margin, top-1 rows within one image")
-    func twoRanksMatchOneProcess() throws {
+    /// `dqss search --mode ptq` on ResNet-20 with `specific` flags (SGD on α/β, 64 test images), once in one
+    /// process and once on 2 ranks, each report decoded as `Report`.
+    private func oneProcessAndTwoRanks<Report: Decodable>(_ specific: [String]) throws -> (Report, Report) {
         let d = sharedDatasetsDirectory
         let args = ["search", "--mode", "ptq", "--model", "resnet20",
                     "--weights", d.appendingPathComponent("models/cifar10/akamaster_resnet20.safetensors").path,
-                    "--data", d.appendingPathComponent("cifar10").path, "--split", "test",
-                    "--calib", "32", "--eq-images", "8", "--val-images", "32", "--limit", "64", "--search-epochs", "2",
-                    "--optimizer", "sgd", "--lr-theta", "1", "--threads", "1", "--json", "--quiet"]
+                    "--data", d.appendingPathComponent("cifar10").path, "--split", "test", "--limit", "64"] + specific
+            + ["--optimizer", "sgd", "--lr-theta", "1", "--threads", "1", "--json", "--quiet"]
         // Results independent of the GEMM shapes (header); likewise the convolutions run on im2col + those
         // GEMMs: oneDNN's JIT kernels also change their last bits with the chunk shape (2 ranks: half the batch).
         let kernels = ["OPENBLAS_CORETYPE": "Nehalem", "DQSS_CONV_BACKEND": "im2col"]
@@ -71,8 +72,14 @@ struct MPIPTQSearchTests {
         #expect(one.status == 0, "\(one.stderr)")
         let two = try launchMPI(2, dqssExecutable, args, environment: kernels, limit: 240)
         #expect(two.status == 0, "\(two.stderr)")
-        let a = try JSONDecoder().decode(PTQSearchJSON.self, from: Data(one.stdout.utf8))
-        let b = try JSONDecoder().decode(PTQSearchJSON.self, from: Data(two.stdout.utf8))
+        return (try JSONDecoder().decode(Report.self, from: Data(one.stdout.utf8)),
+                try JSONDecoder().decode(Report.self, from: Data(two.stdout.utf8)))
+    }
+
+    @Test("dqss search --mode ptq on 2 ranks = 1 process (SGD on α/β): thresholds, α/β within 1e-4, choices above that margin, top-1 rows within one image")
+    func twoRanksMatchOneProcess() throws {
+        let (a, b): (PTQSearchJSON, PTQSearchJSON) = try oneProcessAndTwoRanks(
+            ["--calib", "32", "--eq-images", "8", "--val-images", "32", "--search-epochs", "2"])
         #expect(a.ranks == 1 && b.ranks == 2)
         #expect(a.openblas_core == "Nehalem" && b.openblas_core == "Nehalem")
         #expect(a.conv_backend == "im2col" && b.conv_backend == "im2col")
@@ -105,20 +112,9 @@ struct MPIPTQSearchTests {
 
     @Test("AdaRound in dqss search --mode ptq on 2 ranks = 1 process: each rank learns on its calibration shard, and the masks of the layers both runs give AdaRound weights are the same (up to the last-bit ties of float sums), uniform AdaRound's top-1 within one image")
     func adaRoundTwoRanksMatchOneProcess() throws {
-        let d = sharedDatasetsDirectory
-        let args = ["search", "--mode", "ptq", "--model", "resnet20",
-                    "--weights", d.appendingPathComponent("models/cifar10/akamaster_resnet20.safetensors").path,
-                    "--data", d.appendingPathComponent("cifar10").path, "--split", "test",
-                    "--candidates", "mse,adaround", "--adaround-iterations", "200", "--weight-bits", "4", "--act-bits", "8",
-                    "--calib", "64", "--val-images", "0", "--limit", "64", "--search-epochs", "1",
-                    "--optimizer", "sgd", "--lr-theta", "1", "--threads", "1", "--json", "--quiet"]
-        let kernels = ["OPENBLAS_CORETYPE": "Nehalem", "DQSS_CONV_BACKEND": "im2col"]
-        let one = try launch([dqssExecutable.path] + args, environment: kernels, limit: 240)
-        #expect(one.status == 0, "\(one.stderr)")
-        let two = try launchMPI(2, dqssExecutable, args, environment: kernels, limit: 240)
-        #expect(two.status == 0, "\(two.stderr)")
-        let a = try JSONDecoder().decode(RoundingJSON.self, from: Data(one.stdout.utf8))
-        let b = try JSONDecoder().decode(RoundingJSON.self, from: Data(two.stdout.utf8))
+        let (a, b): (RoundingJSON, RoundingJSON) = try oneProcessAndTwoRanks(
+            ["--candidates", "mse,adaround", "--adaround-iterations", "200", "--weight-bits", "4", "--act-bits", "8",
+             "--calib", "64", "--val-images", "0", "--search-epochs", "1"])
         #expect(a.ranks == 1 && b.ranks == 2)
         var compared = 0, weights = 0, differing = 0
         for (x, y) in zip(a.assignment, b.assignment) {
