@@ -150,7 +150,7 @@ public enum AdaRound {
         // same steps (up to the order of float sums), the work of an iteration is split, not repeated, and a
         // rank holding none of the batch (or no images at all) adds a zero gradient but still enters
         // every allreduce.
-        let counts = communicator.size > 1 ? communicator.allgather([Double(images.count)]).map { Int($0[0]) } : [images.count]
+        let counts = communicator.allgather([Double(images.count)]).map { Int($0[0]) }
         let total = counts.reduce(0, +), offset = counts[..<communicator.rank].reduce(0, +)
         var rng = RNG(seed: settings.seed)
         var adam = AdamMoments(count: w.count)
@@ -161,7 +161,7 @@ public enum AdaRound {
         let n = settings.iterations
         for t in 0..<n where total > 0 {
             let global = ImageBank.sample(settings.batch, of: total, rng: &rng)
-            let picked = communicator.size > 1 ? global.compactMap { (offset..<offset + images.count).contains($0) ? $0 - offset : nil } : global
+            let picked = global.compactMap { (offset..<offset + images.count).contains($0) ? $0 - offset : nil }   // this rank's part
             var loss = 0.0
             if picked.isEmpty {
                 hook.weightGradient.resize(to: w.shape)
