@@ -22,7 +22,8 @@
 # from the single best start, --refine-from), PEERS (all; none, or e.g. greedy,sensitivity),
 # VAL_JPEG (a JPEG quality: the validation images go through JPEG before scoring, --val-jpeg-quality;
 # default none), SELECT_IMAGES (--select-images: further held-out images that choose between the
-# refinements; default 0), SEED (0), GRANULARITY (--weight-granularity: tensor, the default, or channel), THREADS, OUT, BIN.
+# refinements; default 0), REFINE_SIGNIFICANCE (--refine-significance Z: keep a refinement change only when it
+# lowers the per-image validation KL by more than Z standard errors; default off), SEED (0), GRANULARITY (--weight-granularity: tensor, the default, or channel), THREADS, OUT, BIN.
 # Progress goes to stderr; each row is printed when its run ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +42,7 @@ EXTRA=()
 if [[ -n "${THREADS:-}" ]]; then EXTRA+=(--threads "$THREADS"); fi
 if [[ -n "${VAL_JPEG:-}" ]]; then EXTRA+=(--val-jpeg-quality "$VAL_JPEG"); fi
 if [[ -n "${SELECT_IMAGES:-}" ]]; then EXTRA+=(--select-images "$SELECT_IMAGES"); fi
+if [[ -n "${REFINE_SIGNIFICANCE:-}" ]]; then EXTRA+=(--refine-significance "$REFINE_SIGNIFICANCE"); fi
 if [[ -z "${BIN:-}" ]]; then
     swift build -c release --product dqss >&2
     BIN=.build/release/dqss

@@ -4,7 +4,7 @@
 //   dqss search --mode ptq --model resnet20 --weights akamaster_resnet20.safetensors --data ../shared/datasets/cifar10 \
 //       [--candidates maxabs,kl,easyquant,admm[,mse,percentile:P]] [--bits 8 | --weight-bits B --act-bits B] [--split test-jpeg] \
 //       [--schedule annealed|paper] [--also-paper] [--optimizer adam|sgd] [--lr-theta X] [--search-epochs N] [--search-batch N] \
-//       [--temperature-end TAU_END] [--search-loss ce|kd] [--val-images 1000] [--val-jpeg-quality Q] [--select-images N] [--refine-passes 1] [--refine-from all|both|best] \
+//       [--temperature-end TAU_END] [--search-loss ce|kd] [--val-images 1000] [--val-jpeg-quality Q] [--select-images N] [--refine-significance Z] [--refine-passes 1] [--refine-from all|both|best] \
 //       [--num-classes N] [--peers none|all|greedy,sensitivity,sensitivity-greedy] [--out DIR] [--json | --markdown]
 
 import ArgumentParser
@@ -39,6 +39,9 @@ struct PTQSearchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Further held-out images, disjoint from the validation images, that choose between the refined networks (--refine-from all/both) by the same KL score; the peers' networks are scored on them too, for the report.",
                                discussion: "Each refinement keeps the trials that lower its score on the validation images, so its final score there is biased low and two refinements' scores do not rank them fairly; images neither saw do. Drawn after the validation images; through JPEG with --val-jpeg-quality. Default 0: compare on the validation images."))
     var selectImages = 0
+    @Option(help: ArgumentHelp("Keep a refinement change only when it lowers the validation images' per-image KL by more than Z standard errors (a paired one-sided test).",
+                               discussion: "The plain refinement keeps any decrease of the mean score, and over hundreds of trials it fits the validation images themselves. 0 keeps any decrease (as without the flag, scores in Float64). Applies to DQSS's refinements; the greedy peers keep the plain rule. Default: off."))
+    var refineSignificance: Double?
 
     func validate() throws {
         let o = options
@@ -49,6 +52,10 @@ struct PTQSearchCommand: ParsableCommand {
         if let q = valJpegQuality {
             if !(1...100).contains(q) { throw ValidationError("--val-jpeg-quality must be in 1...100 (got \(q))") }
             if search.valImages == 0 { throw ValidationError("--val-jpeg-quality needs validation images (--val-images is 0)") }
+        }
+        if let z = refineSignificance {
+            if !(z.isFinite && z >= 0) { throw ValidationError("--refine-significance must be a finite number ≥ 0 (got \(z))") }
+            if search.valImages == 0 { throw ValidationError("--refine-significance needs validation images to refine on (--val-images is 0)") }
         }
         if selectImages < 0 { throw ValidationError("--select-images must be ≥ 0 (got \(selectImages))") }
         if selectImages > 0 && search.valImages == 0 {
@@ -74,6 +81,7 @@ struct PTQSearchCommand: ParsableCommand {
         runOptions.refineStarts = search.refineFrom
         runOptions.validationJPEGQuality = valJpegQuality
         runOptions.selectionImages = selectImages
+        runOptions.refineSignificance = refineSignificance
         try RankedRun.run { comm in
             if comm.rank == 0 {
                 if let out = runOptions.out { try prepareOutputDirectory(out) }

@@ -134,6 +134,8 @@ public struct PTQSearchReport: Encodable {
     public var refinePasses: Int
     /// `--refine-from`: "best", "both" or "all".
     public var refineFrom: String
+    /// `--refine-significance`: the gate of DQSS's refinements in standard errors (nil: the plain rule).
+    public var refineSignificance: Double? = nil
     /// Every refinement run (two with --refine-from both, three with all, when the starts differ), the kept one marked.
     public var refinements: [Refinement]
     public var refinementChanges: [GreedyRefinement.Change]
@@ -340,6 +342,7 @@ extension PTQSearchReport {
                   timings: r.timings, seconds: seconds, commandLine: o.commandLine)
         validationJPEGQuality = o.validationJPEGQuality
         selectionImages = o.selectionImages > 0 ? o.selectionImages : nil
+        refineSignificance = o.refineSignificance
     }
 }
 

@@ -72,6 +72,9 @@ public struct PTQSearchOptions {
     public var refinePasses: Int
     /// Where the refinement starts (RefinementStarts).
     public var refineStarts: RefinementStarts = .all
+    /// The significance gate of DQSS's refinements (PairedImprovement): a change is kept only when it lowers
+    /// the validation images' per-image KL by more than this many standard errors (paired). nil: any decrease.
+    public var refineSignificance: Double? = nil
     /// The peer rows (SearchPeer) run after the search from the same thresholds; they need `valImages` > 0.
     public var peers: [SearchPeer] = SearchPeer.allCases
     /// The greedy refinements reuse the unchanged prefix of the network between trials (same scores,
@@ -175,6 +178,10 @@ public enum PTQSearchRun {
                               communicator comm: any Communicator = SingleProcess()) throws -> PTQSearchReport {
         let log = RankLog(communicator: comm, quiet: o.quiet)
         let started = Date()
+        if let z = o.refineSignificance {
+            guard z.isFinite && z >= 0 else { throw SearchRunError("--refine-significance must be a finite number ≥ 0 (got \(z))") }
+            guard o.valImages > 0 else { throw SearchRunError("--refine-significance needs --val-images > 0 (it gates the refinement on them)") }
+        }
         guard o.selectionImages >= 0 else { throw SearchRunError("--select-images must be ≥ 0 (got \(o.selectionImages))") }
         guard o.selectionImages == 0 || o.valImages > 0 else {
             throw SearchRunError("--select-images \(o.selectionImages) needs --val-images > 0 (they choose between refinements)")
@@ -227,9 +234,10 @@ public enum PTQSearchRun {
         if o.selectionImages > 0 {
             task.selection = ValidationDivergence(network: network, batches: selectBatches, total: o.selectionImages, communicator: comm)
         }
-        let pipeline = SearchPipeline(task: task, methods: o.methods, ptq: o.ptq, searches: o.searches,
+        var pipeline = SearchPipeline(task: task, methods: o.methods, ptq: o.ptq, searches: o.searches,
                                       refinePasses: o.refinePasses, refineStarts: o.refineStarts, peers: o.peers,
                                       communicator: comm, quiet: o.quiet)
+        pipeline.refineSignificance = o.refineSignificance
         let r = try pipeline.run(network, calibration: ClassificationSource.batches(of: calibImages, size: o.calibBatch),
                                  firstImage: calibShard.lowerBound)
         return PTQSearchReport(r, options: o, ranks: comm.size, seconds: Date().timeIntervalSince(started))

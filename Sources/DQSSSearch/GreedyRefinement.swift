@@ -3,7 +3,8 @@
 //
 //   1. score the derived assignment and every uniform candidate; start from the best (lowest score);
 //   2. for at most `passes` passes, visit every layer in module order and, for its activation and then its
-//      weight, try each other candidate; keep a change only when the score strictly decreases.
+//      weight, try each other candidate; keep a change only when the score strictly decreases (or, with the
+//      significance gate, when it decreases significantly over the images: PairedImprovement).
 //
 // The score is the caller's business (the CLI uses the KL divergence of the quantized network's softmax
 // from the FP32 network's on held-out training images, label-free). A candidate whose threshold for that
@@ -107,6 +108,29 @@ public enum GreedyRefinement {
     public static func refine(start: StrategyChoice, startScore: Double, table: CandidateTable, passes: Int,
                               trialScore: ([LayerQuantization], Int) throws -> Double, kept: () -> Void,
                               progress: ((Int, Side, Int, Double, Double) -> Void)? = nil) rethrows -> Result {
+        try refine(start: start, startScore: startScore, table: table, passes: passes, trial: { q, layer, best in
+            let s = try trialScore(q, layer)
+            return Verdict(score: s, improves: s < best)
+        }, kept: kept, progress: progress)
+    }
+
+    /// A scored trial: its score, and whether it improves on the current network (the plain rule: score <
+    /// current score; the significance gate: PairedImprovement).
+    public struct Verdict: Sendable, Equatable {
+        public var score: Double
+        public var improves: Bool
+        public init(score: Double, improves: Bool) {
+            self.score = score
+            self.improves = improves
+        }
+    }
+
+    /// The same refinement with the keep decision the scorer's: `trial(quantization, layer, current score)`
+    /// scores a trial differing from the current network in layer `layer` (one side) and says whether it is
+    /// kept. A kept trial must score lower than the current network (the refinement's score only falls).
+    public static func refine(start: StrategyChoice, startScore: Double, table: CandidateTable, passes: Int,
+                              trial trialVerdict: ([LayerQuantization], Int, Double) throws -> Verdict, kept: () -> Void,
+                              progress: ((Int, Side, Int, Double, Double) -> Void)? = nil) rethrows -> Result {
         var choice = start, best = startScore
         var changes: [Change] = [], evaluations = 0, done = 0
         let candidates = table.names.indices
@@ -124,10 +148,12 @@ public enum GreedyRefinement {
                         tried.append(c)
                         var trial = choice
                         if side == .activation { trial.activation[l] = c } else { trial.weight[l] = c }
-                        let s = try trialScore(table.quantization(trial), l)
+                        let verdict = try trialVerdict(table.quantization(trial), l, best)
+                        let s = verdict.score
                         evaluations += 1
-                        progress?(l, side, c, s, min(best, s))
-                        if s < best {
+                        precondition(!verdict.improves || s < best, "a kept trial must lower the score (\(s) vs \(best))")
+                        progress?(l, side, c, s, verdict.improves ? s : best)
+                        if verdict.improves {
                             kept()
                             changes.append(Change(pass: pass, layer: table.layers[0][l].name, side: side,
                                                   from: table.names[current],

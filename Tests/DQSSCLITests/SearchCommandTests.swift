@@ -49,6 +49,17 @@ extension SearchCommandTests {
         }
     }
 
+    @Test("--refine-significance negative, not a number, or without validation images is refused before anything runs, naming the flag")
+    func refineSignificanceValidated() throws {
+        guard FileManager.default.isExecutableFile(atPath: dqssExecutable.path) else { return }
+        let common = ["search", "--mode", "ptq", "--model", "resnet20", "--weights", "w", "--data", "d"]
+        for bad in [["--refine-significance", "-1"], ["--refine-significance", "nan"], ["--refine-significance", "inf"],
+                    ["--refine-significance", "2", "--val-images", "0"]] {
+            let (status, _, err) = try runDQSS(common + bad)
+            #expect(status != 0 && err.contains("--refine-significance"), "\(bad): \(err)")
+        }
+    }
+
     @Test("an --out directory that cannot be created is refused before anything runs (weights and data not even opened), naming the flag and the path")
     func unwritableOutRefusedFirst() throws {
         guard FileManager.default.isExecutableFile(atPath: dqssExecutable.path) else { return }
@@ -121,5 +132,36 @@ struct PTQSearchCommandTests {
         let results = try #require(p["results"] as? [[String: Any]])
         #expect(results.map { $0["top1"] as? Double } == [uniform["Max_Abs"], uniform["ADMM"]])
         #expect(results.allSatisfy { $0["openblas_core"] as? String == OpenBLASCore.name })
+    }
+
+    @Test("--refine-significance is recorded; a gate no change can pass keeps every start, the plain rule on the same run keeps changes")
+    func refineSignificanceGates() throws {
+        let common = ["search", "--mode", "ptq", "--model", "resnet20", "--weights", sharedWeights("akamaster_resnet20"), "--data", data,
+                      "--calib", "32", "--limit", "100", "--eval-batch", "50", "--weight-bits", "4", "--act-bits", "8",
+                      "--val-images", "48", "--eq-images", "8", "--search-epochs", "1", "--search-batch", "16",
+                      "--peers", "greedy", "--refine-from", "best", "--json", "--quiet"]
+        func run(_ extra: [String]) throws -> [String: Any] {
+            let (status, out, err) = try runDQSS(common + extra)
+            #expect(status == 0, "\(err)")
+            return try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        }
+        let gated = try run(["--refine-significance", "1e9"])
+        #expect(gated["refine_significance"] as? Double == 1e9)
+        let refinements = try #require(gated["refinements"] as? [[String: Any]])
+        #expect(!refinements.isEmpty)
+        for r in refinements {
+            #expect(r["changes"] as? Int == 0 && (r["validation_passes"] as? Int ?? 0) > 0, "\(r)")
+            // Nothing kept: the final score is the start's (up to the per-image scores' Float64 sum).
+            let start = try #require(r["start_score"] as? Double), final = try #require(r["validation_score"] as? Double)
+            #expect(abs(final - start) < 1e-6 * max(1, start))
+        }
+        // The greedy peer keeps the plain rule, so it is not DQSS's refinement reused, and it keeps changes.
+        let peers = try #require(gated["peers"] as? [[String: Any]])
+        let greedy = try #require(peers.first { $0["peer"] as? String == "greedy" })
+        #expect(greedy["shared_with_dqss"] as? Bool == false && (greedy["changes"] as? Int ?? 0) > 0, "\(greedy)")
+        let plain = try run([])
+        #expect(plain["refine_significance"] == nil)
+        let plainChanges = try #require((plain["refinements"] as? [[String: Any]])?.first?["changes"] as? Int)
+        #expect(plainChanges > 0)
     }
 }

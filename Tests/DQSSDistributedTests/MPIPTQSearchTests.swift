@@ -54,6 +54,16 @@ private struct RoundingJSON: Decodable {
     var uniform: [String: Double]
 }
 
+private struct GatedRefinementJSON: Decodable {
+    struct Change: Decodable, Equatable { var layer: String; var side: String; var from: String; var to: String; var score: Double }
+    struct Refinement: Decodable { var start: String; var start_score: Double; var validation_score: Double; var changes: Int; var validation_passes: Int }
+    var ranks: Int
+    var refine_significance: Double?
+    var selected_start: String
+    var refinements: [Refinement]
+    var refinement_changes: [Change]
+}
+
 @Suite("mpirun: the real dqss search --mode ptq", .serialized,
        .enabled(if: dqssMPIReady, "skipped: mpirun, the built dqss executable or ../shared/datasets/cifar10 not found"))
 struct MPIPTQSearchTests {
@@ -131,5 +141,26 @@ struct MPIPTQSearchTests {
         #expect(differing <= max(2, weights / 100_000), "\(differing) of \(weights) rounding bits differ")
         let image = 100.0 / 64 + 1e-9
         #expect(abs((a.uniform["AdaRound"] ?? -1) - (b.uniform["AdaRound"] ?? -100)) <= image, "\(a.uniform) vs \(b.uniform)")
+    }
+
+    @Test("the refinement's significance gate on 2 ranks = 1 process: the per-image paired sums are allreduced, so the same changes are kept with the same scores")
+    func gatedRefinementTwoRanksMatchOneProcess() throws {
+        // Max_Abs, KL and EQ thresholds combine exactly over ranks (ADMM's only to Double rounding).
+        let (a, b): (GatedRefinementJSON, GatedRefinementJSON) = try oneProcessAndTwoRanks(
+            ["--candidates", "maxabs,kl,easyquant", "--weight-bits", "4", "--act-bits", "4", "--calib", "32", "--eq-images", "8",
+             "--val-images", "64", "--search-epochs", "1", "--refine-from", "best", "--peers", "none", "--refine-significance", "1"])
+        #expect(a.ranks == 1 && b.ranks == 2)
+        #expect(a.refine_significance == 1 && b.refine_significance == 1)
+        #expect(a.selected_start == b.selected_start)
+        let ra = try #require(a.refinements.first), rb = try #require(b.refinements.first)
+        #expect(ra.validation_passes == rb.validation_passes && ra.validation_passes > 0)
+        // The gate kept some changes and refused some decreases (else it tested nothing the plain rule does not).
+        #expect(ra.changes > 0, "no change kept")
+        #expect(a.refinement_changes.map { "\($0.layer) \($0.side) \($0.from)->\($0.to)" }
+                == b.refinement_changes.map { "\($0.layer) \($0.side) \($0.from)->\($0.to)" })
+        for (x, y) in zip(a.refinement_changes, b.refinement_changes) {
+            #expect(abs(x.score - y.score) <= 1e-6 * x.score, "\(x.layer): \(x.score) vs \(y.score)")
+        }
+        #expect(abs(ra.validation_score - rb.validation_score) <= 1e-6 * ra.validation_score)
     }
 }

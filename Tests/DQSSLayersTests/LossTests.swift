@@ -51,6 +51,21 @@ struct LossTests {
         #expect(kd.backward().array.allSatisfy { abs($0) < 1e-7 })
     }
 
+    @Test("distillation KL per row equals each row's hand-computed divergence; the rows' mean is the loss")
+    func distillationPerRow() {
+        // Row 0 as above: 1/4 ln(1/2) + 3/4 ln(3/2); row 1: student equals teacher, 0.
+        let logits = Tensor(shape: [2, 2], values: [0, 0, 1, -1])
+        let teacher = Tensor(shape: [2, 2], values: [0, Float(log(3.0)), 1, -1])
+        let rows = DistillationKL.perRow(logits: logits, teacher: teacher)
+        #expect(rows.count == 2)
+        #expect(abs(rows[0] - (0.25 * log(0.5) + 0.75 * log(1.5))) < 1e-7 && abs(rows[1]) < 1e-12)
+        var rng = RNG(seed: 54)
+        let z = Tensor.uniform([6, 10], -3, 3, rng: &rng), t = Tensor.uniform([6, 10], -3, 3, rng: &rng)
+        let perRow = DistillationKL.perRow(logits: z, teacher: t)
+        #expect(abs(perRow.reduce(0, +) / 6 - Double(DistillationKL().forward(logits: z, teacher: t))) < 1e-6)
+        #expect(perRow.allSatisfy { $0 > 0 })
+    }
+
     @Test("distillation KL gradient matches central differences")
     func distillationGradient() {
         var rng = RNG(seed: 53)

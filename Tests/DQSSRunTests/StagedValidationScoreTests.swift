@@ -59,4 +59,63 @@ struct StagedValidationScoreTests {
         // A full pass per trial would run every stage on every batch.
         #expect(scorer.stageForwards < trials * scorer.stages.count * batches.count * 3 / 4)
     }
+
+    @Test("the significance gate: scores are the mean of full-pass per-image KL, verdicts the paired test's on them")
+    func gatedVerdicts() throws {
+        var rng = RNG(seed: 11)
+        let network = CIFARResNet(depth: 8, rng: &rng)
+        network.setTraining(false)
+        let batches = (0..<3).map { _ in Tensor.normal([5, 3, 12, 12], rng: &rng) }
+        let divergence = ValidationDivergence(network: network, batches: batches, total: 15, communicator: SingleProcess())
+        let points = QuantizedModel.points(of: network)
+        let table = CandidateTable(names: ["a", "b", "c"], layers: [0.6, 1.0, 1.7].map { f in
+            points.map { p in
+                LayerQuantization(name: p.name, weightBits: 4, activationBits: 4, activationUnsigned: false,
+                                  thresholds: LayerThresholds(weight: 0.25 * f, activation: 1.5 * f))
+            }
+        })
+        // The oracle: per-image KL of a full forward, and the paired statistics computed from two of them.
+        func perImage(_ choice: StrategyChoice) -> [Double] {
+            QuantizedModel.install(points, assignments: table.quantization(choice))
+            defer { QuantizedModel.removeHooks(points) }
+            return divergence.perImage { _, batch in network.forward(batch) }
+        }
+        for z in [0.0, 1.0, 1e9] {
+            let scorer = try #require(StagedValidationScore(network: network, points: points, divergence: divergence, significance: z))
+            var current = StrategyChoice.uniform(1, layers: points.count)
+            QuantizedModel.install(points, assignments: table.quantization(current))
+            scorer.begin(network)
+            QuantizedModel.removeHooks(points)
+            var currentScores = perImage(current)
+            var currentMean = currentScores.reduce(0, +) / 15
+            var kept = 0, refused = 0
+            for step in 0..<24 {
+                let l = rng.int(below: points.count), c = rng.int(below: 3), activation = rng.int(below: 2) == 0
+                var trial = current
+                if activation { trial.activation[l] = c } else { trial.weight[l] = c }
+                QuantizedModel.install(points, assignments: table.quantization(trial))
+                let v = scorer.verdict(network, changedLayer: l, current: currentMean)
+                QuantizedModel.removeHooks(points)
+                let oracle = perImage(trial)
+                let mean = oracle.reduce(0, +) / 15
+                #expect(abs(v.score - mean) <= 1e-12 * max(1, mean), "z \(z) step \(step): \(v.score) vs \(mean)")
+                // The plain score of the same network (Float per batch) agrees to float rounding.
+                QuantizedModel.install(points, assignments: table.quantization(trial))
+                #expect(abs(divergence.score(network) - mean) < 1e-5 * max(1, mean))
+                QuantizedModel.removeHooks(points)
+                let paired = PairedImprovement(trial: oracle, current: currentScores)
+                #expect(v.improves == (mean < currentMean && paired.isImprovement(z: z)), "z \(z) step \(step)")
+                if v.improves {
+                    scorer.keepLastTrial()
+                    (current, currentScores, currentMean) = (trial, oracle, mean)
+                    kept += 1
+                } else {
+                    refused += 1
+                }
+            }
+            // z = 0 is the plain rule (any decrease); an enormous z keeps nothing on varied images.
+            if z == 1e9 { #expect(kept == 0) }
+            if z == 0 { #expect(kept > 0 && refused > 0) }
+        }
+    }
 }

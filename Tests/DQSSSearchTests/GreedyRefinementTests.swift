@@ -82,4 +82,26 @@ struct GreedyRefinementTests {
         // 8 tensors x 2 other candidates, minus the two sides of layer 0 where B equals A.
         #expect(one.evaluations == 14 && one.changes.isEmpty && one.choice == start)
     }
+
+    @Test("with the scorer's verdict only the trials it keeps change the choice, though others score lower")
+    func verdictDecides() {
+        let t = table()
+        // Every trial scores lower than the current network; the verdict keeps only candidate C's weights.
+        var current = 10.0
+        let start = StrategyChoice.uniform(0, layers: 4)
+        let r = GreedyRefinement.refine(start: start, startScore: current, table: t, passes: 1, trial: { q, layer, best in
+            #expect(best == current)
+            let (a, w) = decode(q)
+            let s = best - 1
+            return GreedyRefinement.Verdict(score: s, improves: w[layer] == 2 && a[layer] == 0)
+        }, kept: { current -= 1 })
+        #expect(r.choice.activation == [0, 0, 0, 0] && r.choice.weight == [2, 2, 2, 2])
+        #expect(r.changes.count == 4 && r.changes.allSatisfy { $0.side == .weight && $0.to == "C" })
+        #expect(r.evaluations == 16 && r.score == 6)
+        // The plain rule (score only) keeps every trial of the same falling scores.
+        var calls = 0
+        let plain = GreedyRefinement.refine(start: start, startScore: 10, table: t, passes: 1,
+                                            trialScore: { _, _ in calls += 1; return 10 - Double(calls) }, kept: {})
+        #expect(plain.changes.count == 16 && plain.score == -6)
+    }
 }

@@ -38,6 +38,24 @@ public final class DistillationKL {
         return Float(total / Double(n))
     }
 
+    /// KL(p_teacher ‖ q_student) of every row, in Float64 (their mean is `forward`'s value up to its rounding
+    /// to Float): the per-image scores of a paired comparison (PairedImprovement).
+    public static func perRow(logits: Tensor, teacher: Tensor) -> [Double] {
+        let n = logits.shape[0]
+        precondition(n > 0 && teacher.shape[0] == n && teacher.count == logits.count,
+                     "DistillationKL: logits \(logits.shape) vs teacher logits \(teacher.shape)")
+        let k = logits.count / n
+        return (0..<n).map { i in
+            let ls = logSoftmax(logits.data + i * k, k), lt = logSoftmax(teacher.data + i * k, k)
+            var kl = 0.0
+            for j in 0..<k {
+                let p = Foundation.exp(lt[j])
+                if p > 0 { kl += p * (lt[j] - ls[j]) }
+            }
+            return kl
+        }
+    }
+
     /// dL/dlogits for the last forward, [N, K] (a buffer owned by the loss).
     public func backward() -> Tensor {
         gradLogits.assign(studentProbabilities)

@@ -48,9 +48,12 @@ public struct ClassificationSearchTask: SearchTask {
 
     public var hasHeldOutData: Bool { divergence.total > 0 }
     public func score(_ network: any UnaryLayer) -> Double { divergence.score(network) }
-    public func refinementScorer(_ network: any UnaryLayer, points: [QuantizationPoint]) -> (any RefinementScorer)? {
-        reusesPrefix ? StagedValidationScore(network: network, points: points, divergence: divergence) : nil
+    public func refinementScorer(_ network: any UnaryLayer, points: [QuantizationPoint], significance: Double?) -> (any RefinementScorer)? {
+        // The gate needs per-image scores, which only the staged scorer keeps (its scores with reuse are a full pass's).
+        reusesPrefix || significance != nil
+            ? StagedValidationScore(network: network, points: points, divergence: divergence, significance: significance) : nil
     }
+    public var supportsSignificanceGate: Bool { true }
     public var scoreDescription: String { "\(divergence.total) validation images (KL to FP32)" }
     public var hasSelectionData: Bool { (selection?.total ?? 0) > 0 }
     public func selectionScore(_ network: any UnaryLayer) -> Double { selection.map { $0.score(network) } ?? score(network) }
@@ -134,5 +137,27 @@ public struct ValidationDivergence {
         }
         if communicator.size > 1 { sum = communicator.allreduce(sum, .sum) }
         return sum / Double(max(total, 1))
+    }
+
+    /// KL to FP32 of every validation image of this rank, in batch order (the significance gate's paired
+    /// scores); `logits` as in `score(logits:)`.
+    public func perImage(logits: (Int, Tensor) -> Tensor) -> [Double] {
+        zip(batches, reference).enumerated().flatMap { i, pair in DistillationKL.perRow(logits: logits(i, pair.0), teacher: pair.1) }
+    }
+
+    /// The mean over all ranks' images of per-image scores (`perImage`).
+    public func mean(_ perImage: [Double]) -> Double {
+        var sum = perImage.reduce(0, +)
+        if communicator.size > 1 { sum = communicator.allreduce(sum, .sum) }
+        return sum / Double(max(total, 1))
+    }
+
+    /// The paired differences trial − current over all ranks' images.
+    public func paired(trial: [Double], current: [Double]) -> PairedImprovement {
+        let local = PairedImprovement(trial: trial, current: current)
+        guard communicator.size > 1 else { return local }
+        var sums = [local.sum, local.sumOfSquares, Double(local.count)]
+        communicator.allreduce(&sums, .sum)
+        return PairedImprovement(sum: sums[0], sumOfSquares: sums[1], count: Int(sums[2].rounded()))
     }
 }

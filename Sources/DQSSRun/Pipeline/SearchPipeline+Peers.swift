@@ -73,7 +73,8 @@ extension SearchPipeline {
 
         if peers.contains(.greedy), let start = uniformStart {
             let (best, name, startScore) = start
-            let same = dqss.first { $0.start == name }, shared = same != nil
+            // DQSS's refinement is this peer's only when it used the same (plain) rule.
+            let same = refineSignificance == nil ? dqss.first { $0.start == name } : nil, shared = same != nil
             let result: GreedyRefinement.Result, seconds: Double
             if let dqss = same {
                 // Same start, same score, same deterministic refinement: the DQSS one is this peer's run.
@@ -102,7 +103,7 @@ extension SearchPipeline {
                              sharedWithDQSS: false, evaluation: try evaluation(s.choice, .sensitivity)))
         }
         if peers.contains(.sensitivityGreedy), let s = sensitivity {
-            let same = dqss.first { $0.start == "sensitivity" }
+            let same = refineSignificance == nil ? dqss.first { $0.start == "sensitivity" } : nil
             let result: GreedyRefinement.Result, refineSeconds: Double
             if let dqss = same {
                 (result, refineSeconds) = (dqss.result, dqss.seconds)

@@ -45,6 +45,10 @@ public struct SearchPipeline<Task: SearchTask> {
     public var refinePasses: Int
     /// Where the refinement starts: the best start only, or the derived network and the best uniform candidate.
     public var refineStarts: RefinementStarts
+    /// The significance gate of DQSS's refinements (`--refine-significance`, PairedImprovement): a change is
+    /// kept only when it lowers the per-image scores by more than this many standard errors. nil: the plain
+    /// rule. The peers' greedy refinements always keep the plain rule (they are what users run instead).
+    public var refineSignificance: Double? = nil
     /// The peer rows to run after the DQSS search (step 8); they need held-out data.
     public var peers: [SearchPeer]
     /// Calibration statistics are combined over it.
@@ -185,7 +189,9 @@ public struct SearchPipeline<Task: SearchTask> {
             for s in starts {
                 let t = Date()
                 let label = starts.count > 1 ? "refinement from \(s.name)" : nil
-                let result = timed("selection") { refine(network, s.choice, score: s.score, table: table, points: points, label: label) }
+                let result = timed("selection") {
+                    refine(network, s.choice, score: s.score, table: table, points: points, label: label, significance: refineSignificance)
+                }
                 refinements.append(.init(start: s.name, startScore: s.score, result: result, seconds: Date().timeIntervalSince(t)))
             }
             // The lower final score, on the selection images when there are (the validation scores of the
@@ -325,15 +331,23 @@ public struct SearchPipeline<Task: SearchTask> {
 
     /// Step 6's greedy refinement from the selected start, scored by the task.
     func refine(_ network: any UnaryLayer, _ start: StrategyChoice, score: Double, table: CandidateTable,
-                points: [QuantizationPoint], label: String? = nil) -> GreedyRefinement.Result {
+                points: [QuantizationPoint], label: String? = nil, significance: Double? = nil) -> GreedyRefinement.Result {
         let t = Date()
         // Trials differ from the current network in one layer: a task's scorer may reuse the rest.
-        let scorer = task.refinementScorer(network, points: points)
+        let scorer = task.refinementScorer(network, points: points, significance: significance)
+        precondition(significance == nil || scorer != nil, "the significance gate needs a per-image scorer (SearchTask.supportsSignificanceGate)")
+        if let scorer, significance != nil {
+            QuantizedModel.install(points, assignments: table.quantization(start))
+            scorer.begin(network)
+            QuantizedModel.removeHooks(points)
+        }
         let result = GreedyRefinement.refine(start: start, startScore: score, table: table, passes: refinePasses,
-                                             trialScore: { q, layer in
+                                             trial: { q, layer, current in
             QuantizedModel.install(points, assignments: q)
             defer { QuantizedModel.removeHooks(points) }
-            return scorer?.score(network, changedLayer: layer) ?? task.score(network)
+            if let scorer { return scorer.verdict(network, changedLayer: layer, current: current) }
+            let s = task.score(network)
+            return GreedyRefinement.Verdict(score: s, improves: s < current)
         }, kept: { scorer?.keepLastTrial() }, progress: { l, side, c, s, b in
             log.progress(String(format: "\r%@: layer %d/%d %@ %@: %.5f (best %.5f)  %.0f s\u{1B}[K", label ?? "refine", l + 1, points.count,
                                 side.rawValue, table.names[c], s, b, Date().timeIntervalSince(t)))

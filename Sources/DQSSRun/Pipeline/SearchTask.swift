@@ -61,13 +61,19 @@ public protocol SearchTask {
     var evaluatesRefinedNetwork: Bool { get }
 
     /// A scorer for the greedy refinement's trials that reuses work between them and gives exactly
-    /// `score`'s values (StagedValidationScore); nil: `score` on every trial.
-    func refinementScorer(_ network: any UnaryLayer, points: [QuantizationPoint]) -> (any RefinementScorer)?
+    /// `score`'s values (StagedValidationScore); nil: `score` on every trial. With `significance` (the
+    /// gate, PairedImprovement) it scores per image and must not be nil; a task without per-image scores
+    /// says so in `supportsSignificanceGate`.
+    func refinementScorer(_ network: any UnaryLayer, points: [QuantizationPoint], significance: Double?) -> (any RefinementScorer)?
+
+    /// Whether `refinementScorer` implements the significance gate.
+    var supportsSignificanceGate: Bool { get }
 }
 
 extension SearchTask {
     public var hasSelectionData: Bool { false }
     public func selectionScore(_ network: any UnaryLayer) -> Double { score(network) }
     public var evaluatesRefinedNetwork: Bool { false }
-    public func refinementScorer(_ network: any UnaryLayer, points: [QuantizationPoint]) -> (any RefinementScorer)? { nil }
+    public func refinementScorer(_ network: any UnaryLayer, points: [QuantizationPoint], significance: Double?) -> (any RefinementScorer)? { nil }
+    public var supportsSignificanceGate: Bool { false }
 }

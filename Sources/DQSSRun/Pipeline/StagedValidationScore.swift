@@ -17,6 +17,7 @@ import DQSSTensor
 import DQSSLayers
 import DQSSQuant
 import DQSSModels
+import DQSSSearch
 
 /// Scores the trials of the greedy refinement (GreedyRefinement.refine's trialScore/kept pair).
 public protocol RefinementScorer: AnyObject {
@@ -24,6 +25,20 @@ public protocol RefinementScorer: AnyObject {
     func score(_ network: any UnaryLayer, changedLayer layer: Int) -> Double
     /// The last scored network is the current one from now on (the refinement kept its change).
     func keepLastTrial()
+    /// Called once before the trials with the refinement's start installed.
+    func begin(_ network: any UnaryLayer)
+    /// Scores `network` (as `score`) and says whether the refinement keeps it against the current network,
+    /// whose score is `current`.
+    func verdict(_ network: any UnaryLayer, changedLayer layer: Int, current: Double) -> GreedyRefinement.Verdict
+}
+
+extension RefinementScorer {
+    public func begin(_ network: any UnaryLayer) {}
+    /// The plain rule: kept when the score is lower.
+    public func verdict(_ network: any UnaryLayer, changedLayer layer: Int, current: Double) -> GreedyRefinement.Verdict {
+        let s = score(network, changedLayer: layer)
+        return GreedyRefinement.Verdict(score: s, improves: s < current)
+    }
 }
 
 public final class StagedValidationScore: RefinementScorer {
@@ -39,11 +54,20 @@ public final class StagedValidationScore: RefinementScorer {
     private var trialStage = 0
     /// Stage forwards run over all trials (one per stage and batch): what the reuse saves, for tests and logs.
     public private(set) var stageForwards = 0
+    /// The significance gate (`--refine-significance`, PairedImprovement): a trial is kept only when its
+    /// per-image scores are lower than the current network's by more than `significance` standard errors.
+    /// nil: the plain rule. Scores are then the mean of the per-image KL values (Float64 throughout).
+    public let significance: Double?
+    /// The current network's and the last trial's per-image scores on this rank (gate only).
+    private var currentPerImage: [Double]?
+    private var trialPerImage: [Double] = []
 
-    /// nil when the network is a single stage (nothing to reuse) or a quantized layer is in no stage.
-    public init?(network: any UnaryLayer, points: [QuantizationPoint], divergence: ValidationDivergence) {
+    /// nil when the network is a single stage (nothing to reuse; with the gate it still scores, stage by stage
+    /// being a full forward) or a quantized layer is in no stage.
+    public init?(network: any UnaryLayer, points: [QuantizationPoint], divergence: ValidationDivergence,
+                 significance: Double? = nil) {
         let stages = Self.stages(of: network)
-        guard stages.count > 1 else { return nil }
+        guard stages.count > 1 || significance != nil else { return nil }
         var stageOfLayer: [ObjectIdentifier: Int] = [:]
         for (s, stage) in stages.enumerated() {
             for entry in stage.namedLayers() { stageOfLayer[ObjectIdentifier(entry.layer as AnyObject)] = s }
@@ -54,6 +78,7 @@ public final class StagedValidationScore: RefinementScorer {
             stageOf.append(s)
         }
         self.divergence = divergence
+        self.significance = significance
         self.stages = stages
         self.stageOf = stageOf
         cache = Array(repeating: nil, count: stages.count)
@@ -68,12 +93,36 @@ public final class StagedValidationScore: RefinementScorer {
     }
 
     public func score(_ network: any UnaryLayer, changedLayer layer: Int) -> Double {
+        guard significance != nil else { return runTrial(network, changedLayer: layer) { divergence.score(logits: $0) } }
+        trialPerImage = runTrial(network, changedLayer: layer) { divergence.perImage(logits: $0) }
+        return divergence.mean(trialPerImage)
+    }
+
+    public func begin(_ network: any UnaryLayer) {
+        guard significance != nil else { return }
+        // The start's per-image scores, its stage inputs cached as a kept trial's.
+        _ = score(network, changedLayer: 0)
+        keepLastTrial()
+    }
+
+    public func verdict(_ network: any UnaryLayer, changedLayer layer: Int, current: Double) -> GreedyRefinement.Verdict {
+        let s = score(network, changedLayer: layer)
+        guard let z = significance, let currentPerImage else {
+            return GreedyRefinement.Verdict(score: s, improves: s < current)
+        }
+        let d = divergence.paired(trial: trialPerImage, current: currentPerImage)
+        return GreedyRefinement.Verdict(score: s, improves: s < current && d.isImprovement(z: z))
+    }
+
+    /// Runs the stages a trial changing `layer` needs; `evaluate` gets the logits of every batch.
+    private func runTrial<T>(_ network: any UnaryLayer, changedLayer layer: Int,
+                             _ evaluate: ((Int, Tensor) -> Tensor) -> T) -> T {
         network.setTraining(false)
         let changed = stageOf[layer]
         // Start from the latest stage at or before the changed one whose input is cached (stage 0: the images).
         var start = changed
         while start > 0 && cache[start] == nil { start -= 1 }
-        let score = divergence.score { b, batch in
+        let result = evaluate { b, batch in
             var x = start == 0 ? batch : cache[start]![b]
             for s in start..<stages.count {
                 if s > start { x = record(x, stage: s, batch: b) }
@@ -87,10 +136,11 @@ public final class StagedValidationScore: RefinementScorer {
             for s in (start + 1)...changed { swap(&cache[s], &trial[s]) }
         }
         trialStage = changed
-        return score
+        return result
     }
 
     public func keepLastTrial() {
+        if significance != nil { currentPerImage = trialPerImage }
         // Every stage input after the changed stage was recomputed by the kept trial.
         guard trialStage + 1 < stages.count else { return }
         for s in (trialStage + 1)..<stages.count { swap(&cache[s], &trial[s]) }
