@@ -118,4 +118,39 @@ struct StagedValidationScoreTests {
             if z == 0 { #expect(kept > 0 && refused > 0) }
         }
     }
+
+    @Test("the gate's statistics on one rank of two are those of all images: the three paired sums and the mean are allreduced")
+    func pairedAcrossRanks() {
+        var rng = RNG(seed: 12)
+        let network = CIFARResNet(depth: 8, rng: &rng)
+        let trial = (0..<10).map { _ in Double(rng.uniform(0, 1)) }, current = (0..<10).map { _ in Double(rng.uniform(0, 1)) }
+        let all = PairedImprovement(trial: trial, current: current)
+        // This process is rank 0 holding images 0..<4; rank 1 holds 4..<10 and contributes its sums.
+        let other = PairedImprovement(trial: Array(trial[4...]), current: Array(current[4...]))
+        let comm = OtherRankSums([[other.sum, other.sumOfSquares, Double(other.count)], [trial[4...].reduce(0, +)]])
+        let divergence = ValidationDivergence(network: network, batches: [], total: 10, communicator: comm)
+        let paired = divergence.paired(trial: Array(trial[..<4]), current: Array(current[..<4]))
+        #expect(paired.count == 10 && abs(paired.mean - all.mean) < 1e-12 && abs(paired.standardError - all.standardError) < 1e-12)
+        #expect(abs(divergence.mean(Array(trial[..<4])) - trial.reduce(0, +) / 10) < 1e-12)
+        #expect(comm.pending.isEmpty)
+    }
+}
+
+/// Rank 0 of 2: each Double allreduce adds the next of rank 1's contributions (in call order).
+private final class OtherRankSums: Communicator, @unchecked Sendable {
+    var pending: [[Double]]
+    init(_ contributions: [[Double]]) { pending = contributions }
+    var rank: Int { 0 }
+    var size: Int { 2 }
+    func allreduce(_ buffer: UnsafeMutablePointer<Double>, count: Int, _ op: ReduceOperation) {
+        let other = pending.removeFirst()
+        precondition(op == .sum && other.count == count, "unexpected allreduce of \(count)")
+        for i in 0..<count { buffer[i] += other[i] }
+    }
+    func allreduce(_ buffer: UnsafeMutablePointer<Float>, count: Int, _ op: ReduceOperation) { fatalError("not used") }
+    func allreduce(_ buffer: UnsafeMutablePointer<Int64>, count: Int, _ op: ReduceOperation) { fatalError("not used") }
+    func broadcast(_ buffer: UnsafeMutableRawPointer, bytes: Int, root: Int) { fatalError("not used") }
+    func allgather(_ values: [Double]) -> [[Double]] { fatalError("not used") }
+    func barrier() {}
+    func abort(code: Int32, message: String) -> Never { fatalError(message) }
 }
