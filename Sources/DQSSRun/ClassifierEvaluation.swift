@@ -17,6 +17,8 @@ public struct ClassifierResult: Sendable {
     public var top1: Double { total == 0 ? 0 : 100 * Double(correct) / Double(total) }
     /// Predicted class of every image, in order.
     public var predictions: [Int]
+    /// Whether each image, in order, was classified correctly (paired comparisons of two networks: PairedTop1).
+    public var hits: [Bool] = []
     /// Logits of image 0 (empty when there are no images), for checks against reference dumps.
     public var firstLogits: [Float]
     /// Wall-clock seconds spent in the loop (data + forward).
@@ -36,6 +38,7 @@ public func evaluateTop1(_ model: any UnaryLayer, total: Int, batchSize: Int,
     func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 }
     var result = ClassifierResult(correct: 0, total: total, predictions: [], firstLogits: [], seconds: 0)
     result.predictions.reserveCapacity(total)
+    result.hits.reserveCapacity(total)
     var lo = 0
     while lo < total {
         let hi = min(lo + batchSize, total)
@@ -47,6 +50,7 @@ public func evaluateTop1(_ model: any UnaryLayer, total: Int, batchSize: Int,
         if lo == 0 { result.firstLogits = Array(UnsafeBufferPointer(start: logits.data, count: classes)) }
         for (i, p) in argmaxPredictions(logits).enumerated() {
             result.predictions.append(p)
+            result.hits.append(p == labels[i])
             if p == labels[i] { result.correct += 1 }
         }
         lo = hi

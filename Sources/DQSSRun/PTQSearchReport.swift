@@ -134,6 +134,9 @@ public struct PTQSearchReport: Encodable {
     public var refinePasses: Int
     /// `--refine-from`: "best", "both" or "all".
     public var refineFrom: String
+    /// The final network against every other row on the same test images: the images only one of the two
+    /// classifies correctly, the difference with its standard error, McNemar's p (PairedTop1).
+    public var pairedWithFinal: [PairedTop1] = []
     /// `--refine-significance`: the gate of DQSS's refinements in standard errors (nil: the plain rule).
     public var refineSignificance: Double? = nil
     /// Every refinement run (two with --refine-from both, three with all, when the starts differ), the kept one marked.
@@ -229,6 +232,17 @@ public struct PTQSearchReport: Encodable {
         return lines.joined(separator: "\n")
     }
 
+    /// The final network against the uniform candidate or peer row with the highest top-1 (issue 18's
+    /// comparison), with the test split's paired noise; nil without those rows.
+    public var bestOtherRow: PairedTop1? {
+        let labels = Set(candidates + peers.filter { $0.peer != "dqss" }.map(\.name))
+        var best: PairedTop1?
+        for p in pairedWithFinal where labels.contains(p.row) {
+            if best.map({ p.rowOnly - p.finalOnly > $0.rowOnly - $0.finalOnly }) ?? true { best = p }   // ties: the earlier row
+        }
+        return best
+    }
+
     /// The comparison table (terminal).
     public func summary() -> String {
         var rows: [(String, Double)] = [("FP32", fp32Top1)]
@@ -244,6 +258,10 @@ public struct PTQSearchReport: Encodable {
         let w = rows.map(\.0.count).max() ?? 0
         var out = ["", "\(model) \(setting) top-1 on \(split) (\(testImages) images):"]
         for (n, v) in rows { out.append("  " + n + String(repeating: " ", count: w - n.count) + String(format: "  %6.2f %%", v)) }
+        if let p = bestOtherRow {
+            out.append(String(format: "final vs the best other row (%@): %+.2f ± %.2f points (%d images only final right, %d only %@; McNemar p = %.3f)",
+                              p.row, p.difference, p.standardError, p.finalOnly, p.rowOnly, p.row, p.pValue))
+        }
         if peers.count > 1 {
             out.append("cost (own wall time; validation passes of \(validationImages) images; backward batches of calibration images):")
             let pw = peers.map(\.name.count).max() ?? 0

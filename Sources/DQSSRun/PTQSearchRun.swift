@@ -240,7 +240,23 @@ public enum PTQSearchRun {
         pipeline.refineSignificance = o.refineSignificance
         let r = try pipeline.run(network, calibration: ClassificationSource.batches(of: calibImages, size: o.calibBatch),
                                  firstImage: calibShard.lowerBound)
-        return PTQSearchReport(r, options: o, ranks: comm.size, seconds: Date().timeIntervalSince(started))
+        var report = PTQSearchReport(r, options: o, ranks: comm.size, seconds: Date().timeIntervalSince(started))
+        report.pairedWithFinal = pairedWithFinal(r, names: o.methods.map(\.paperName), evaluation: task.evaluation)
+        return report
+    }
+
+    /// The final network against every other row of the run on the same test images (PairedTop1), in
+    /// report order: FP32, the uniform candidates, DQSS-None, the derived networks, the refinements not
+    /// kept, the peers. Every rank computes it (the counts are summed over ranks).
+    static func pairedWithFinal(_ r: SearchPipelineResult<ShardedEvaluation.Result>, names: [String],
+                                evaluation: ShardedEvaluation) -> [PairedTop1] {
+        var rows: [(String, ShardedEvaluation.Result)] = [("FP32", r.fp32)]
+        rows += zip(names, r.uniform).map { ($0, $1) }
+        rows.append(("DQSS-None", r.dqssNone))
+        rows += r.searches.map { ("DQSS \($0.settings.schedule.rawValue) derived", $0.derived) }
+        rows += r.refinements.filter { !$0.kept }.compactMap { f in f.evaluation.map { ("refined from \(f.start)", $0) } }
+        rows += r.peers.map { ($0.peer.label, $0.evaluation) }
+        return rows.map { evaluation.paired(final: r.finalEvaluation, $1, row: $0) }
     }
 
     /// The network's outputs for `images`, in batches, as one tensor [n, K].

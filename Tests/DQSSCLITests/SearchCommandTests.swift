@@ -161,6 +161,24 @@ struct PTQSearchCommandTests {
         #expect(greedy["shared_with_dqss"] as? Bool == false && (greedy["changes"] as? Int ?? 0) > 0, "\(greedy)")
         let plain = try run([])
         #expect(plain["refine_significance"] == nil)
+        // The final network against every row on the same test images: the discordant counts give each
+        // row's top-1 difference exactly (the oracle: the rows' own top-1 counts).
+        let paired = try #require(plain["paired_with_final"] as? [[String: Any]])
+        let final = try #require(plain["dqss_top1"] as? Double), total = 100.0
+        var rows = try #require(plain["uniform"] as? [String: Double])
+        rows["FP32"] = plain["fp32_top1"] as? Double
+        for p in try #require(plain["peers"] as? [[String: Any]]) where p["peer"] as? String != "dqss" {
+            rows[try #require(p["name"] as? String)] = p["top1"] as? Double
+        }
+        #expect(Set(rows.keys).isSubset(of: Set(paired.compactMap { $0["row"] as? String })), "\(paired)")
+        for p in paired {
+            let row = try #require(p["row"] as? String)
+            let b = try #require(p["final_only"] as? Int), c = try #require(p["row_only"] as? Int)
+            #expect(p["total"] as? Int == 100)
+            if let top1 = rows[row] { #expect(abs(Double(b - c) - (final - top1) * total / 100) < 1e-6, "\(row): \(b) − \(c) vs \(final) − \(top1)") }
+            let pValue = try #require(p["p_value"] as? Double)
+            #expect(pValue > 0 && pValue <= 1)
+        }
         let plainChanges = try #require((plain["refinements"] as? [[String: Any]])?.first?["changes"] as? Int)
         #expect(plainChanges > 0)
     }

@@ -62,6 +62,8 @@ private struct GatedRefinementJSON: Decodable {
     var selected_start: String
     var refinements: [Refinement]
     var refinement_changes: [Change]
+    struct Paired: Decodable { var row: String; var final_only: Int; var row_only: Int; var total: Int }
+    var paired_with_final: [Paired]
 }
 
 @Suite("mpirun: the real dqss search --mode ptq", .serialized,
@@ -162,5 +164,11 @@ struct MPIPTQSearchTests {
             #expect(abs(x.score - y.score) <= 1e-6 * x.score, "\(x.layer): \(x.score) vs \(y.score)")
         }
         #expect(abs(ra.validation_score - rb.validation_score) <= 1e-6 * ra.validation_score)
+        // The final network against every row: each rank counts on its test images, the counts are summed.
+        #expect(a.paired_with_final.map(\.row) == b.paired_with_final.map(\.row) && !a.paired_with_final.isEmpty)
+        for (x, y) in zip(a.paired_with_final, b.paired_with_final) {
+            #expect(x.total == 64 && y.total == 64)
+            #expect(abs(x.final_only - y.final_only) <= 1 && abs(x.row_only - y.row_only) <= 1, "\(x.row)")
+        }
     }
 }

@@ -87,6 +87,17 @@ public struct ShardedEvaluation {
         public var total: Int
         public var seconds: Double
         public var top1: Double { 100 * Double(correct) / Double(max(total, 1)) }
+        /// This rank's images (its contiguous range, the same in every evaluation of the run): classified correctly.
+        public var hits: [Bool] = []
+    }
+
+    /// The final network's evaluation against another's on the same test images (every rank calls it).
+    public func paired(final: Result, _ other: Result, row: String) -> PairedTop1 {
+        precondition(final.hits.count == other.hits.count, "evaluations of \(final.hits.count) and \(other.hits.count) images")
+        var counts: [Int64] = [0, 0]
+        for (a, b) in zip(final.hits, other.hits) where a != b { counts[a ? 0 : 1] += 1 }
+        if communicator.size > 1 { communicator.allreduce(&counts, .sum) }
+        return PairedTop1(row: row, finalOnly: Int(counts[0]), rowOnly: Int(counts[1]), total: final.total)
     }
 
     public func top1(_ network: any UnaryLayer, label: String) throws -> Result {
@@ -97,7 +108,8 @@ public struct ShardedEvaluation {
                                 done * communicator.size, total, Double(done * communicator.size) / max(seconds, 1e-9)))
         })
         let correct = communicator.size > 1 ? communicator.allreduce(r.correct, .sum) : r.correct
-        let result = Result(correct: correct, total: total, seconds: r.seconds)
+        var result = Result(correct: correct, total: total, seconds: r.seconds)
+        result.hits = r.hits
         log.progress(String(format: "\r%@ %@ on %@: top-1 %.2f %% (%d / %d), %.1f s\u{1B}[K\n", model, label, split, result.top1,
                             correct, total, r.seconds))
         return result
