@@ -17,23 +17,12 @@ struct StagedValidationScoreTests {
     @Test("scores of one-layer trials equal the full pass bit for bit, kept or not, with fewer stage forwards")
     func equalsFullPass() throws {
         var rng = RNG(seed: 7)
-        let network = CIFARResNet(depth: 8, rng: &rng)
-        network.setTraining(false)
-        let batches = (0..<3).map { _ in Tensor.normal([4, 3, 12, 12], rng: &rng) }
-        let divergence = ValidationDivergence(network: network, batches: batches, total: 12, communicator: SingleProcess())
-        let points = QuantizedModel.points(of: network)
+        let (network, batches, divergence, points, table) = fixture(batch: 4, rng: &rng)
         #expect(points.count == 8)   // 7 convs + the classifier
         let scorer = try #require(StagedValidationScore(network: network, points: points, divergence: divergence))
         #expect(scorer.stages.count == 3 + 3 + 3)   // conv1 bn1 relu, 3 blocks, avgpool flatten linear
         #expect(scorer.stageOf.first == 0 && scorer.stageOf.last == 8)
 
-        // Three candidates: different activation and weight thresholds at 4 bits.
-        let table = CandidateTable(names: ["a", "b", "c"], layers: [0.6, 1.0, 1.7].map { f in
-            points.map { p in
-                LayerQuantization(name: p.name, weightBits: 4, activationBits: 4, activationUnsigned: false,
-                                  thresholds: LayerThresholds(weight: 0.25 * f, activation: 1.5 * f))
-            }
-        })
         func full(_ choice: StrategyChoice) -> Double {
             QuantizedModel.install(points, assignments: table.quantization(choice))
             defer { QuantizedModel.removeHooks(points) }
@@ -63,17 +52,7 @@ struct StagedValidationScoreTests {
     @Test("the significance gate: scores are the mean of full-pass per-image KL, verdicts the paired test's on them")
     func gatedVerdicts() throws {
         var rng = RNG(seed: 11)
-        let network = CIFARResNet(depth: 8, rng: &rng)
-        network.setTraining(false)
-        let batches = (0..<3).map { _ in Tensor.normal([5, 3, 12, 12], rng: &rng) }
-        let divergence = ValidationDivergence(network: network, batches: batches, total: 15, communicator: SingleProcess())
-        let points = QuantizedModel.points(of: network)
-        let table = CandidateTable(names: ["a", "b", "c"], layers: [0.6, 1.0, 1.7].map { f in
-            points.map { p in
-                LayerQuantization(name: p.name, weightBits: 4, activationBits: 4, activationUnsigned: false,
-                                  thresholds: LayerThresholds(weight: 0.25 * f, activation: 1.5 * f))
-            }
-        })
+        let (network, _, divergence, points, table) = fixture(batch: 5, rng: &rng)
         // The oracle: per-image KL of a full forward, and the paired statistics computed from two of them.
         func perImage(_ choice: StrategyChoice) -> [Double] {
             QuantizedModel.install(points, assignments: table.quantization(choice))
@@ -134,6 +113,23 @@ struct StagedValidationScoreTests {
         #expect(abs(divergence.mean(Array(trial[..<4])) - trial.reduce(0, +) / 10) < 1e-12)
         #expect(comm.pending.isEmpty)
     }
+}
+
+/// A random CIFAR ResNet-8 in evaluation mode, three validation batches of `batch` random images, and three
+/// candidates with different activation and weight thresholds at 4 bits on every quantized layer.
+private func fixture(batch: Int, rng: inout RNG) -> (CIFARResNet, [Tensor], ValidationDivergence, [QuantizationPoint], CandidateTable) {
+    let network = CIFARResNet(depth: 8, rng: &rng)
+    network.setTraining(false)
+    let batches = (0..<3).map { _ in Tensor.normal([batch, 3, 12, 12], rng: &rng) }
+    let divergence = ValidationDivergence(network: network, batches: batches, total: 3 * batch, communicator: SingleProcess())
+    let points = QuantizedModel.points(of: network)
+    let table = CandidateTable(names: ["a", "b", "c"], layers: [0.6, 1.0, 1.7].map { f in
+        points.map { p in
+            LayerQuantization(name: p.name, weightBits: 4, activationBits: 4, activationUnsigned: false,
+                              thresholds: LayerThresholds(weight: 0.25 * f, activation: 1.5 * f))
+        }
+    })
+    return (network, batches, divergence, points, table)
 }
 
 /// Rank 0 of 2: each Double allreduce adds the next of rank 1's contributions (in call order).
