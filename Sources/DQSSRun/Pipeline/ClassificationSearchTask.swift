@@ -53,7 +53,6 @@ public struct ClassificationSearchTask: SearchTask {
         reusesPrefix || significance != nil
             ? StagedValidationScore(network: network, points: points, divergence: divergence, significance: significance) : nil
     }
-    public var supportsSignificanceGate: Bool { true }
     public var scoreDescription: String { "\(divergence.total) validation images (KL to FP32)" }
     public var hasSelectionData: Bool { (selection?.total ?? 0) > 0 }
     public func selectionScore(_ network: any UnaryLayer) -> Double { selection.map { $0.score(network) } ?? score(network) }

@@ -335,7 +335,7 @@ public struct SearchPipeline<Task: SearchTask> {
         let t = Date()
         // Trials differ from the current network in one layer: a task's scorer may reuse the rest.
         let scorer = task.refinementScorer(network, points: points, significance: significance)
-        precondition(significance == nil || scorer != nil, "the significance gate needs a per-image scorer (SearchTask.supportsSignificanceGate)")
+        precondition(significance == nil || scorer != nil, "the significance gate needs a per-image scorer (SearchTask.refinementScorer)")
         if let scorer, significance != nil {
             QuantizedModel.install(points, assignments: table.quantization(start))
             scorer.begin(network)

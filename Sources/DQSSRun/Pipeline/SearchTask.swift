@@ -62,12 +62,9 @@ public protocol SearchTask {
 
     /// A scorer for the greedy refinement's trials that reuses work between them and gives exactly
     /// `score`'s values (StagedValidationScore); nil: `score` on every trial. With `significance` (the
-    /// gate, PairedImprovement) it scores per image and must not be nil; a task without per-image scores
-    /// says so in `supportsSignificanceGate`.
+    /// gate, PairedImprovement) it scores per image; a task without per-image scores returns nil, and the
+    /// pipeline refuses the gate for it.
     func refinementScorer(_ network: any UnaryLayer, points: [QuantizationPoint], significance: Double?) -> (any RefinementScorer)?
-
-    /// Whether `refinementScorer` implements the significance gate.
-    var supportsSignificanceGate: Bool { get }
 }
 
 extension SearchTask {
@@ -75,5 +72,4 @@ extension SearchTask {
     public func selectionScore(_ network: any UnaryLayer) -> Double { score(network) }
     public var evaluatesRefinedNetwork: Bool { false }
     public func refinementScorer(_ network: any UnaryLayer, points: [QuantizationPoint], significance: Double?) -> (any RefinementScorer)? { nil }
-    public var supportsSignificanceGate: Bool { false }
 }
