@@ -107,6 +107,10 @@ struct SearchOptions: ParsableArguments {
     @Option(help: "Final softmax temperature of the annealed schedule (default 0.02; 1: no annealing).")
     var temperatureEnd: Double?
 
+    @Flag(help: ArgumentHelp("Annealed schedule: fix the most decisive layer sides to their argmax progressively during the search (a linear share of them after every step, all by its end); off by default.",
+                             discussion: "The rest of the search then adapts to the fixed choices (issue 18; measured in docs/results.md)."))
+    var progressiveFixing = false
+
     @Option(help: "Held-out validation images (HR/LR pairs for SR) for the §6.2 selection and refinement, disjoint from the calibration images; 0 disables both (default: 1000; 256 for SR).")
     var valImages: Int?
 
@@ -157,6 +161,7 @@ struct SearchOptions: ParsableArguments {
         if let searchBatch { s.batchSize = searchBatch }
         if let thetaLR { s.lr = thetaLR }
         if let finalTemperature, schedule == .annealed { s.temperatureEnd = finalTemperature }
+        if schedule == .annealed { s.progressiveFixing = progressiveFixing }
         if let optimizer { s.optimizer = optimizer }
         s.momentum = momentum
         s.seed = seed

@@ -5,6 +5,15 @@
 //                          3, batch 256 (one step per epoch on 256 images), τ = 1.
 //   annealed  (§6.2)       Adam lr 1e-2, batch 32, 20 epochs, cosine lr decay over the steps,
 //                          τ = τ_end^(step / (total_steps − 1)), τ_end = 0.02.
+//   progressive fixing (`--progressive-fixing`, issue 18's "progressive fixing of the most decisive layers"):
+//                          after the optimiser step of step s (0-based, of T), the layer sides whose mixture is
+//                          most decisive (largest top − second θ at the step's τ; ties -> lower index,
+//                          activation sides before weight sides) are fixed to their argmax until
+//                          floor(H·(s+1)/T) of the H sides are: a fixed side runs one-hot (winner-take-all) from
+//                          the next step on, so the rest of the search adapts to the choice, and its logits stay
+//                          as they were when it was fixed (restored after every step: Adam's momentum would
+//                          move them without a gradient). After the last step every side is fixed, and the
+//                          derived network is the fixed winners.
 // Loss: cross-entropy with the calibration labels (§9 #11), or with `teacherLogits` the KL divergence to the
 // FP32 network's softmax (`--search-loss kd`, label-free; DistillationKL). The model stays in eval mode (BN running
 // statistics), weights and thresholds frozen. Batches: the images in a seeded random order per epoch,
@@ -46,6 +55,8 @@ public struct PTQSearchSettings: Sendable {
     /// Final temperature of the annealed schedule (1 = no annealing).
     public var temperatureEnd: Double
     public var seed: UInt64
+    /// Progressive fixing of the most decisive layer sides during the search (file header); off by default.
+    public var progressiveFixing = false
 
     public init(schedule: SearchSchedule, epochs: Int, batchSize: Int, lr: Float, momentum: Float = 0.9,
                 temperatureEnd: Double, seed: UInt64 = 0, optimizer: SearchOptimizer? = nil) {
@@ -203,6 +214,10 @@ public final class PTQSearch {
         let optimizer = settings.makeOptimizer(mixed.architectureParameters.map(\.parameter))
         model.setTraining(false)
         mixed.setMode(.soft)
+        let hooks = mixed.activationHooks + mixed.weightHooks
+        // Fixed side (index in `hooks`) -> its logits when it was fixed.
+        var fixed: [Int: [Float]] = [:]
+        defer { if settings.progressiveFixing { mixed.setMode(.soft) } }
         var rng = RNG(seed: settings.seed)
         var records: [SearchStepRecord] = []
         var step = 0
@@ -218,6 +233,7 @@ public final class PTQSearch {
                 mixed.zeroArchitectureGradients()
                 let loss = try body(step, global)
                 optimizer.step()
+                if settings.progressiveFixing { Self.fixProgressively(hooks, &fixed, step: step, totalSteps: total) }
                 let rec = SearchStepRecord(epoch: epoch, step: step, loss: loss, lr: lr, temperature: tau)
                 records.append(rec)
                 progress?(rec)
@@ -225,6 +241,21 @@ public final class PTQSearch {
             }
         }
         return records
+    }
+
+    /// Progressive fixing after the optimiser step of `step` (file header): restore the fixed sides' logits,
+    /// then fix the most decisive free sides until floor(H·(step+1)/T) are fixed.
+    static func fixProgressively(_ hooks: [MixedQuantHook], _ fixed: inout [Int: [Float]], step: Int, totalSteps: Int) {
+        for (i, v) in fixed { hooks[i].logits.value.data.update(from: v, count: v.count) }
+        let target = hooks.count * (step + 1) / max(totalSteps, 1)
+        guard target > fixed.count else { return }
+        let free = hooks.indices.filter { fixed[$0] == nil }.map { (index: $0, margin: hooks[$0].thetaMargin) }
+        let order = free.sorted { $0.margin != $1.margin ? $0.margin > $1.margin : $0.index < $1.index }
+        for f in order.prefix(target - fixed.count) {
+            let h = hooks[f.index]
+            h.mode = .winnerTakeAll
+            fixed[f.index] = h.logits.value.array
+        }
     }
 }
 

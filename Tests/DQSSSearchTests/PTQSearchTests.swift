@@ -91,3 +91,73 @@ struct PTQSearchDistillationTests {
         #expect(moved.count == mixed.architectureParameters.count, "\(mixed.architectureParameters.map { $0.parameter.value.array })")
     }
 }
+
+@Suite("PTQSearch with progressive fixing")
+struct PTQSearchProgressiveFixingTests {
+    @Test("progressive fixing: after step s floor(H·(s+1)/T) sides run one-hot, each fixed side the most decisive free one when fixed, its logits frozen, and the derived network is the fixed winners")
+    func progressiveFixing() throws {
+        var rng = RNG(seed: 31)
+        let net = SmallNet(rng: &rng)
+        net.setTraining(false)
+        let images = Tensor.normal([24, 3, 8, 8], rng: &rng)
+        let labels = (0..<24).map { _ in rng.int(below: 5) }
+        let mixed = try MixedQuantizedModel(model: net, candidates: syntheticCandidates(model: net, input: images, bits: 4))
+        var settings = PTQSearchSettings.annealed
+        settings.epochs = 8
+        settings.batchSize = 8
+        settings.progressiveFixing = true
+        let hooks = mixed.activationHooks + mixed.weightHooks
+        let total = 24
+        // Fixing does not change logits, so the margins a callback reads are the ones the fixing compared.
+        var fixedLogits: [Int: [Float]] = [:]
+        var failures: [String] = []
+        let search = PTQSearch(model: net, mixed: mixed, settings: settings)
+        search.run(images: images, labels: labels) { rec in
+            let s = rec.step
+            let fixedNow = hooks.indices.filter { hooks[$0].mode == .winnerTakeAll }
+            let expected = hooks.count * (s + 1) / total
+            if fixedNow.count != expected { failures.append("step \(s): \(fixedNow.count) fixed, expected \(expected)") }
+            // Sides fixed before keep their logits exactly.
+            for (i, v) in fixedLogits where hooks[i].logits.value.array != v { failures.append("step \(s): side \(i) moved after fixing") }
+            // The newly fixed sides were at least as decisive (at this step's τ, on the logits after this
+            // step's update) as every side still free.
+            let new = fixedNow.filter { fixedLogits[$0] == nil }
+            let free = hooks.indices.filter { hooks[$0].mode == .soft }
+            let margins = hooks.map(\.thetaMargin)
+            if let least = new.map({ margins[$0] }).min(), let most = free.map({ margins[$0] }).max(), least < most {
+                failures.append("step \(s): fixed a side with margin \(least) while one with \(most) stays free")
+            }
+            for i in new { fixedLogits[i] = hooks[i].logits.value.array }
+        }
+        #expect(failures.isEmpty, "\(failures.prefix(5))")
+        #expect(fixedLogits.count == hooks.count)
+        // After the run the hooks are back in soft mode, and the derived assignment is the fixed winners.
+        #expect(hooks.allSatisfy { $0.mode == .soft })
+        let a = mixed.assignment()
+        let nA = mixed.activationHooks.count
+        for (l, layer) in a.layers.enumerated() {
+            #expect(layer.activation == ArchitectureSoftmax.argmax(fixedLogits[l]!))
+            #expect(layer.weight == ArchitectureSoftmax.argmax(fixedLogits[nA + l]!))
+        }
+    }
+
+    @Test("without progressive fixing the search never runs a side one-hot")
+    func noFixingByDefault() throws {
+        var rng = RNG(seed: 31)
+        let net = SmallNet(rng: &rng)
+        net.setTraining(false)
+        let images = Tensor.normal([16, 3, 8, 8], rng: &rng)
+        let labels = (0..<16).map { _ in rng.int(below: 5) }
+        let mixed = try MixedQuantizedModel(model: net, candidates: syntheticCandidates(model: net, input: images, bits: 4))
+        var settings = PTQSearchSettings.annealed
+        settings.epochs = 2
+        settings.batchSize = 8
+        #expect(!settings.progressiveFixing)
+        let hooks = mixed.activationHooks + mixed.weightHooks
+        var oneHot = 0
+        PTQSearch(model: net, mixed: mixed, settings: settings).run(images: images, labels: labels) { _ in
+            oneHot += hooks.filter { $0.mode != .soft }.count
+        }
+        #expect(oneHot == 0)
+    }
+}
