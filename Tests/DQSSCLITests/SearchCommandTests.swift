@@ -183,3 +183,20 @@ struct PTQSearchCommandTests {
         #expect(plainChanges > 0)
     }
 }
+
+extension PTQSearchCommandTests {
+    @Test("--progressive-fixing applies to the annealed search only and search.json records it per search")
+    func progressiveFixingRecorded() throws {
+        let (status, out, err) = try runDQSS(["search", "--mode", "ptq", "--model", "resnet20", "--weights", sharedWeights("akamaster_resnet20"),
+                                              "--data", data, "--calib", "16", "--limit", "50", "--eval-batch", "50",
+                                              "--weight-bits", "4", "--act-bits", "8", "--val-images", "16", "--eq-images", "8",
+                                              "--search-epochs", "1", "--search-batch", "8", "--refine-passes", "0",
+                                              "--also-paper", "--progressive-fixing", "--json", "--quiet"])
+        #expect(status == 0, "\(err)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        let searches = try #require(json["searches"] as? [[String: Any]])
+        let fixing = Dictionary(uniqueKeysWithValues: searches.compactMap { s in
+            (s["schedule"] as? String).map { ($0, s["progressive_fixing"] as? Bool) } })
+        #expect(fixing == ["paper": false, "annealed": true], "\(fixing)")
+    }
+}
