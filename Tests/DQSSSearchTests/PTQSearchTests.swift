@@ -32,12 +32,7 @@ struct PTQSearchTests {
 
     @Test("an annealed search on a small network keeps θ on the simplex and drives the mixture towards one-hot")
     func annealedSearchRuns() throws {
-        var rng = RNG(seed: 31)
-        let net = SmallNet(rng: &rng)
-        net.setTraining(false)
-        let images = Tensor.normal([24, 3, 8, 8], rng: &rng)
-        let labels = (0..<24).map { _ in rng.int(below: 5) }
-        let mixed = try MixedQuantizedModel(model: net, candidates: syntheticCandidates(model: net, input: images, bits: 4))
+        let (net, images, labels, mixed) = try smallSearchFixture(images: 24)
         var settings = PTQSearchSettings.annealed
         settings.epochs = 8
         settings.batchSize = 8
@@ -96,12 +91,7 @@ struct PTQSearchDistillationTests {
 struct PTQSearchProgressiveFixingTests {
     @Test("progressive fixing: after step s floor(H·(s+1)/T) sides run one-hot, each fixed side the most decisive free one when fixed, its logits frozen, and the derived network is the fixed winners")
     func progressiveFixing() throws {
-        var rng = RNG(seed: 31)
-        let net = SmallNet(rng: &rng)
-        net.setTraining(false)
-        let images = Tensor.normal([24, 3, 8, 8], rng: &rng)
-        let labels = (0..<24).map { _ in rng.int(below: 5) }
-        let mixed = try MixedQuantizedModel(model: net, candidates: syntheticCandidates(model: net, input: images, bits: 4))
+        let (net, images, labels, mixed) = try smallSearchFixture(images: 24)
         var settings = PTQSearchSettings.annealed
         settings.epochs = 8
         settings.batchSize = 8
@@ -143,12 +133,7 @@ struct PTQSearchProgressiveFixingTests {
 
     @Test("without progressive fixing the search never runs a side one-hot")
     func noFixingByDefault() throws {
-        var rng = RNG(seed: 31)
-        let net = SmallNet(rng: &rng)
-        net.setTraining(false)
-        let images = Tensor.normal([16, 3, 8, 8], rng: &rng)
-        let labels = (0..<16).map { _ in rng.int(below: 5) }
-        let mixed = try MixedQuantizedModel(model: net, candidates: syntheticCandidates(model: net, input: images, bits: 4))
+        let (net, images, labels, mixed) = try smallSearchFixture(images: 16)
         var settings = PTQSearchSettings.annealed
         settings.epochs = 2
         settings.batchSize = 8
@@ -160,4 +145,16 @@ struct PTQSearchProgressiveFixingTests {
         }
         #expect(oneHot == 0)
     }
+}
+
+/// SmallNet (seed 31) in eval mode, `images` random 8×8 images with labels in 0..<5, and its mixed model over
+/// four synthetic 4-bit candidates: the fixture of the search tests above.
+func smallSearchFixture(images count: Int) throws -> (SmallNet, Tensor, [Int], MixedQuantizedModel) {
+    var rng = RNG(seed: 31)
+    let net = SmallNet(rng: &rng)
+    net.setTraining(false)
+    let images = Tensor.normal([count, 3, 8, 8], rng: &rng)
+    let labels = (0..<count).map { _ in rng.int(below: 5) }
+    let mixed = try MixedQuantizedModel(model: net, candidates: syntheticCandidates(model: net, input: images, bits: 4))
+    return (net, images, labels, mixed)
 }
