@@ -83,7 +83,7 @@ public final class MixedQuantizedModel {
         }, freezeWeights: freezeWeights)
     }
 
-    private var allHooks: [MixedQuantHook] { activationHooks + weightHooks }
+    var allHooks: [MixedQuantHook] { activationHooks + weightHooks }
 
     /// Every α and β with its name ("<layer>.alpha", "<layer>.beta"), layer by layer in module order.
     public var architectureParameters: [(name: String, parameter: Parameter)] {

@@ -214,7 +214,7 @@ public final class PTQSearch {
         let optimizer = settings.makeOptimizer(mixed.architectureParameters.map(\.parameter))
         model.setTraining(false)
         mixed.setMode(.soft)
-        let hooks = mixed.activationHooks + mixed.weightHooks
+        let hooks = mixed.allHooks
         // Fixed side (index in `hooks`) -> its logits when it was fixed.
         var fixed: [Int: [Float]] = [:]
         defer { if settings.progressiveFixing { mixed.setMode(.soft) } }
