@@ -152,6 +152,9 @@ struct SearchOptions: ParsableArguments {
         try requireAtLeast(1, "--search-batch", searchBatch)
         try requireAtLeast(0, "--val-images", valImages)
         try requireAtLeast(0, "--refine-passes", refinePasses)
+        if progressiveFixing && schedule == .paper {
+            throw ValidationError("--progressive-fixing applies to the annealed schedule only (got --schedule paper)")
+        }
     }
 
     /// The settings of a search with `schedule`, every default of that schedule overridden by the flags.

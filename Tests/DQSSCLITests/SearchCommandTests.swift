@@ -49,6 +49,15 @@ extension SearchCommandTests {
         }
     }
 
+    @Test("--progressive-fixing with --schedule paper is refused before anything runs, naming both flags")
+    func progressiveFixingNeedsAnnealed() throws {
+        guard FileManager.default.isExecutableFile(atPath: dqssExecutable.path) else { return }
+        let (status, out, err) = try runDQSS(["search", "--mode", "ptq", "--model", "resnet20", "--weights", "w", "--data", "d",
+                                              "--schedule", "paper", "--progressive-fixing"])
+        #expect(status != 0 && out.isEmpty)
+        #expect(err.contains("--progressive-fixing") && err.contains("--schedule paper"), "\(err)")
+    }
+
     @Test("--refine-significance negative, not a number, or without validation images is refused before anything runs, naming the flag")
     func refineSignificanceValidated() throws {
         guard FileManager.default.isExecutableFile(atPath: dqssExecutable.path) else { return }
