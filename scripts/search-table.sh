@@ -24,7 +24,8 @@
 # default none), SELECT_IMAGES (--select-images: further held-out images that choose between the
 # refinements; default 0), REFINE_SIGNIFICANCE (--refine-significance Z: keep a refinement change only when it
 # lowers the per-image validation KL by more than Z standard errors; default off), PROGRESSIVE_FIXING (1:
-# --progressive-fixing, the annealed search fixes its most decisive layer sides as it goes; default off), SEED (0), GRANULARITY (--weight-granularity: tensor, the default, or channel), THREADS, OUT, BIN.
+# --progressive-fixing, the annealed search fixes its most decisive layer sides as it goes; default off), GUMBEL_ST (1:
+# --gumbel-straight-through, the annealed search runs one sampled one-hot network per step; default off), SEED (0), GRANULARITY (--weight-granularity: tensor, the default, or channel), THREADS, OUT, BIN.
 # Progress goes to stderr; each row is printed when its run ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +46,7 @@ if [[ -n "${VAL_JPEG:-}" ]]; then EXTRA+=(--val-jpeg-quality "$VAL_JPEG"); fi
 if [[ -n "${SELECT_IMAGES:-}" ]]; then EXTRA+=(--select-images "$SELECT_IMAGES"); fi
 if [[ -n "${REFINE_SIGNIFICANCE:-}" ]]; then EXTRA+=(--refine-significance "$REFINE_SIGNIFICANCE"); fi
 if [[ "${PROGRESSIVE_FIXING:-0}" == 1 ]]; then EXTRA+=(--progressive-fixing); fi
+if [[ "${GUMBEL_ST:-0}" == 1 ]]; then EXTRA+=(--gumbel-straight-through); fi
 if [[ -z "${BIN:-}" ]]; then
     swift build -c release --product dqss >&2
     BIN=.build/release/dqss

@@ -111,6 +111,10 @@ struct SearchOptions: ParsableArguments {
                              discussion: "The rest of the search then adapts to the fixed choices (issue 18; measured in docs/results.md)."))
     var progressiveFixing = false
 
+    @Flag(help: ArgumentHelp("Annealed schedule: straight-through Gumbel sampling, each step's forward runs one sampled one-hot network and the gradient flows through the relaxed sample; off by default.",
+                             discussion: "The search's loss then sees a discrete assignment, as the derived network is (issue 18; measured in docs/results.md)."))
+    var gumbelStraightThrough = false
+
     @Option(help: "Held-out validation images (HR/LR pairs for SR) for the §6.2 selection and refinement, disjoint from the calibration images; 0 disables both (default: 1000; 256 for SR).")
     var valImages: Int?
 
@@ -155,6 +159,9 @@ struct SearchOptions: ParsableArguments {
         if progressiveFixing && schedule == .paper {
             throw ValidationError("--progressive-fixing applies to the annealed schedule only (got --schedule paper)")
         }
+        if gumbelStraightThrough && schedule == .paper {
+            throw ValidationError("--gumbel-straight-through applies to the annealed schedule only (got --schedule paper)")
+        }
     }
 
     /// The settings of a search with `schedule`, every default of that schedule overridden by the flags.
@@ -164,7 +171,10 @@ struct SearchOptions: ParsableArguments {
         if let searchBatch { s.batchSize = searchBatch }
         if let thetaLR { s.lr = thetaLR }
         if let finalTemperature, schedule == .annealed { s.temperatureEnd = finalTemperature }
-        if schedule == .annealed { s.progressiveFixing = progressiveFixing }
+        if schedule == .annealed {
+            s.progressiveFixing = progressiveFixing
+            s.gumbelStraightThrough = gumbelStraightThrough
+        }
         if let optimizer { s.optimizer = optimizer }
         s.momentum = momentum
         s.seed = seed

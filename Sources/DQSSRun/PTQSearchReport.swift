@@ -21,6 +21,8 @@ public struct PTQSearchReport: Encodable {
         public var temperatureEnd: Double
         /// `--progressive-fixing` (PTQSearch's header).
         public var progressiveFixing: Bool
+        /// `--gumbel-straight-through` (PTQSearch's header).
+        public var gumbelStraightThrough: Bool
         public var loss: String
         public var firstLoss: Double
         public var lastLoss: Double
@@ -324,7 +326,7 @@ extension PTQSearchReport {
             Search(schedule: s.settings.schedule.rawValue, optimizer: s.settings.optimizer.rawValue, lr: s.settings.lr,
                    epochs: s.settings.epochs, batch: s.settings.batchSize, steps: s.records.count,
                    temperatureEnd: s.settings.schedule == .annealed ? s.settings.temperatureEnd : 1,
-                   progressiveFixing: s.settings.progressiveFixing, loss: o.distillation ? "kd" : "ce", firstLoss: s.records.first?.loss ?? .nan,
+                   progressiveFixing: s.settings.progressiveFixing, gumbelStraightThrough: s.settings.gumbelStraightThrough, loss: o.distillation ? "kd" : "ce", firstLoss: s.records.first?.loss ?? .nan,
                    lastLoss: s.records.last?.loss ?? .nan, stepLosses: s.records.map(\.loss), seconds: s.seconds, derivedTop1: s.derived.top1,
                    activationCounts: counts(s.assignment.activationCounts), weightCounts: counts(s.assignment.weightCounts))
         }

@@ -17,6 +17,13 @@
 // Modes: `.soft` (the search), `.winnerTakeAll` (θ = e_argmax, Eq. 6: the derived network, ties ->
 // lowest index), `.uniform` (θ = 1/N, DQSS-None, §6.1). Logit gradients are accumulated in `.soft` mode
 // only (the other two do not depend on the logits).
+// Straight-through Gumbel sampling (`gumbelNoise`, issue 18; PTQSearch's `--gumbel-straight-through`): in
+// `.soft` mode with noise g set, the forward runs the ONE branch k* = argmax(l/τ + g) (a sample of θ, the
+// Gumbel-max trick), and the backward sends the gradient through the relaxed sample y = softmax(l/τ + g):
+//
+//     ∂L/∂l_k = (1/τ) y_k (g_k − Σ_i y_i g_i),   g_i = ⟨G, Q_i(x)⟩ for EVERY branch, at the one-hot forward
+//
+// (hard forward, soft backward, as GDAS). The loss then sees the discrete network the derived one will be.
 
 import DQSSTensor
 import DQSSLayers
@@ -35,11 +42,19 @@ public final class MixedQuantHook: TensorHook, ArchitectureMixture {
     /// False skips ∂L/∂x (frozen PTQ weights): the backward then returns a zero tensor and only
     /// accumulates the logit gradient.
     public var needsInputGradient = true
+    /// Straight-through Gumbel sampling: one Gumbel(0, 1) draw per branch, used by the forward and backward
+    /// in `.soft` mode (file header); nil runs the plain mixture.
+    public var gumbelNoise: [Double]? {
+        didSet { precondition(gumbelNoise.map { $0.count == count && $0.allSatisfy(\.isFinite) } ?? true,
+                              "Gumbel noise needs \(count) finite values (got \(gumbelNoise ?? []))") }
+    }
     /// ∂L/∂θ_i = ⟨G, Q_i(x)⟩ of the last backward (0 for branches with θ_i = 0).
     public private(set) var lastThetaGradient: [Double]
 
     private var savedInput: Tensor?
     private var savedTheta: [Double] = []
+    /// y = softmax(l/τ + g) of a straight-through sample's forward, nil otherwise.
+    private var savedRelaxed: [Double]?
     private let output = Tensor(shape: [0])
     private let gradInput = Tensor(shape: [0])
     /// One branch's Q_k(x) at a time, for hooks with an AdaRound branch (RoundedMixture).
@@ -65,10 +80,21 @@ public final class MixedQuantHook: TensorHook, ArchitectureMixture {
 
     private var hasRounding: Bool { branches.contains { $0.rounding != nil } }
 
+    /// The relaxed sample y and the one-hot θ of its argmax, when a straight-through sample runs.
+    private func sample() -> (relaxed: [Double], oneHot: [Double])? {
+        guard mode == .soft, let g = gumbelNoise else { return nil }
+        let y = ArchitectureSoftmax.probabilities(zip(logitValues, g).map { $0 + temperature * $1 }, temperature: temperature)
+        var hot = [Double](repeating: 0, count: count)
+        hot[ArchitectureSoftmax.argmax(y)] = 1
+        return (y, hot)
+    }
+
     public func forward(_ x: Tensor) -> Tensor {
-        let th = theta
+        let s = sample()
+        let th = s?.oneHot ?? theta
         savedInput = x
         savedTheta = th
+        savedRelaxed = s?.relaxed
         output.resize(to: x.shape)
         let active = th.indices.filter { Float(th[$0]) != 0 }
         if hasRounding {
@@ -85,7 +111,8 @@ public final class MixedQuantHook: TensorHook, ArchitectureMixture {
         guard let x = savedInput else { preconditionFailure("MixedQuantHook.backward before forward") }
         precondition(gradOutput.count == x.count, "MixedQuantHook.backward: gradient \(gradOutput.shape) vs input \(x.shape)")
         gradInput.resize(to: x.shape)
-        let active = savedTheta.indices.filter { Float(savedTheta[$0]) != 0 }
+        // A straight-through sample needs ⟨G, Q_i(x)⟩ of every branch; the θ = 0 ones add nothing to ∂L/∂x.
+        let active = savedRelaxed != nil ? Array(savedTheta.indices) : savedTheta.indices.filter { Float(savedTheta[$0]) != 0 }
         var dots = [Double](repeating: 0, count: count)
         if hasRounding {
             dots = RoundedMixture.backward(x, gradOutput, needsInputGradient ? gradInput : nil, branches: branches,
@@ -101,7 +128,7 @@ public final class MixedQuantHook: TensorHook, ArchitectureMixture {
         lastThetaGradient = dots
         if !needsInputGradient { gradInput.zero() }
         if mode == .soft && logits.requiresGrad {
-            let dl = ArchitectureSoftmax.logitGradient(theta: savedTheta, thetaGradient: dots, temperature: temperature)
+            let dl = ArchitectureSoftmax.logitGradient(theta: savedRelaxed ?? savedTheta, thetaGradient: dots, temperature: temperature)
             for k in 0..<count { logits.grad.data[k] += Float(dl[k]) }
         }
         return gradInput

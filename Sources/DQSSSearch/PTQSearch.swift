@@ -14,6 +14,12 @@
 //                          as they were when it was fixed (restored after every step: Adam's momentum would
 //                          move them without a gradient). After the last step every side is fixed, and the
 //                          derived network is the fixed winners.
+//   straight-through Gumbel (`--gumbel-straight-through`, issue 18's "straight-through hard (Gumbel) sampling"):
+//                          before every step each side draws Gumbel(0, 1) noise g (its own seeded stream, the
+//                          same on every rank, so data parallelism is unchanged) and the step's forward runs the
+//                          sampled one-hot network argmax(l/τ + g), the backward the relaxed sample's gradient
+//                          (MixedQuantHook's header). Early, at τ ≈ 1, the samples explore; as τ → τ_end they
+//                          concentrate on the argmax. The noise is cleared after the run.
 // Loss: cross-entropy with the calibration labels (§9 #11), or with `teacherLogits` the KL divergence to the
 // FP32 network's softmax (`--search-loss kd`, label-free; DistillationKL). The model stays in eval mode (BN running
 // statistics), weights and thresholds frozen. Batches: the images in a seeded random order per epoch,
@@ -57,6 +63,8 @@ public struct PTQSearchSettings: Sendable {
     public var seed: UInt64
     /// Progressive fixing of the most decisive layer sides during the search (file header); off by default.
     public var progressiveFixing = false
+    /// Straight-through Gumbel sampling of a one-hot network per step (file header); off by default.
+    public var gumbelStraightThrough = false
 
     public init(schedule: SearchSchedule, epochs: Int, batchSize: Int, lr: Float, momentum: Float = 0.9,
                 temperatureEnd: Double, seed: UInt64 = 0, optimizer: SearchOptimizer? = nil) {
@@ -217,8 +225,13 @@ public final class PTQSearch {
         let hooks = mixed.allHooks
         // Fixed side (index in `hooks`) -> its logits when it was fixed.
         var fixed: [Int: [Float]] = [:]
-        defer { if settings.progressiveFixing { mixed.setMode(.soft) } }
+        defer {
+            if settings.progressiveFixing { mixed.setMode(.soft) }
+            if settings.gumbelStraightThrough { for h in hooks { h.gumbelNoise = nil } }
+        }
         var rng = RNG(seed: settings.seed)
+        // A stream of its own, so the batches are those of the search without sampling.
+        var gumbel = RNG(seed: settings.seed ^ 0x6A09_E667_F3BC_C908)
         var records: [SearchStepRecord] = []
         var step = 0
         for epoch in 0..<settings.epochs {
@@ -231,6 +244,9 @@ public final class PTQSearch {
                 mixed.setTemperature(tau)
                 optimizer.groups[0].lr = lr
                 mixed.zeroArchitectureGradients()
+                if settings.gumbelStraightThrough {
+                    for h in hooks { h.gumbelNoise = (0..<h.count).map { _ in Self.gumbelDraw(&gumbel) } }
+                }
                 let loss = try body(step, global)
                 optimizer.step()
                 if settings.progressiveFixing { Self.fixProgressively(hooks, &fixed, step: step, totalSteps: total) }
@@ -241,6 +257,12 @@ public final class PTQSearch {
             }
         }
         return records
+    }
+
+    /// One Gumbel(0, 1) draw, −log(−log u) with u uniform in the open interval (0, 1).
+    static func gumbelDraw(_ rng: inout RNG) -> Double {
+        let u = (Double(rng.next() >> 11) + 0.5) * 0x1p-53
+        return -log(-log(u))
     }
 
     /// Progressive fixing after the optimiser step of `step` (file header): restore the fixed sides' logits,

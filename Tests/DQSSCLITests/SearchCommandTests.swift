@@ -49,13 +49,15 @@ extension SearchCommandTests {
         }
     }
 
-    @Test("--progressive-fixing with --schedule paper is refused before anything runs, naming both flags")
-    func progressiveFixingNeedsAnnealed() throws {
+    @Test("--progressive-fixing or --gumbel-straight-through with --schedule paper is refused before anything runs, naming both flags")
+    func annealedOnlyFlagsNeedAnnealed() throws {
         guard FileManager.default.isExecutableFile(atPath: dqssExecutable.path) else { return }
-        let (status, out, err) = try runDQSS(["search", "--mode", "ptq", "--model", "resnet20", "--weights", "w", "--data", "d",
-                                              "--schedule", "paper", "--progressive-fixing"])
-        #expect(status != 0 && out.isEmpty)
-        #expect(err.contains("--progressive-fixing") && err.contains("--schedule paper"), "\(err)")
+        for flag in ["--progressive-fixing", "--gumbel-straight-through"] {
+            let (status, out, err) = try runDQSS(["search", "--mode", "ptq", "--model", "resnet20", "--weights", "w", "--data", "d",
+                                                  "--schedule", "paper", flag])
+            #expect(status != 0 && out.isEmpty, "\(flag)")
+            #expect(err.contains(flag) && err.contains("--schedule paper"), "\(flag): \(err)")
+        }
     }
 
     @Test("--refine-significance negative, not a number, or without validation images is refused before anything runs, naming the flag")
@@ -194,18 +196,21 @@ struct PTQSearchCommandTests {
 }
 
 extension PTQSearchCommandTests {
-    @Test("--progressive-fixing applies to the annealed search only and search.json records it per search")
-    func progressiveFixingRecorded() throws {
+    @Test("--progressive-fixing and --gumbel-straight-through apply to the annealed search only and search.json records them per search")
+    func annealedOnlyFlagsRecorded() throws {
         let (status, out, err) = try runDQSS(["search", "--mode", "ptq", "--model", "resnet20", "--weights", sharedWeights("akamaster_resnet20"),
                                               "--data", data, "--calib", "16", "--limit", "50", "--eval-batch", "50",
                                               "--weight-bits", "4", "--act-bits", "8", "--val-images", "16", "--eq-images", "8",
                                               "--search-epochs", "1", "--search-batch", "8", "--refine-passes", "0",
-                                              "--also-paper", "--progressive-fixing", "--json", "--quiet"])
+                                              "--also-paper", "--progressive-fixing", "--gumbel-straight-through", "--json", "--quiet"])
         #expect(status == 0, "\(err)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
         let searches = try #require(json["searches"] as? [[String: Any]])
         let fixing = Dictionary(uniqueKeysWithValues: searches.compactMap { s in
             (s["schedule"] as? String).map { ($0, s["progressive_fixing"] as? Bool) } })
         #expect(fixing == ["paper": false, "annealed": true], "\(fixing)")
+        let gumbel = Dictionary(uniqueKeysWithValues: searches.compactMap { s in
+            (s["schedule"] as? String).map { ($0, s["gumbel_straight_through"] as? Bool) } })
+        #expect(gumbel == ["paper": false, "annealed": true], "\(gumbel)")
     }
 }

@@ -147,6 +147,49 @@ struct PTQSearchProgressiveFixingTests {
     }
 }
 
+@Suite("PTQSearch with straight-through Gumbel sampling")
+struct PTQSearchGumbelTests {
+    @Test("straight-through Gumbel: each step's loss is the one-hot network argmax(l/τ + g) of the step's logits and noise, the samples are not always the argmax, the same seed gives the same search, and the noise is cleared after the run")
+    func sampledOneHotNetworks() throws {
+        var settings = PTQSearchSettings.annealed
+        settings.epochs = 6
+        settings.batchSize = 24   // one batch per step: the step's loss is the mean over all images
+        settings.gumbelStraightThrough = true
+        let (net, images, labels, mixed) = try smallSearchFixture(images: 24)
+        let hooks = mixed.activationHooks + mixed.weightHooks
+        let initial = hooks.map { $0.logits.value.array }
+        var noise: [[[Double]]] = [], after: [[[Float]]] = [], records: [SearchStepRecord] = []
+        PTQSearch(model: net, mixed: mixed, settings: settings).run(images: images, labels: labels) { rec in
+            noise.append(hooks.map { $0.gumbelNoise ?? [] })
+            after.append(hooks.map { $0.logits.value.array })
+            records.append(rec)
+        }
+        #expect(records.count == 6 && noise.allSatisfy { $0.allSatisfy { $0.count == 4 } })
+        #expect(hooks.allSatisfy { $0.gumbelNoise == nil && $0.mode == .soft })
+        #expect(Set(noise.map { $0[0] }).count == 6, "fresh noise every step")
+        // Oracle: the one-hot network of each step's sample, run in winner-take-all mode on a fresh fixture.
+        let (net2, _, _, check) = try smallSearchFixture(images: 24)
+        check.setMode(.winnerTakeAll)
+        var offArgmax = 0
+        for (s, rec) in records.enumerated() {
+            let before = s == 0 ? initial : after[s - 1]
+            for (h, (l, g)) in zip(check.activationHooks + check.weightHooks, zip(before, noise[s])) {
+                let z = zip(l, g).map { Double($0) / rec.temperature + $1 }
+                let k = ArchitectureSoftmax.argmax(z)
+                if k != ArchitectureSoftmax.argmax(l) { offArgmax += 1 }
+                h.logits.value.set((0..<4).map { $0 == k ? 1 : 0 })
+            }
+            let loss = SoftmaxCrossEntropy().forward(logits: net2.forward(images), labels: labels)
+            #expect(abs(Double(loss) - rec.loss) < 1e-5 * max(1, rec.loss), "step \(s): \(rec.loss) vs \(loss)")
+        }
+        #expect(offArgmax > 0, "every sample was the argmax")
+        // Same seed, same search.
+        let (net3, _, _, again) = try smallSearchFixture(images: 24)
+        PTQSearch(model: net3, mixed: again, settings: settings).run(images: images, labels: labels)
+        #expect((again.activationHooks + again.weightHooks).map { $0.logits.value.array } == after.last!)
+    }
+}
+
 /// SmallNet (seed 31) in eval mode, `images` random 8×8 images with labels in 0..<5, and its mixed model over
 /// four synthetic 4-bit candidates: the fixture of the search tests above.
 func smallSearchFixture(images count: Int) throws -> (SmallNet, Tensor, [Int], MixedQuantizedModel) {
