@@ -43,6 +43,15 @@ struct MixedConvFixture {
     }
 
     var geometry: ConvGeometry { conv.geometry(for: input.shape) }
+
+    /// P_ij = ⟨G_y, W_j * A_i⟩ in Float64 for every (activation i, weight j) candidate pair, from the (exact)
+    /// quantized Float values: the loss L = ⟨G_y, y⟩ of any mixture is Σ_ij θ^α_i θ^β_j P_ij (bias aside).
+    func branchProducts(_ gy: Tensor) -> [[Double]] {
+        let aq = activationBranches.map { doubles($0.quantizer.fakeQuantized(input, threshold: $0.threshold)) }
+        let wq = weightBranches.map { doubles($0.quantizer.fakeQuantized(conv.weight.value, threshold: $0.threshold)) }
+        let gyd = doubles(gy), g = geometry
+        return aq.map { a in wq.map { w in dot(gyd, convolutionFloat64(g, a, w)) } }
+    }
 }
 
 /// y = conv(x, w) in Float64 (direct loops, zero padding), no bias.

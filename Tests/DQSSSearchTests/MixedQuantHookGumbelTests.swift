@@ -14,13 +14,18 @@ struct MixedQuantHookGumbelTests {
     static let tau = 0.5
     static let noiseAlpha: [Double] = [0, 3, 0, 0], noiseBeta: [Double] = [2.8, 0, 0, 0]
 
+    /// The mixed conv layer at these logits and τ (no noise yet), and an output gradient drawn with `seed`.
+    static func fixture(gradientSeed seed: UInt64) -> (MixedConvFixture, Tensor) {
+        let f = MixedConvFixture()
+        f.setLogits(alpha: alpha.map(Float.init), beta: beta.map(Float.init))
+        for h in [f.activation, f.weight] { h.temperature = tau }
+        var rng = RNG(seed: seed)
+        return (f, Tensor.uniform(f.geometry.outputShape, -1, 1, rng: &rng))
+    }
+
     @Test("the forward is the one sampled branch argmax(l/τ + g) bit for bit, ∂L/∂x its STE gradient; winner-take-all ignores the noise and nil noise restores the soft mixture")
     func forwardIsTheSample() {
-        let f = MixedConvFixture()
-        f.setLogits(alpha: Self.alpha.map(Float.init), beta: Self.beta.map(Float.init))
-        for h in [f.activation, f.weight] { h.temperature = Self.tau }
-        var rng = RNG(seed: 4)
-        let gy = Tensor.uniform(f.geometry.outputShape, -1, 1, rng: &rng)
+        let (f, gy) = Self.fixture(gradientSeed: 4)
         let soft = f.conv.forward(f.input).copy()
         f.activation.gumbelNoise = Self.noiseAlpha
         f.weight.gumbelNoise = Self.noiseBeta
@@ -53,17 +58,9 @@ struct MixedQuantHookGumbelTests {
 
     @Test("∂L/∂α, ∂L/∂β are the relaxed sample's softmax Jacobian times ⟨G, W_j * A_i⟩ of EVERY branch at the one-hot network: Float64 reference (itself checked by central differences of the straight-through surrogate) and the operator")
     func gradientThroughTheRelaxedSample() {
-        let f = MixedConvFixture()
-        f.setLogits(alpha: Self.alpha.map(Float.init), beta: Self.beta.map(Float.init))
-        for h in [f.activation, f.weight] { h.temperature = Self.tau }
-        let g = f.geometry
-        var rng = RNG(seed: 99)
-        let gy = Tensor.uniform(g.outputShape, -1, 1, rng: &rng)
+        let (f, gy) = Self.fixture(gradientSeed: 99)
         // P_ij = ⟨G_y, W_j * A_i⟩ in Float64; the sampled network is (a*, b*) = (1, 0).
-        let aq = f.activationBranches.map { doubles($0.quantizer.fakeQuantized(f.input, threshold: $0.threshold)) }
-        let wq = f.weightBranches.map { doubles($0.quantizer.fakeQuantized(f.conv.weight.value, threshold: $0.threshold)) }
-        let gyd = doubles(gy)
-        let P = aq.map { a in wq.map { w in dot(gyd, convolutionFloat64(g, a, w)) } }
+        let P = f.branchProducts(gy)
         let dThetaA = (0..<4).map { P[$0][0] }, dThetaB = (0..<4).map { P[1][$0] }
         func relaxed(_ l: [Double], _ noise: [Double]) -> [Double] {
             let z = zip(l, noise).map { $0 / Self.tau + $1 }

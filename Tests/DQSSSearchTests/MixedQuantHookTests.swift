@@ -27,15 +27,11 @@ struct MixedQuantHookTests {
         let f = MixedConvFixture()
         let alpha0: [Double] = [0.3, -0.2, 1.1, 0.05], beta0: [Double] = [-0.4, 0.9, 0.2, 0.0]
         f.setLogits(alpha: alpha0.map(Float.init), beta: beta0.map(Float.init))
-        let g = f.geometry
         var rng = RNG(seed: 99)
-        let gy = Tensor.uniform(g.outputShape, -1, 1, rng: &rng)
+        let gy = Tensor.uniform(f.geometry.outputShape, -1, 1, rng: &rng)
 
         // Float64 reference: P_ij = ⟨G_y, W_j * A_i⟩ with the (exact) quantized Float values as Double.
-        let aq = f.activationBranches.map { doubles($0.quantizer.fakeQuantized(f.input, threshold: $0.threshold)) }
-        let wq = f.weightBranches.map { doubles($0.quantizer.fakeQuantized(f.conv.weight.value, threshold: $0.threshold)) }
-        let gyd = doubles(gy)
-        let P = aq.map { a in wq.map { w in dot(gyd, convolutionFloat64(g, a, w)) } }
+        let P = f.branchProducts(gy)
         func loss(_ al: [Double], _ be: [Double]) -> Double {   // bias term is constant in α, β
             let ta = ArchitectureSoftmax.probabilities(al), tb = ArchitectureSoftmax.probabilities(be)
             var l = 0.0
