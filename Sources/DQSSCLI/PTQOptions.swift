@@ -156,11 +156,10 @@ struct SearchOptions: ParsableArguments {
         try requireAtLeast(1, "--search-batch", searchBatch)
         try requireAtLeast(0, "--val-images", valImages)
         try requireAtLeast(0, "--refine-passes", refinePasses)
-        if progressiveFixing && schedule == .paper {
-            throw ValidationError("--progressive-fixing applies to the annealed schedule only (got --schedule paper)")
-        }
-        if gumbelStraightThrough && schedule == .paper {
-            throw ValidationError("--gumbel-straight-through applies to the annealed schedule only (got --schedule paper)")
+        // The annealed schedule's own variants; the paper schedule would silently ignore them.
+        for (on, flag) in [(progressiveFixing, "--progressive-fixing"), (gumbelStraightThrough, "--gumbel-straight-through")]
+        where on && schedule == .paper {
+            throw ValidationError("\(flag) applies to the annealed schedule only (got --schedule paper)")
         }
     }
 
