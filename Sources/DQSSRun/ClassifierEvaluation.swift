@@ -29,9 +29,12 @@ public struct ClassifierResult: Sendable {
 /// - Parameters:
 ///   - batch: images [B, C, H, W] and their B labels for the given index range.
 ///   - progress: called after each batch with (images done, seconds elapsed).
+///   - logits: called after each forward with the batch's image range and its logits [B, K] (valid only
+///     during the call): what a caller keeps of them beyond top-1 (ShardedEvaluation's fidelity to FP32).
 public func evaluateTop1(_ model: any UnaryLayer, total: Int, batchSize: Int,
                                batch: (Range<Int>) throws -> (images: Tensor, labels: [Int]),
-                               progress: ((Int, Double) -> Void)? = nil) throws -> ClassifierResult {
+                               progress: ((Int, Double) -> Void)? = nil,
+                               logits onLogits: ((Range<Int>, Tensor) -> Void)? = nil) throws -> ClassifierResult {
     precondition(batchSize > 0, "batch size must be positive")
     model.setTraining(false)
     let start = DispatchTime.now().uptimeNanoseconds
@@ -46,6 +49,7 @@ public func evaluateTop1(_ model: any UnaryLayer, total: Int, batchSize: Int,
         precondition(images.shape.first == hi - lo && labels.count == hi - lo,
                      "batch \(lo)..<\(hi) returned \(images.shape) images and \(labels.count) labels")
         let logits = model.forward(images)
+        onLogits?(lo..<hi, logits)
         let classes = logits.count / (hi - lo)
         if lo == 0 { result.firstLogits = Array(UnsafeBufferPointer(start: logits.data, count: classes)) }
         for (i, p) in argmaxPredictions(logits).enumerated() {

@@ -141,6 +141,9 @@ public struct PTQSearchReport: Encodable {
     /// The final network against every other row on the same test images: the images only one of the two
     /// classifies correctly, the difference with its standard error, McNemar's p (PairedTop1).
     public var pairedWithFinal: [PairedTop1] = []
+    /// The final network and every other row on the test images: agreement with FP32's top-1 class, mean KL to
+    /// FP32, and the final network's KL minus the row's, paired, with its standard error (FidelityToFP32).
+    public var fidelityToFP32: [FidelityToFP32] = []
     /// `--refine-significance`: the gate of DQSS's refinements in standard errors (nil: the plain rule).
     public var refineSignificance: Double? = nil
     /// Every refinement run (two with --refine-from both, three with all, when the starts differ), the kept one marked.
@@ -265,6 +268,10 @@ public struct PTQSearchReport: Encodable {
         if let p = bestOtherRow {
             out.append(String(format: "final vs the best other row (%@): %+.2f ± %.2f points (%d images only final right, %d only %@; McNemar p = %.3f)",
                               p.row, p.difference, p.standardError, p.finalOnly, p.rowOnly, p.row, p.pValue))
+            if let f = fidelityToFP32.first, let o = fidelityToFP32.first(where: { $0.row == p.row }) {
+                out.append(String(format: "fidelity to FP32 on test: final agrees on %.2f %% of the images, KL %.4f; %@ %.2f %%, KL %.4f; KL final − it %+.4f ± %.4f",
+                                  f.agreement, f.kl, o.row, o.agreement, o.kl, o.klFinalMinusRow, o.klStandardError))
+            }
         }
         if peers.count > 1 {
             out.append("cost (own wall time; validation passes of \(validationImages) images; backward batches of calibration images):")

@@ -223,9 +223,13 @@ public enum PTQSearchRun {
         // The task: top-1 on the test split, KL to the FP32 softmax on the validation images, CE or KD to
         // the FP32 logits (the teacher) on the calibration images.
         let teacher: Tensor? = o.distillation && calibImages.shape[0] > 0 ? forwardAll(network, calibImages, batch: o.batch) : nil
+        var evaluation = ShardedEvaluation(source: testSource, total: min(o.limit ?? testSource.count, testSource.count),
+                                           batch: o.batch, communicator: comm, log: log, model: o.model, split: o.split)
+        // One extra FP32 pass over the test images (~1/20 of a row's evaluations): every row then also
+        // reports its agreement with FP32 and KL to FP32 on test (FidelityToFP32).
+        evaluation.reference = try evaluation.fp32Reference(network)
         var task = ClassificationSearchTask(
-            evaluation: ShardedEvaluation(source: testSource, total: min(o.limit ?? testSource.count, testSource.count),
-                                          batch: o.batch, communicator: comm, log: log, model: o.model, split: o.split),
+            evaluation: evaluation,
             divergence: ValidationDivergence(network: network, batches: valBatches, total: o.valImages, communicator: comm),
             loss: ClassificationSearchLoss(images: calibImages, labels: calibLabels, teacher: teacher,
                                            firstImage: calibShard.lowerBound, totalImages: o.calib, communicator: comm),
@@ -242,7 +246,28 @@ public enum PTQSearchRun {
                                  firstImage: calibShard.lowerBound)
         var report = PTQSearchReport(r, options: o, ranks: comm.size, seconds: Date().timeIntervalSince(started))
         report.pairedWithFinal = pairedWithFinal(r, names: o.methods.map(\.paperName), evaluation: task.evaluation)
+        report.fidelityToFP32 = fidelityToFP32(r, names: o.methods.map(\.paperName), evaluation: task.evaluation)
         return report
+    }
+
+    /// Every row of the report, labelled, in report order: FP32, the uniform candidates, DQSS-None, the
+    /// derived networks, the refinements not kept, the peers (the final network not among them).
+    static func otherRows(_ r: SearchPipelineResult<ShardedEvaluation.Result>, names: [String]) -> [(String, ShardedEvaluation.Result)] {
+        var rows: [(String, ShardedEvaluation.Result)] = [("FP32", r.fp32)]
+        rows += zip(names, r.uniform).map { ($0, $1) }
+        rows.append(("DQSS-None", r.dqssNone))
+        rows += r.searches.map { ("DQSS \($0.settings.schedule.rawValue) derived", $0.derived) }
+        rows += r.refinements.filter { !$0.kept }.compactMap { f in f.evaluation.map { ("refined from \(f.start)", $0) } }
+        rows += r.peers.map { ($0.peer.label, $0.evaluation) }
+        return rows
+    }
+
+    /// The final network's fidelity to FP32 on the test images, then every other row's with the final
+    /// network's KL against it, paired (FidelityToFP32); empty without the FP32 reference.
+    static func fidelityToFP32(_ r: SearchPipelineResult<ShardedEvaluation.Result>, names: [String],
+                               evaluation: ShardedEvaluation) -> [FidelityToFP32] {
+        let rows = [("DQSS final", r.finalEvaluation)] + otherRows(r, names: names)
+        return rows.compactMap { evaluation.fidelity(final: r.finalEvaluation, $1, row: $0) }
     }
 
     /// The final network against every other row of the run on the same test images (PairedTop1), in
@@ -250,13 +275,7 @@ public enum PTQSearchRun {
     /// kept, the peers. Every rank computes it (the counts are summed over ranks).
     static func pairedWithFinal(_ r: SearchPipelineResult<ShardedEvaluation.Result>, names: [String],
                                 evaluation: ShardedEvaluation) -> [PairedTop1] {
-        var rows: [(String, ShardedEvaluation.Result)] = [("FP32", r.fp32)]
-        rows += zip(names, r.uniform).map { ($0, $1) }
-        rows.append(("DQSS-None", r.dqssNone))
-        rows += r.searches.map { ("DQSS \($0.settings.schedule.rawValue) derived", $0.derived) }
-        rows += r.refinements.filter { !$0.kept }.compactMap { f in f.evaluation.map { ("refined from \(f.start)", $0) } }
-        rows += r.peers.map { ($0.peer.label, $0.evaluation) }
-        return rows.map { evaluation.paired(final: r.finalEvaluation, $1, row: $0) }
+        otherRows(r, names: names).map { evaluation.paired(final: r.finalEvaluation, $1, row: $0) }
     }
 
     /// The network's outputs for `images`, in batches, as one tensor [n, K].

@@ -64,6 +64,8 @@ private struct GatedRefinementJSON: Decodable {
     var refinement_changes: [Change]
     struct Paired: Decodable { var row: String; var final_only: Int; var row_only: Int; var total: Int }
     var paired_with_final: [Paired]
+    struct Fidelity: Decodable { var row: String; var agreement: Double; var kl: Double; var kl_final_minus_row: Double }
+    var fidelity_to_fp32: [Fidelity]
 }
 
 @Suite("mpirun: the real dqss search --mode ptq", .serialized,
@@ -170,5 +172,13 @@ struct MPIPTQSearchTests {
             #expect(x.total == 64 && y.total == 64)
             #expect(abs(x.final_only - y.final_only) <= 1 && abs(x.row_only - y.row_only) <= 1, "\(x.row)")
         }
+        // Fidelity to FP32 on test: agreement counts and KL sums are summed over the ranks' test images.
+        #expect(a.fidelity_to_fp32.map(\.row) == b.fidelity_to_fp32.map(\.row) && a.fidelity_to_fp32.first?.row == "DQSS final")
+        for (x, y) in zip(a.fidelity_to_fp32, b.fidelity_to_fp32) {
+            #expect(abs(x.agreement - y.agreement) <= 100.0 / 64 + 1e-9, "\(x.row): \(x.agreement) vs \(y.agreement)")
+            #expect(abs(x.kl - y.kl) <= 1e-3 * max(x.kl, 1e-6), "\(x.row): \(x.kl) vs \(y.kl)")
+            #expect(abs(x.kl_final_minus_row - y.kl_final_minus_row) <= 1e-3 * max(abs(x.kl_final_minus_row), 1e-6), "\(x.row)")
+        }
+        #expect(a.fidelity_to_fp32.first { $0.row == "FP32" }.map { $0.agreement == 100 && $0.kl == 0 } == true)
     }
 }

@@ -88,6 +88,47 @@ public struct ShardedEvaluation {
         public var top1: Double { 100 * Double(correct) / Double(max(total, 1)) }
         /// This rank's images (its contiguous range, the same in every evaluation of the run): classified correctly.
         public var hits: [Bool] = []
+        /// With a `reference`: test images (all ranks) whose top-1 class is FP32's, and the mean KL to FP32.
+        public var agreeing: Int? = nil
+        public var meanKL: Double? = nil
+        /// With a `reference`: KL(softmax(FP32) ‖ softmax(network)) of each of this rank's images, in order.
+        public var perImageKL: [Double] = []
+    }
+
+    /// The FP32 network's logits of this rank's test images (`fp32Reference`): with it, every evaluation also
+    /// measures its fidelity to FP32 (FidelityToFP32); nil: top-1 only.
+    public var reference: FP32TestReference? = nil
+
+    /// This rank's test images through `network` (the FP32 one): the reference of the fidelity measures.
+    public func fp32Reference(_ network: any UnaryLayer) throws -> FP32TestReference {
+        let range = Sharding.range(count: total, rank: communicator.rank, size: communicator.size)
+        var logits: [Float] = [], classes = 0
+        logits.reserveCapacity(range.count * 10)
+        let r = try evaluateTop1(network, total: range.count, batchSize: batch,
+                                 batch: { try source.batch(($0.lowerBound + range.lowerBound)..<($0.upperBound + range.lowerBound)) },
+                                 logits: { images, z in
+            classes = z.count / images.count
+            logits.append(contentsOf: UnsafeBufferPointer(start: z.data, count: z.count))
+        })
+        log.progress(String(format: "%@ FP32 logits of %d test images kept as the reference of the fidelity to FP32 (%.1f s)\n",
+                            model, total, r.seconds))
+        return FP32TestReference(logits: logits, classes: max(classes, 1), predictions: r.predictions)
+    }
+
+    /// One row's fidelity to FP32 and the final network's KL against it, paired (every rank calls it); nil
+    /// without a reference.
+    public func fidelity(final: Result, _ other: Result, row: String) -> FidelityToFP32? {
+        guard let agreeing = other.agreeing, let kl = other.meanKL else { return nil }
+        precondition(final.perImageKL.count == other.perImageKL.count,
+                     "evaluations of \(final.perImageKL.count) and \(other.perImageKL.count) images")
+        var d = PairedImprovement(trial: final.perImageKL, current: other.perImageKL)
+        if communicator.size > 1 {
+            var sums = [d.sum, d.sumOfSquares, Double(d.count)]
+            communicator.allreduce(&sums, .sum)
+            d = PairedImprovement(sum: sums[0], sumOfSquares: sums[1], count: Int(sums[2].rounded()))
+        }
+        return FidelityToFP32(row: row, agreement: 100 * Double(agreeing) / Double(max(total, 1)), kl: kl,
+                              klFinalMinusRow: d.mean, klStandardError: d.standardError)
     }
 
     /// The final network's evaluation against another's on the same test images (every rank calls it).
@@ -101,14 +142,33 @@ public struct ShardedEvaluation {
 
     public func top1(_ network: any UnaryLayer, label: String) throws -> Result {
         let range = Sharding.range(count: total, rank: communicator.rank, size: communicator.size)
+        var perImageKL: [Double] = []
+        var onLogits: ((Range<Int>, Tensor) -> Void)? = nil
+        if let ref = reference {
+            onLogits = { images, z in
+                precondition(z.count == images.count * ref.classes, "\(label): logits \(z.shape) vs the FP32 reference's \(ref.classes) classes")
+                let teacher = Tensor(shape: [images.count, ref.classes])
+                ref.logits.withUnsafeBufferPointer { teacher.data.update(from: $0.baseAddress! + images.lowerBound * ref.classes, count: teacher.count) }
+                perImageKL += DistillationKL.perRow(logits: z, teacher: teacher)
+            }
+        }
         let r = try evaluateTop1(network, total: range.count, batchSize: batch, batch: { try source.batch(($0.lowerBound + range.lowerBound)..<($0.upperBound + range.lowerBound)) },
                                  progress: { done, seconds in
             log.progress(String(format: "\r%@ %@ on %@: %d/%d images, %.0f images/s\u{1B}[K", model, label, split,
                                 done * communicator.size, total, Double(done * communicator.size) / max(seconds, 1e-9)))
-        })
+        }, logits: onLogits)
         let correct = communicator.size > 1 ? communicator.allreduce(r.correct, .sum) : r.correct
         var result = Result(correct: correct, total: total, seconds: r.seconds)
         result.hits = r.hits
+        if let ref = reference {
+            precondition(ref.predictions.count == r.predictions.count,
+                         "\(label): \(r.predictions.count) test images vs the FP32 reference's \(ref.predictions.count)")
+            var sums = [Double(zip(ref.predictions, r.predictions).filter { $0 == $1 }.count), perImageKL.reduce(0, +)]
+            if communicator.size > 1 { communicator.allreduce(&sums, .sum) }
+            result.agreeing = Int(sums[0].rounded())
+            result.meanKL = sums[1] / Double(max(total, 1))
+            result.perImageKL = perImageKL
+        }
         log.progress(String(format: "\r%@ %@ on %@: top-1 %.2f %% (%d / %d), %.1f s\u{1B}[K\n", model, label, split, result.top1,
                             correct, total, r.seconds))
         return result
