@@ -112,6 +112,9 @@ public struct SRSearchReport: Encodable {
         public var batch: Int
         public var lr: Float
         public var temperatureEnd: Double
+        /// `--progressive-fixing`, `--gumbel-straight-through` (PTQSearch's header).
+        public var progressiveFixing: Bool
+        public var gumbelStraightThrough: Bool
         public var firstLoss: Double
         public var lastLoss: Double
         public var seconds: Double
@@ -237,6 +240,7 @@ extension SRSearchReport {
                                hrPatch: o.patch, lrPatch: o.patch / scale, seed: o.seed),
             search: .init(schedule: o.search.schedule.rawValue, target: o.target, steps: main.records.count, epochs: o.search.epochs,
                           batch: o.search.batchSize, lr: o.search.lr, temperatureEnd: o.search.temperatureEnd,
+                          progressiveFixing: o.search.progressiveFixing, gumbelStraightThrough: o.search.gumbelStraightThrough,
                           firstLoss: main.records.first?.loss ?? .nan, lastLoss: main.records.last?.loss ?? .nan,
                           seconds: main.seconds),
             candidates: names, assignment: assignment.layers.map(AssignmentLayer.init),

@@ -126,5 +126,28 @@ struct SRSearchCommandTests {
         let assignment = try #require(object["assignment"] as? [[String: Any]])
         #expect(assignment.count == 46)   // every conv of IMDN x4
         #expect(err.contains("calibration: 16 HR/LR pairs"))
+        #expect(search["gumbel_straight_through"] as? Bool == false && search["progressive_fixing"] as? Bool == false)
+    }
+
+    @Test("--gumbel-straight-through reaches the SR search: recorded, and its search loss differs from the soft mixture's on the same pairs and seed")
+    func gumbelStraightThrough() throws {
+        func search(_ extra: [String]) throws -> [String: Any] {
+            let (status, out, err) = try runSR([
+                "sr-search", "--model", "imdn",
+                "--weights", srDatasets.appendingPathComponent("models/sr/imdn_x4.safetensors").path,
+                "--data", srDatasets.appendingPathComponent("sr").path,
+                "--calib-data", srDatasets.appendingPathComponent("cifar10").path,
+                "--sets", "Set5", "--candidates", "maxabs,kl", "--calib", "16", "--val-images", "0", "--search-epochs", "2",
+                "--search-batch", "8", "--json"] + extra)
+            #expect(status == 0, "\(err)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+            return try #require(object["search"] as? [String: Any])
+        }
+        let plain = try search([]), sampled = try search(["--gumbel-straight-through"])
+        #expect(plain["gumbel_straight_through"] as? Bool == false && sampled["gumbel_straight_through"] as? Bool == true)
+        #expect(sampled["steps"] as? Int == 4)
+        // The first step's forward: the soft mixture (θ = 1/N) against one sampled one-hot network.
+        let a = try #require(plain["first_loss"] as? Double), b = try #require(sampled["first_loss"] as? Double)
+        #expect(a.isFinite && b.isFinite && a != b, "first search loss \(a) vs \(b)")
     }
 }

@@ -29,11 +29,10 @@ public final class DistillationKL {
         for i in 0..<n {
             let ls = Self.logSoftmax(logits.data + i * k, k), lt = Self.logSoftmax(teacher.data + i * k, k)
             for j in 0..<k {
-                let p = Foundation.exp(lt[j])
                 studentProbabilities.data[i * k + j] = Float(Foundation.exp(ls[j]))
-                teacherProbabilities.data[i * k + j] = Float(p)
-                if p > 0 { total += p * (lt[j] - ls[j]) }
+                teacherProbabilities.data[i * k + j] = Float(Foundation.exp(lt[j]))
             }
+            total += Self.rowKL(teacher: lt, student: ls)
         }
         return Float(total / Double(n))
     }
@@ -45,15 +44,17 @@ public final class DistillationKL {
         precondition(n > 0 && teacher.shape[0] == n && teacher.count == logits.count,
                      "DistillationKL: logits \(logits.shape) vs teacher logits \(teacher.shape)")
         let k = logits.count / n
-        return (0..<n).map { i in
-            let ls = logSoftmax(logits.data + i * k, k), lt = logSoftmax(teacher.data + i * k, k)
-            var kl = 0.0
-            for j in 0..<k {
-                let p = Foundation.exp(lt[j])
-                if p > 0 { kl += p * (lt[j] - ls[j]) }
-            }
-            return kl
+        return (0..<n).map { i in rowKL(teacher: logSoftmax(teacher.data + i * k, k), student: logSoftmax(logits.data + i * k, k)) }
+    }
+
+    /// Σ_k p_k (log p_k − log q_k) of one row from its two log-softmaxes (terms with p_k = 0 contribute 0).
+    static func rowKL(teacher lt: [Double], student ls: [Double]) -> Double {
+        var kl = 0.0
+        for j in lt.indices {
+            let p = Foundation.exp(lt[j])
+            if p > 0 { kl += p * (lt[j] - ls[j]) }
         }
+        return kl
     }
 
     /// dL/dlogits for the last forward, [N, K] (a buffer owned by the loss).
