@@ -123,7 +123,8 @@ public final class MixedQuantizedModel {
             let ab = a.branches[a.winner], wb = w.branches[w.winner]
             return LayerQuantization(name: p.name, weightBits: wb.bits, activationBits: ab.bits,
                                      activationUnsigned: ab.isUnsigned,
-                                     thresholds: LayerThresholds(weight: wb.threshold, activation: ab.threshold))
+                                     thresholds: LayerThresholds(weight: wb.threshold, activation: ab.threshold,
+                                                                 weightChannels: wb.channelThresholds, weightRounding: wb.rounding))
         }
     }
 

@@ -191,4 +191,37 @@ struct MixedQuantizedModelTests {
         QuantizedModel.install(QuantizedModel.points(of: net), assignments: mixed.derivedQuantization())
         #expect(net.forward(x).array.map(\.bitPattern) == yMixed.array.map(\.bitPattern))
     }
+
+    @Test("the derived network keeps the winning weight branch's per-channel thresholds and AdaRound rounding: it is the candidate table's network of the same choice, and its forward is the winner-take-all mixture's bit for bit")
+    func derivedKeepsChannelsAndRounding() throws {
+        let (net, x) = makeNet()
+        var cands = syntheticCandidates(model: net, input: x, bits: 3)
+        // KL and EQ per output channel (a share of each channel's max|W|), EQ's weights with a rounding mask.
+        var rng = RNG(seed: 5)
+        for c in 1...2 {
+            for (l, p) in QuantizedModel.points(of: net).enumerated() {
+                let w = p.layer.weight.value, rows = w.shape[0], per = w.count / rows
+                cands[c].layers[l].thresholds.weightChannels = (0..<rows).map { r in
+                    (0..<per).reduce(Float(0)) { max($0, abs(w.data[r * per + $1])) } * (0.5 + 0.1 * Float(c))
+                }
+                if c == 2 { cands[c].layers[l].thresholds.weightRounding = WeightRounding(up: (0..<w.count).map { _ in UInt8(rng.int(below: 2)) }) }
+            }
+        }
+        let mixed = try MixedQuantizedModel(model: net, candidates: cands)
+        // Weights: EQ (channels + rounding), KL (channels), EQ; activations: Max_Abs, ADMM, KL.
+        for (l, (a, w)) in [(0, 2), (3, 1), (1, 2)].enumerated() {
+            mixed.activationHooks[l].logits.value.data[a] = 3
+            mixed.weightHooks[l].logits.value.data[w] = 3
+        }
+        let derived = mixed.derivedQuantization()
+        let table = CandidateTable(names: cands.map(\.name), layers: cands.map(\.layers))
+        #expect(derived == table.quantization(StrategyChoice(mixed.assignment())))
+        #expect(derived[0].thresholds.weightRounding != nil && derived[1].thresholds.weightChannels != nil)
+        mixed.setMode(.winnerTakeAll)
+        let yMixed = net.forward(x).copy()
+        mixed.remove()
+        QuantizedModel.install(QuantizedModel.points(of: net), assignments: derived)
+        #expect(net.forward(x).array.map(\.bitPattern) == yMixed.array.map(\.bitPattern))
+        QuantizedModel.removeHooks(QuantizedModel.points(of: net))
+    }
 }
