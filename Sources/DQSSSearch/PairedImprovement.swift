@@ -13,6 +13,8 @@
 // gate of one process over all images.
 
 /// The paired differences of a trial's per-image scores from the current network's, as three sums.
+import DQSSDistributed
+
 public struct PairedImprovement: Sendable, Equatable {
     public var sum: Double
     public var sumOfSquares: Double
@@ -34,6 +36,14 @@ public struct PairedImprovement: Sendable, Equatable {
             q += d * d
         }
         self.init(sum: s, sumOfSquares: q, count: trial.count)
+    }
+
+    /// The sums over every rank's images (each rank holds its own; one process: unchanged).
+    public func summed(over communicator: any Communicator) -> PairedImprovement {
+        guard communicator.size > 1 else { return self }
+        var sums = [sum, sumOfSquares, Double(count)]
+        communicator.allreduce(&sums, .sum)
+        return PairedImprovement(sum: sums[0], sumOfSquares: sums[1], count: Int(sums[2].rounded()))
     }
 
     public var mean: Double { count > 0 ? sum / Double(count) : 0 }

@@ -95,6 +95,11 @@ public struct ShardedEvaluation {
         public var perImageKL: [Double] = []
     }
 
+    /// Images `local` of this rank's contiguous `range` of the test split.
+    func localBatch(_ local: Range<Int>, of range: Range<Int>) throws -> (images: Tensor, labels: [Int]) {
+        try source.batch((local.lowerBound + range.lowerBound)..<(local.upperBound + range.lowerBound))
+    }
+
     /// The FP32 network's logits of this rank's test images (`fp32Reference`): with it, every evaluation also
     /// measures its fidelity to FP32 (FidelityToFP32); nil: top-1 only.
     public var reference: FP32TestReference? = nil
@@ -103,9 +108,8 @@ public struct ShardedEvaluation {
     public func fp32Reference(_ network: any UnaryLayer) throws -> FP32TestReference {
         let range = Sharding.range(count: total, rank: communicator.rank, size: communicator.size)
         var logits: [Float] = [], classes = 0
-        logits.reserveCapacity(range.count * 10)
         let r = try evaluateTop1(network, total: range.count, batchSize: batch,
-                                 batch: { try source.batch(($0.lowerBound + range.lowerBound)..<($0.upperBound + range.lowerBound)) },
+                                 batch: { try localBatch($0, of: range) },
                                  logits: { images, z in
             classes = z.count / images.count
             logits.append(contentsOf: UnsafeBufferPointer(start: z.data, count: z.count))
@@ -121,12 +125,7 @@ public struct ShardedEvaluation {
         guard let agreeing = other.agreeing, let kl = other.meanKL else { return nil }
         precondition(final.perImageKL.count == other.perImageKL.count,
                      "evaluations of \(final.perImageKL.count) and \(other.perImageKL.count) images")
-        var d = PairedImprovement(trial: final.perImageKL, current: other.perImageKL)
-        if communicator.size > 1 {
-            var sums = [d.sum, d.sumOfSquares, Double(d.count)]
-            communicator.allreduce(&sums, .sum)
-            d = PairedImprovement(sum: sums[0], sumOfSquares: sums[1], count: Int(sums[2].rounded()))
-        }
+        let d = PairedImprovement(trial: final.perImageKL, current: other.perImageKL).summed(over: communicator)
         return FidelityToFP32(row: row, agreement: 100 * Double(agreeing) / Double(max(total, 1)), kl: kl,
                               klFinalMinusRow: d.mean, klStandardError: d.standardError)
     }
@@ -152,7 +151,7 @@ public struct ShardedEvaluation {
                 perImageKL += DistillationKL.perRow(logits: z, teacher: teacher)
             }
         }
-        let r = try evaluateTop1(network, total: range.count, batchSize: batch, batch: { try source.batch(($0.lowerBound + range.lowerBound)..<($0.upperBound + range.lowerBound)) },
+        let r = try evaluateTop1(network, total: range.count, batchSize: batch, batch: { try localBatch($0, of: range) },
                                  progress: { done, seconds in
             log.progress(String(format: "\r%@ %@ on %@: %d/%d images, %.0f images/s\u{1B}[K", model, label, split,
                                 done * communicator.size, total, Double(done * communicator.size) / max(seconds, 1e-9)))
@@ -225,10 +224,6 @@ public struct ValidationDivergence {
 
     /// The paired differences trial − current over all ranks' images.
     public func paired(trial: [Double], current: [Double]) -> PairedImprovement {
-        let local = PairedImprovement(trial: trial, current: current)
-        guard communicator.size > 1 else { return local }
-        var sums = [local.sum, local.sumOfSquares, Double(local.count)]
-        communicator.allreduce(&sums, .sum)
-        return PairedImprovement(sum: sums[0], sumOfSquares: sums[1], count: Int(sums[2].rounded()))
+        PairedImprovement(trial: trial, current: current).summed(over: communicator)
     }
 }
